@@ -1,0 +1,1 @@
+typedef int bx_keyfile_placeholder;

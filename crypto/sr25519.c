@@ -1,0 +1,421 @@
+/*
+ * sr25519: schnorrkel Schnorr signatures on Ristretto255 (sr25519.md §2-§4).
+ * Signing uses libsodium's constant-time ristretto255 operations; verifying
+ * uses the variable-time double-scalar multiplication in ristretto.c (public
+ * data only), with a libsodium-only reference kept for tests.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "crypto_int.h"
+
+static const uint8_t L_BYTES[32] = {
+	0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7,
+	0xa2, 0xde, 0xf9, 0xde, 0x14, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10,
+};
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static int init_rc = -EIO;
+static struct bx_transcript substrate_prefix; /* Transcript("SigningContext") + ctx */
+
+static void
+signing_prefix(struct bx_transcript *t, const void *ctx, size_t ctx_len)
+{
+	bx_transcript_init(t, "SigningContext");
+	bx_transcript_append(t, "", ctx, ctx_len);
+}
+
+static void
+crypto_init_once(void)
+{
+	if (sodium_init() < 0) {
+		return;
+	}
+	signing_prefix(&substrate_prefix, "substrate", 9);
+	if (bx_ristretto_init() != 0) {
+		return;
+	}
+	init_rc = 0;
+}
+
+int
+bx_crypto_init(void)
+{
+	pthread_once(&init_once, crypto_init_once);
+	return init_rc;
+}
+
+bool
+bx_scalar_is_canonical(const uint8_t s[32])
+{
+	/* public data: a plain comparison with l from the top byte down */
+	for (int i = 31; i >= 0; i--) {
+		if (s[i] < L_BYTES[i]) {
+			return true;
+		}
+		if (s[i] > L_BYTES[i]) {
+			return false;
+		}
+	}
+	return false; /* s == l */
+}
+
+/* Constant-time: s < l, for secret scalars. */
+static bool
+scalar_is_canonical_ct(const uint8_t s[32])
+{
+	uint8_t wide[64] = { 0 }, red[32];
+	bool ok;
+
+	memcpy(wide, s, 32);
+	crypto_core_ristretto255_scalar_reduce(red, wide);
+	ok = sodium_memcmp(red, s, 32) == 0;
+	sodium_memzero(wide, sizeof(wide));
+	sodium_memzero(red, sizeof(red));
+	return ok;
+}
+
+void
+bx_signing_transcript(struct bx_transcript *t, const void *ctx, size_t ctx_len, const void *msg,
+                      size_t len)
+{
+	if (ctx_len == 9 && memcmp(ctx, "substrate", 9) == 0 && bx_crypto_init() == 0) {
+		*t = substrate_prefix;
+	} else {
+		signing_prefix(t, ctx, ctx_len);
+	}
+	bx_transcript_append(t, "sign-bytes", msg, len);
+}
+
+void
+bx_sr25519_challenge(uint8_t c[32], struct bx_transcript *t, const uint8_t pub[32],
+                     const uint8_t R[32])
+{
+	uint8_t wide[64];
+
+	bx_transcript_append(t, "proto-name", "Schnorr-sig", 11);
+	bx_transcript_append(t, "sign:pk", pub, 32);
+	bx_transcript_append(t, "sign:R", R, 32);
+	bx_transcript_challenge(t, "sign:c", wide, 64);
+	crypto_core_ristretto255_scalar_reduce(c, wide);
+}
+
+/* ---------------- keypairs ---------------- */
+
+int
+bx_sr25519_keypair_alloc(struct bx_sr25519_keypair **out)
+{
+	struct bx_sr25519_keypair *kp;
+
+	if (bx_crypto_init() != 0) {
+		return -EIO;
+	}
+	kp = calloc(1, sizeof(*kp));
+	if (kp == NULL) {
+		return -ENOMEM;
+	}
+	kp->sec = sodium_malloc(sizeof(*kp->sec));
+	if (kp->sec == NULL) {
+		free(kp);
+		return -ENOMEM;
+	}
+	memset(kp->sec, 0, sizeof(*kp->sec));
+	*out = kp;
+	return 0;
+}
+
+int
+bx_sr25519_keypair_finish(struct bx_sr25519_keypair *kp)
+{
+	/* base(0) and base(l) return -1 (identity): a zero scalar is no key */
+	if (crypto_scalarmult_ristretto255_base(kp->pub, kp->sec->x) != 0) {
+		return -EINVAL;
+	}
+	sodium_mprotect_readonly(kp->sec);
+	return 0;
+}
+
+void
+bx_sr25519_keypair_destroy(struct bx_sr25519_keypair *kp)
+{
+	if (kp == NULL) {
+		return;
+	}
+	sodium_free(kp->sec); /* makes it writable, wipes, unlocks */
+	sodium_memzero(kp, sizeof(*kp));
+	free(kp);
+}
+
+void
+bx_sr25519_expand_ed25519(const uint8_t mini[32], uint8_t x[32], uint8_t nonce[32])
+{
+	uint8_t h[64];
+	uint8_t carry = 0;
+
+	crypto_hash_sha512(h, mini, 32);
+	h[0] &= 248;
+	h[31] &= 63;
+	h[31] |= 64;
+	/* divide the clamped half by the cofactor (schnorrkel divide_scalar_bytes_by_cofactor) */
+	for (int i = 31; i >= 0; i--) {
+		uint8_t r = h[i] & 7;
+		h[i] = (uint8_t)((h[i] >> 3) + carry);
+		carry = (uint8_t)(r << 5);
+	}
+	memcpy(x, h, 32);
+	memcpy(nonce, h + 32, 32);
+	sodium_memzero(h, sizeof(h));
+}
+
+int
+bx_sr25519_keypair_from_seed(const uint8_t mini_secret[32], struct bx_sr25519_keypair **out)
+{
+	struct bx_sr25519_keypair *kp;
+	int rc = bx_sr25519_keypair_alloc(&kp);
+
+	if (rc != 0) {
+		return rc;
+	}
+	bx_sr25519_expand_ed25519(mini_secret, kp->sec->x, kp->sec->nonce);
+	memcpy(kp->sec->seed, mini_secret, 32);
+	kp->sec->has_seed = true;
+	rc = bx_sr25519_keypair_finish(kp);
+	if (rc != 0) {
+		bx_sr25519_keypair_destroy(kp);
+		return rc;
+	}
+	*out = kp;
+	return 0;
+}
+
+int
+bx_sr25519_keypair_from_secret(const uint8_t secret[64], enum bx_sr25519_secret_format fmt,
+                               struct bx_sr25519_keypair **out)
+{
+	struct bx_sr25519_keypair *kp;
+	int rc;
+
+	if (fmt != BX_SR25519_SECRET_SCHNORRKEL && fmt != BX_SR25519_SECRET_ED25519) {
+		return -EINVAL;
+	}
+	rc = bx_sr25519_keypair_alloc(&kp);
+	if (rc != 0) {
+		return rc;
+	}
+	if (fmt == BX_SR25519_SECRET_SCHNORRKEL) {
+		memcpy(kp->sec->x, secret, 32);
+	} else {
+		/* from_ed25519_bytes: shift the 256-bit LE value right by 3 */
+		for (int i = 0; i < 32; i++) {
+			unsigned hi = i < 31 ? secret[i + 1] : 0;
+			kp->sec->x[i] = (uint8_t)((secret[i] >> 3) | (hi << 5));
+		}
+	}
+	memcpy(kp->sec->nonce, secret + 32, 32);
+	if (!scalar_is_canonical_ct(kp->sec->x)) {
+		bx_sr25519_keypair_destroy(kp);
+		return -EINVAL;
+	}
+	rc = bx_sr25519_keypair_finish(kp);
+	if (rc != 0) {
+		bx_sr25519_keypair_destroy(kp);
+		return rc;
+	}
+	*out = kp;
+	return 0;
+}
+
+const uint8_t *
+bx_sr25519_public(const struct bx_sr25519_keypair *kp)
+{
+	return kp->pub;
+}
+
+int
+bx_sr25519_keypair_secret(const struct bx_sr25519_keypair *kp, uint8_t out[64],
+                          enum bx_sr25519_secret_format fmt)
+{
+	if (fmt == BX_SR25519_SECRET_ED25519) {
+		unsigned carry = 0;
+		for (int i = 0; i < 32; i++) {
+			unsigned v = ((unsigned)kp->sec->x[i] << 3) | carry;
+			out[i] = (uint8_t)v;
+			carry = v >> 8;
+		}
+	} else {
+		memcpy(out, kp->sec->x, 32);
+	}
+	memcpy(out + 32, kp->sec->nonce, 32);
+	return 0;
+}
+
+int
+bx_sr25519_keypair_seed(const struct bx_sr25519_keypair *kp, uint8_t out[32])
+{
+	if (!kp->sec->has_seed) {
+		return -ENOENT;
+	}
+	memcpy(out, kp->sec->seed, 32);
+	return 0;
+}
+
+/* ---------------- signing ---------------- */
+
+int
+bx_sr25519_sign_ctx(uint8_t sig[64], const void *ctx, size_t ctx_len, const void *msg, size_t len,
+                    const struct bx_sr25519_keypair *kp, const uint8_t rnd[32])
+{
+	struct bx_transcript t;
+	struct bx_transcript_rng rng;
+	uint8_t rbuf[32], wide[64], r[32], c[32], s[32];
+	int rc = 0;
+
+	if (bx_crypto_init() != 0) {
+		return -EIO;
+	}
+	bx_signing_transcript(&t, ctx, ctx_len, msg, len);
+	bx_transcript_append(&t, "proto-name", "Schnorr-sig", 11);
+	bx_transcript_append(&t, "sign:pk", kp->pub, 32);
+
+	if (rnd == NULL) {
+		randombytes_buf(rbuf, sizeof(rbuf));
+		rnd = rbuf;
+	}
+	bx_transcript_rng_begin(&rng, &t);
+	bx_transcript_rng_witness(&rng, "signing", kp->sec->nonce, 32);
+	bx_transcript_rng_finalize(&rng, rnd);
+	bx_transcript_rng_fill(&rng, wide, 64);
+	crypto_core_ristretto255_scalar_reduce(r, wide);
+
+	/* r == 0 has probability 2^-252; base() then reports the identity */
+	if (crypto_scalarmult_ristretto255_base(sig, r) != 0) {
+		rc = -EIO;
+		goto out;
+	}
+	bx_transcript_append(&t, "sign:R", sig, 32);
+	bx_transcript_challenge(&t, "sign:c", wide, 64);
+	crypto_core_ristretto255_scalar_reduce(c, wide);
+	crypto_core_ristretto255_scalar_mul(s, c, kp->sec->x);
+	crypto_core_ristretto255_scalar_add(s, s, r);
+	memcpy(sig + 32, s, 32);
+	sig[63] |= 0x80;
+out:
+	sodium_memzero(&rng, sizeof(rng));
+	sodium_memzero(rbuf, sizeof(rbuf));
+	sodium_memzero(wide, sizeof(wide));
+	sodium_memzero(r, sizeof(r));
+	sodium_memzero(s, sizeof(s));
+	sodium_memzero(&t, sizeof(t));
+	return rc;
+}
+
+int
+bx_sr25519_sign(uint8_t sig[64], const void *msg, size_t len, const struct bx_sr25519_keypair *kp)
+{
+	return bx_sr25519_sign_ctx(sig, "substrate", 9, msg, len, kp, NULL);
+}
+
+/* ---------------- verification ---------------- */
+
+static bool
+is_zero32(const uint8_t p[32])
+{
+	uint8_t acc = 0;
+	for (int i = 0; i < 32; i++) {
+		acc |= p[i];
+	}
+	return acc == 0;
+}
+
+/* Checks shared by both verifiers; fills s (marker cleared) and c. */
+static int
+verify_prepare(uint8_t s[32], uint8_t c[32], const uint8_t sig[64], const void *ctx, size_t ctx_len,
+               const void *msg, size_t len, const uint8_t pub[32])
+{
+	struct bx_transcript t;
+
+	if (bx_crypto_init() != 0) {
+		return -EBADMSG;
+	}
+	if ((sig[63] & 0x80) == 0) { /* NotMarkedSchnorrkel (pre-audit signature) */
+		return -EBADMSG;
+	}
+	memcpy(s, sig + 32, 32);
+	s[31] &= 0x7f;
+	if (!bx_scalar_is_canonical(s)) {
+		return -EBADMSG;
+	}
+	/* identity public key and identity R are refused (sr25519.md §3.3, §9.15) */
+	if (is_zero32(pub) || is_zero32(sig)) {
+		return -EBADMSG;
+	}
+	bx_signing_transcript(&t, ctx, ctx_len, msg, len);
+	bx_sr25519_challenge(c, &t, pub, sig);
+	return 0;
+}
+
+int
+bx_sr25519_verify_ctx(const uint8_t sig[64], const void *ctx, size_t ctx_len, const void *msg,
+                      size_t len, const uint8_t pub[32])
+{
+	uint8_t s[32], c[32], R[32];
+
+	if (verify_prepare(s, c, sig, ctx, ctx_len, msg, len, pub) != 0) {
+		return -EBADMSG;
+	}
+	if (bx_ristretto_double_scalarmult_vartime(R, s, c, pub) != 0) {
+		return -EBADMSG;
+	}
+	return memcmp(R, sig, 32) == 0 ? 0 : -EBADMSG;
+}
+
+int
+bx_sr25519_verify(const uint8_t sig[64], const void *msg, size_t len, const uint8_t pub[32])
+{
+	return bx_sr25519_verify_ctx(sig, "substrate", 9, msg, len, pub);
+}
+
+int
+bx_sr25519_verify_ref(const uint8_t sig[64], const void *ctx, size_t ctx_len, const void *msg,
+                      size_t len, const uint8_t pub[32])
+{
+	uint8_t s[32], c[32], sB[32], cA[32], R[32];
+
+	if (verify_prepare(s, c, sig, ctx, ctx_len, msg, len, pub) != 0) {
+		return -EBADMSG;
+	}
+	if (!crypto_core_ristretto255_is_valid_point(pub)) {
+		return -EBADMSG;
+	}
+	/* -1 from either means an identity result, which is a valid point here */
+	if (crypto_scalarmult_ristretto255_base(sB, s) != 0) {
+		memset(sB, 0, 32);
+	}
+	if (crypto_scalarmult_ristretto255(cA, c, pub) != 0) {
+		memset(cA, 0, 32);
+	}
+	if (crypto_core_ristretto255_sub(R, sB, cA) != 0) {
+		return -EBADMSG;
+	}
+	return memcmp(R, sig, 32) == 0 ? 0 : -EBADMSG;
+}
+
+bool
+bx_sr25519_public_is_valid(const uint8_t pub[32])
+{
+	if (bx_crypto_init() != 0) {
+		return false;
+	}
+	return !is_zero32(pub) && bx_ristretto_is_valid(pub);
+}
+
+bool
+bx_crypto_equal(const void *a, const void *b, size_t len)
+{
+	return sodium_memcmp(a, b, len) == 0;
+}
