@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -221,7 +222,7 @@ bx_conf_format(const struct bx_conf_opt *opt, const void *conf, char *buf, size_
 		return snprintf(buf, len, "%s", b ? "true" : "false");
 	case BX_CONF_INT:
 		memcpy(&i, field, sizeof(i));
-		return snprintf(buf, len, "%lld", (long long)i);
+		return snprintf(buf, len, "%" PRId64, i);
 	case BX_CONF_DOUBLE:
 		memcpy(&d, field, sizeof(d));
 		return snprintf(buf, len, "%.17g", d);
@@ -293,7 +294,7 @@ parse_section(struct cursor *c, char *p, struct bx_errbuf *eb)
 	if (*name == '\0' || strlen(name) >= sizeof(c->section)) {
 		return line_err(c, eb, EINVAL, "empty or overlong section name");
 	}
-	strcpy(c->section, name);
+	memcpy(c->section, name, strlen(name) + 1);
 	return 0;
 }
 

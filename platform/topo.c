@@ -1,5 +1,6 @@
 /* CPU, L3 and NUMA topology from hwloc, flattened to one entry per CPU. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 
 #include <hwloc.h>
@@ -124,9 +125,9 @@ bx_topo_find_cpu(const struct bx_topo *topo, unsigned os_index)
 int
 bx_topo_describe(const struct bx_topo *topo, char *buf, size_t len)
 {
-	return snprintf(buf, len, "%u NUMA node%s, %u L3 (%llu KiB each), %u core%s, %u cpu%s",
+	return snprintf(buf, len,
+	                "%u NUMA node%s, %u L3 (%" PRIu64 " KiB each), %u core%s, %u cpu%s",
 	                topo->nb_nodes, topo->nb_nodes == 1 ? "" : "s", topo->nb_l3,
-	                (unsigned long long)(topo->l3_bytes >> 10), topo->nb_cores,
-	                topo->nb_cores == 1 ? "" : "s", topo->nb_cpus,
-	                topo->nb_cpus == 1 ? "" : "s");
+	                topo->l3_bytes >> 10, topo->nb_cores, topo->nb_cores == 1 ? "" : "s",
+	                topo->nb_cpus, topo->nb_cpus == 1 ? "" : "s");
 }

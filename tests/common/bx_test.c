@@ -128,3 +128,14 @@ bx_test_alloc_walk(int (*create)(void *ctx, void **obj), void (*destroy)(void *o
 	fail_msg("create never succeeded");
 	return 0;
 }
+
+/* BX_DEBUG_POOL=1 (the ASan CI run) puts every test's pools and arenas in malloc mode. */
+__attribute__((constructor)) static void
+debug_pool_from_env(void)
+{
+	const char *v = getenv("BX_DEBUG_POOL");
+
+	if (v != NULL && strcmp(v, "1") == 0) {
+		bx_mem_debug_set(true);
+	}
+}
