@@ -27,29 +27,58 @@ format_cpus(const cpu_set_t *set, char *buf, size_t len)
 	}
 }
 
-int
-bx_thread_pin(pthread_t thread, unsigned cpu, struct bx_errbuf *eb)
+/*
+ * The CPUs this process may use, as taskset, cgroups and isolcpus left
+ * them at start-up: taken before main() runs, because sched_getaffinity()
+ * later returns the calling thread's mask, which pinning narrows.
+ */
+static cpu_set_t process_cpus;
+static int process_cpus_err;
+
+__attribute__((constructor)) static void
+save_process_cpus(void)
 {
-	cpu_set_t allowed, want;
+	if (sched_getaffinity(0, sizeof(process_cpus), &process_cpus) < 0) {
+		process_cpus_err = errno;
+	}
+}
+
+int
+bx_thread_pin_cpus(pthread_t thread, const unsigned *cpus, unsigned n, struct bx_errbuf *eb)
+{
+	const cpu_set_t *allowed = &process_cpus;
+	cpu_set_t want;
 	char list[256];
 	int ret;
 
-	/* The process's own mask: what cgroups, taskset and isolcpus left us. */
-	if (sched_getaffinity(0, sizeof(allowed), &allowed) < 0) {
-		return bx_err(eb, errno, "sched_getaffinity: %s", bx_strerror(errno));
+	if (n == 0) {
+		return bx_err(eb, EINVAL, "no CPUs to pin to");
 	}
-	if (cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &allowed)) {
-		format_cpus(&allowed, list, sizeof(list));
-		return bx_err(eb, ENODEV, "CPU %u does not exist or is not allowed (CPUs: %s)", cpu,
-		              list);
+	if (process_cpus_err != 0) {
+		return bx_err(eb, process_cpus_err, "sched_getaffinity: %s",
+		              bx_strerror(process_cpus_err));
 	}
 	CPU_ZERO(&want);
-	CPU_SET(cpu, &want);
+	for (unsigned i = 0; i < n; i++) {
+		if (cpus[i] >= CPU_SETSIZE || !CPU_ISSET(cpus[i], allowed)) {
+			format_cpus(allowed, list, sizeof(list));
+			return bx_err(eb, ENODEV,
+			              "CPU %u does not exist or is not allowed (CPUs: %s)", cpus[i],
+			              list);
+		}
+		CPU_SET(cpus[i], &want);
+	}
 	ret = pthread_setaffinity_np(thread, sizeof(want), &want);
 	if (ret != 0) {
-		return bx_err(eb, ret, "pinning to CPU %u: %s", cpu, bx_strerror(ret));
+		return bx_err(eb, ret, "pinning to CPU %u: %s", cpus[0], bx_strerror(ret));
 	}
 	return 0;
+}
+
+int
+bx_thread_pin(pthread_t thread, unsigned cpu, struct bx_errbuf *eb)
+{
+	return bx_thread_pin_cpus(thread, &cpu, 1, eb);
 }
 
 int

@@ -76,6 +76,22 @@ test_pin_self_and_missing_core(void **state)
 	assert_int_equal(bx_thread_pin_self(4000, &eb), -ENODEV);
 	assert_non_null(strstr(eb.msg, "CPU 4000 does not exist or is not allowed (CPUs: "));
 	assert_int_equal(bx_thread_pinned_cpu(pthread_self()), cpu); /* unchanged */
+	if (CPU_COUNT(&saved) > 1) {
+		unsigned two[2] = { (unsigned)cpu, 0 };
+		cpu_set_t got;
+
+		for (int c = cpu + 1; c < CPU_SETSIZE; c++) {
+			if (CPU_ISSET(c, &saved)) {
+				two[1] = (unsigned)c;
+				break;
+			}
+		}
+		assert_int_equal(bx_thread_pin_cpus(pthread_self(), two, 2, &eb), 0);
+		assert_int_equal(pthread_getaffinity_np(pthread_self(), sizeof(got), &got), 0);
+		assert_int_equal(CPU_COUNT(&got), 2);
+		assert_true(CPU_ISSET(two[1], &got));
+	}
+	assert_int_equal(bx_thread_pin_cpus(pthread_self(), NULL, 0, &eb), -EINVAL);
 	assert_int_equal(pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved), 0);
 	if (CPU_COUNT(&saved) > 1) {
 		assert_int_equal(bx_thread_pinned_cpu(pthread_self()), -EINVAL);

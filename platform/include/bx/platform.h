@@ -302,6 +302,11 @@ int bx_topo_describe(const struct bx_topo *topo, char *buf, size_t len);
  */
 int bx_thread_pin(pthread_t thread, unsigned cpu, struct bx_errbuf *eb);
 int bx_thread_pin_self(unsigned cpu, struct bx_errbuf *eb);
+/*
+ * Pin a thread to a set of CPUs (a worker whose OpenMP team inherits the
+ * set). n >= 1; the same errors as bx_thread_pin for any CPU in the list.
+ */
+int bx_thread_pin_cpus(pthread_t thread, const unsigned *cpus, unsigned n, struct bx_errbuf *eb);
 /* The CPU a thread is pinned to, or -EINVAL if it may run on more than one. */
 int bx_thread_pinned_cpu(pthread_t thread);
 
