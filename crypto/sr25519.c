@@ -389,7 +389,8 @@ bx_sr25519_verify_ref(const uint8_t sig[64], const void *ctx, size_t ctx_len, co
 	if (verify_prepare(s, c, sig, ctx, ctx_len, msg, len, pub) != 0) {
 		return -EBADMSG;
 	}
-	if (!crypto_core_ristretto255_is_valid_point(pub)) {
+	/* libsodium 1.0.18 ignores bit 255 of an encoding; schnorrkel refuses it */
+	if ((pub[31] & 0x80) || !crypto_core_ristretto255_is_valid_point(pub)) {
 		return -EBADMSG;
 	}
 	/* -1 from either means an identity result, which is a valid point here */

@@ -516,6 +516,11 @@ test_fast_vs_libsodium(void **state)
 	}
 }
 
+/*
+ * Decoding against libsodium. libsodium 1.0.18 ignores bit 255 of a
+ * ristretto255 encoding; curve25519-dalek (schnorrkel) refuses such an
+ * encoding as non-canonical, and so does bx.
+ */
 static void
 test_decode_vs_libsodium(void **state)
 {
@@ -523,17 +528,20 @@ test_decode_vs_libsodium(void **state)
 
 	for (int i = 0; i < 20000; i++) {
 		randombytes_buf(p, 32);
-		if (i & 1) {
-			p[31] &= 0x7f;
-		}
 		if (i & 2) {
 			p[0] &= 0xfe;
 		}
 		if (i % 7 == 0) {
 			crypto_core_ristretto255_random(p);
 		}
+		bool top = (p[31] & 0x80) != 0;
+		p[31] &= 0x7f;
 		assert_int_equal(bx_ristretto_is_valid(p),
 		                 crypto_core_ristretto255_is_valid_point(p) == 1);
+		if (top) {
+			p[31] |= 0x80;
+			assert_false(bx_ristretto_is_valid(p));
+		}
 	}
 }
 

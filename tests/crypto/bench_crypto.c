@@ -1,0 +1,163 @@
+/*
+ * bench_crypto: sr25519 sign/verify, SHA3-256 and SS58 decode rates on one
+ * core, with libsodium's crypto_sign_ed25519_verify_detached in the same run
+ * as the yardstick. One JSON line per figure (bx_bench.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "bx/crypto.h"
+#include "bx_bench.h"
+
+#define WINDOW_NS 400000000ULL /* per figure; the machine is shared */
+
+struct bench_ctx {
+	struct bx_sr25519_keypair *kp;
+	uint8_t msg[128], sig[64], pub[32];
+	uint8_t ed_pk[32], ed_sk[64], ed_sig[64];
+	uint8_t *big;
+	size_t big_len;
+	char addr[BX_SS58_MAX_LEN];
+	volatile int sink;
+};
+
+typedef void(bench_fn)(struct bench_ctx *b, unsigned n);
+
+static void
+run_sign(struct bench_ctx *b, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		b->sink += bx_sr25519_sign(b->sig, b->msg, sizeof(b->msg), b->kp);
+	}
+}
+
+static void
+run_verify(struct bench_ctx *b, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		b->sink += bx_sr25519_verify(b->sig, b->msg, sizeof(b->msg), b->pub);
+	}
+}
+
+static void
+run_verify_ref(struct bench_ctx *b, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		b->sink += bx_sr25519_verify_ref(b->sig, "substrate", 9, b->msg, sizeof(b->msg),
+		                                 b->pub);
+	}
+}
+
+static void
+run_ed25519(struct bench_ctx *b, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		b->sink += crypto_sign_ed25519_verify_detached(b->ed_sig, b->msg, sizeof(b->msg),
+		                                               b->ed_pk);
+	}
+}
+
+static void
+run_sha3(struct bench_ctx *b, unsigned n)
+{
+	uint8_t out[32];
+
+	for (unsigned i = 0; i < n; i++) {
+		bx_sha3_256(out, b->big, b->big_len);
+		b->sink += out[0];
+	}
+}
+
+static void
+run_ss58(struct bench_ctx *b, unsigned n)
+{
+	uint8_t pub[32];
+	size_t len = strlen(b->addr);
+
+	for (unsigned i = 0; i < n; i++) {
+		b->sink += bx_ss58_decode(b->addr, len, pub, NULL, NULL);
+	}
+}
+
+/* Calls per second of fn, growing the batch until one window has passed. */
+static double
+measure(struct bench_ctx *b, bench_fn *fn)
+{
+	unsigned n = 1;
+	uint64_t t0, dt;
+
+	fn(b, 1); /* warm */
+	for (;;) {
+		t0 = bx_time_ns();
+		fn(b, n);
+		dt = bx_time_ns() - t0;
+		if (dt >= WINDOW_NS || n >= (1u << 30)) {
+			break;
+		}
+		n = dt < WINDOW_NS / 16 ? n * 8 : n * 2;
+	}
+	return (double)n * 1e9 / (double)dt;
+}
+
+static int
+setup(struct bench_ctx *b)
+{
+	uint8_t seed[32];
+
+	memset(b, 0, sizeof(*b));
+	if (bx_crypto_init() != 0) {
+		return -1;
+	}
+	randombytes_buf(seed, sizeof(seed));
+	randombytes_buf(b->msg, sizeof(b->msg));
+	if (bx_sr25519_keypair_from_seed(seed, &b->kp) != 0) {
+		return -1;
+	}
+	memcpy(b->pub, bx_sr25519_public(b->kp), 32);
+	if (bx_sr25519_sign(b->sig, b->msg, sizeof(b->msg), b->kp) != 0 ||
+	    bx_sr25519_verify(b->sig, b->msg, sizeof(b->msg), b->pub) != 0) {
+		return -1;
+	}
+	crypto_sign_ed25519_keypair(b->ed_pk, b->ed_sk);
+	crypto_sign_ed25519_detached(b->ed_sig, NULL, b->msg, sizeof(b->msg), b->ed_sk);
+	b->big_len = 1 << 20;
+	b->big = malloc(b->big_len);
+	if (b->big == NULL) {
+		return -1;
+	}
+	randombytes_buf(b->big, b->big_len);
+	return bx_ss58_encode(b->addr, sizeof(b->addr), b->pub, BX_SS58_BITTENSOR);
+}
+
+int
+main(void)
+{
+	struct bench_ctx b;
+	double sign, verify, ref, ed, sha3, ss58;
+
+	if (setup(&b) != 0) {
+		fprintf(stderr, "bench_crypto: setup failed\n");
+		return 1;
+	}
+	ed = measure(&b, run_ed25519);
+	verify = measure(&b, run_verify);
+	ref = measure(&b, run_verify_ref);
+	sign = measure(&b, run_sign);
+	sha3 = measure(&b, run_sha3) * (double)b.big_len / 1e6;
+	ss58 = measure(&b, run_ss58);
+
+	bx_bench_emit("crypto", "sr25519_sign", "ops_per_s", sign, "1/s");
+	bx_bench_emit("crypto", "sr25519_verify", "ops_per_s", verify, "1/s");
+	bx_bench_emit("crypto", "sr25519_verify_ref", "ops_per_s", ref, "1/s");
+	bx_bench_emit("crypto", "ed25519_verify_libsodium", "ops_per_s", ed, "1/s");
+	bx_bench_emit("crypto", "sr25519_verify_cost_vs_ed25519", "ratio", ed / verify, "x");
+	bx_bench_emit("crypto", "sr25519_verify_ref_cost_vs_ed25519", "ratio", ed / ref, "x");
+	bx_bench_emit("crypto", "sha3_256_1MiB", "throughput", sha3, "MB/s");
+	bx_bench_emit("crypto", "ss58_decode", "ops_per_s", ss58, "1/s");
+	bx_sr25519_keypair_destroy(b.kp);
+	free(b.big);
+	return b.sink == 12345 ? 2 : 0;
+}
