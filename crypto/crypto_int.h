@@ -83,4 +83,12 @@ int bx_base58_decode(uint8_t *out, size_t *out_len, const char *in, size_t len, 
 /* ---- bip39 ---- */
 extern const char *const bx_bip39_english[2048];
 
+/* ---- HDKD with an extra input i (tests against py-sr25519-bindings) ---- */
+void bx_hdkd_hard_mini(uint8_t mini_out[32], uint8_t cc_out[32], const uint8_t x[32],
+                       const uint8_t cc[32], const void *i, size_t ilen);
+int bx_hdkd_derive_hard_i(const struct bx_sr25519_keypair *kp, const uint8_t cc[32], const void *i,
+                          size_t ilen, struct bx_sr25519_keypair **out, uint8_t cc_out[32]);
+int bx_hdkd_derive_soft_i(const struct bx_sr25519_keypair *kp, const uint8_t cc[32], const void *i,
+                          size_t ilen, struct bx_sr25519_keypair **out, uint8_t cc_out[32],
+                          const uint8_t rnd[32]);
 #endif
