@@ -1,0 +1,142 @@
+/*
+ * Private parts of the Llama-family generation engine (llm_*.c): the model
+ * in memory, the vocabulary, the kernels and the two forward paths.
+ */
+#ifndef BX_LLM_INT_H
+#define BX_LLM_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <bx/infer.h>
+
+#define LLM_QK           32 /* values per Q8_0/Q4_0/Q4_1 block */
+#define LLM_DIM_MAX      16384
+#define LLM_LAYERS_MAX   512
+#define LLM_VOCAB_MAX    (1u << 20)
+#define LLM_SEQ_MAX      (1u << 20)
+#define LLM_STOPS_MAX    8
+#define LLM_STOP_LEN_MAX 64
+#define LLM_RECENT_MAX   256
+
+/* One matrix or vector: rows x cols, cols contiguous (GGUF dims[0]). */
+struct llm_tensor {
+	const void *data;
+	enum bx_llm_type type;
+	uint32_t rows, cols;
+};
+
+struct llm_layer {
+	const float *attn_norm, *ffn_norm; /* [dim] */
+	struct llm_tensor wq;              /* [n_heads*head_dim, dim] */
+	struct llm_tensor wk, wv;          /* [n_kv_heads*head_dim, dim] */
+	struct llm_tensor wo;              /* [dim, n_heads*head_dim] */
+	struct llm_tensor w1, w3;          /* gate, up: [hidden, dim] */
+	struct llm_tensor w2;              /* down: [dim, hidden] */
+};
+
+/* Token types, as GGUF tokenizer.ggml.token_type. */
+enum llm_tok_type {
+	LLM_TOK_NORMAL = 1,
+	LLM_TOK_UNKNOWN = 2,
+	LLM_TOK_CONTROL = 3,
+	LLM_TOK_USER = 4,
+	LLM_TOK_UNUSED = 5,
+	LLM_TOK_BYTE = 6,
+};
+
+struct llm_vocab {
+	uint32_t n;
+	char *text;        /* all pieces, each NUL-terminated, spaces not U+2581 */
+	uint32_t *off;     /* [n] piece i at text + off[i] */
+	uint16_t *len;     /* [n] */
+	float *score;      /* [n] */
+	uint8_t *type;     /* [n] enum llm_tok_type */
+	int32_t *hash;     /* open addressing, nb_hash slots, -1 empty */
+	uint32_t nb_hash;  /* power of two */
+	int32_t byte[256]; /* id of <0xXX>, or -1 */
+	int32_t bos, eos, unk;
+	uint32_t len_max;
+};
+
+struct bx_llm_model {
+	struct bx_llm_config cfg;
+	struct llm_layer *layers;
+	struct llm_tensor embd; /* [vocab, dim] */
+	struct llm_tensor out;  /* [vocab, dim]; embd when tied */
+	const float *out_norm;  /* [dim] */
+	float *norms;           /* owned f32 copies of the norm vectors */
+	struct llm_vocab vocab; /* n == 0: no tokenizer */
+	void *map;              /* file mapping, or NULL */
+	size_t map_len;
+	void *blob; /* owned weights (synthetic models), or NULL */
+	char origin[16];
+};
+
+/* ---- llm_quant.c ---- */
+float llm_f16_to_f32(uint16_t h);
+uint16_t llm_f32_to_f16(float f);
+float llm_bf16_to_f32(uint16_t h);
+bool llm_type_known(enum bx_llm_type type);
+/* Dequantize row r of t into out[t->cols]. */
+void llm_row_f32(const struct llm_tensor *t, uint32_t r, float *out);
+
+/* Activations quantized for the block kernels: Q8_0 with the block's sum. */
+struct llm_q8a {
+	float d;
+	int32_t s; /* sum of qs */
+	int8_t qs[LLM_QK];
+};
+
+void llm_quantize_act(const float *x, size_t n, struct llm_q8a *out);
+bool llm_have_avx512(void);
+/*
+ * out[b * out_stride + r] = row r of w . activation b, for rows [r0, r1) and
+ * nb activations (x f32 rows of w->cols, or qa blocks for block types).
+ */
+void llm_matmul_rows(const struct llm_tensor *w, uint32_t r0, uint32_t r1, const float *x,
+                     const struct llm_q8a *qa, unsigned nb, float *out, size_t out_stride);
+/* Plain-C dot of one block row with activation blocks (reference for tests). */
+float llm_dot_ref(enum bx_llm_type type, const void *row, const struct llm_q8a *qa, size_t n);
+float llm_dot_fast(enum bx_llm_type type, const void *row, const struct llm_q8a *qa, size_t n);
+
+/* ---- llm_model.c ---- */
+int llm_model_alloc(struct bx_llm_model **out);
+int llm_model_finish(struct bx_llm_model *m, const char *name, struct bx_errbuf *eb);
+int llm_map_file(const char *path, void **map, size_t *len, struct bx_errbuf *eb);
+
+/* ---- llm_tok.c ---- */
+int llm_vocab_alloc(struct llm_vocab *v, uint32_t n, size_t text_bytes);
+/* Append piece i (bytes p[0..len)), converting U+2581 to space when spm. */
+int llm_vocab_set(struct llm_vocab *v, uint32_t i, const char *p, size_t len, float score, int type,
+                  size_t *text_used);
+int llm_vocab_index(struct llm_vocab *v, const char *name, struct bx_errbuf *eb);
+void llm_vocab_free(struct llm_vocab *v);
+int32_t llm_vocab_find(const struct llm_vocab *v, const char *p, size_t len);
+
+/* ---- llm_ref.c / llm_forward.c ---- */
+struct llm_kv {
+	float *k, *v; /* [n_layers][ctx_len][n_kv_heads*head_dim] */
+	uint32_t ctx_len;
+};
+
+void llm_rope(const struct bx_llm_config *c, float *v, uint32_t nb_heads, uint32_t pos);
+/* Reference: one token at pos, logits[vocab]; scratch of llm_ref_scratch_floats(). */
+size_t llm_ref_scratch_floats(const struct bx_llm_config *c);
+void llm_ref_forward(const struct bx_llm_model *m, struct llm_kv *kv, int32_t tok, uint32_t pos,
+                     float *scratch, float *logits);
+
+struct llm_fwd;
+int llm_fwd_create(const struct bx_llm_model *m, unsigned max_batch, unsigned nb_threads,
+                   struct llm_fwd **out);
+void llm_fwd_destroy(struct llm_fwd *f);
+/*
+ * Batched forward of nb tokens, token i of KV cache kvs[i] at pos[i]
+ * (several tokens may share one cache: a prefill chunk, in order). Logits of
+ * token i go to logits[i * vocab] when want[i].
+ */
+void llm_fwd_run(struct llm_fwd *f, struct llm_kv *const *kvs, const int32_t *toks,
+                 const uint32_t *pos, const bool *want, unsigned nb, float *logits);
+
+#endif
