@@ -39,6 +39,7 @@ struct worker {
 	uint64_t expired, cancelled, executed, failed, batches;
 	uint64_t batch_hist[8];
 	uint64_t queue_ns_sum, compute_ns_sum;
+	struct bx_lathist queue_hist, compute_hist;
 } __bx_cache_aligned;
 
 struct bx_sched {
@@ -233,6 +234,9 @@ account(struct worker *w, unsigned n, uint64_t tokens, uint64_t t0, uint64_t t1)
 	INC(&w->batches, 1);
 	INC(&w->batch_hist[BX_MIN(31 - __builtin_clz(n), 7)], 1);
 	INC(&w->compute_ns_sum, (t1 - t0) * n);
+	for (unsigned i = 0; i < n; i++) {
+		bx_lathist_record(&w->compute_hist, t1 - t0);
+	}
 }
 
 static void
@@ -245,6 +249,7 @@ run_batch(struct worker *w, struct bx_job **batch, unsigned n, uint64_t tokens)
 		batch[i]->start_ns = t0;
 		batch[i]->result = 0;
 		INC(&w->queue_ns_sum, t0 - batch[i]->submit_ns);
+		bx_lathist_record(&w->queue_hist, t0 - batch[i]->submit_ns);
 	}
 	ret = w->s->conf.exec(w->wctx, batch, n);
 	t1 = bx_time_ns();
@@ -503,6 +508,8 @@ bx_sched_stats(const struct bx_sched *s, struct bx_sched_stats *st)
 		st->queue_ns_sum += LOAD(&w->queue_ns_sum);
 		st->compute_ns_sum += LOAD(&w->compute_ns_sum);
 		st->depth += LOAD(&w->depth);
+		bx_lathist_merge(&st->queue_hist, &w->queue_hist);
+		bx_lathist_merge(&st->compute_hist, &w->compute_hist);
 		for (unsigned b = 0; b < 8; b++) {
 			st->batch_jobs_hist[b] += LOAD(&w->batch_hist[b]);
 		}

@@ -149,6 +149,8 @@ test_sched_runs_jobs_and_reports_failures(void **state)
 	assert_int_equal(st.executed, 19);
 	assert_int_equal(st.failed, 1);
 	assert_int_equal(st.depth, 0);
+	assert_int_equal(st.queue_hist.count, 20);
+	assert_int_equal(st.compute_hist.count, 20);
 	assert_true(bx_sched_idle(s));
 	bx_sched_destroy(s);
 }

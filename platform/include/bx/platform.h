@@ -374,4 +374,26 @@ unsigned bx_mpmc_dequeue_burst(struct bx_mpmc *r, void **objs, unsigned n);
 unsigned bx_mpmc_count(const struct bx_mpmc *r);
 unsigned bx_mpmc_capacity(const struct bx_mpmc *r);
 
+/* ======================= Latency histograms ======================= */
+
+/*
+ * Fixed buckets on a 1-2-5 series from 1 us to 10 s plus +Inf, the shape
+ * Prometheus histograms want. One writer per histogram (a per-thread
+ * instance); readers merge snapshots with bx_lathist_merge from any thread.
+ */
+#define BX_LATHIST_BUCKETS 23 /* 22 bounds + Inf */
+
+struct bx_lathist {
+	uint64_t counts[BX_LATHIST_BUCKETS]; /* counts[i]: bound(i-1) < v <= bound(i) */
+	uint64_t sum_ns;
+	uint64_t count;
+};
+
+/* Record one value (ns). Only the owning thread calls this. */
+void bx_lathist_record(struct bx_lathist *h, uint64_t ns);
+/* dst += src, reading src with atomic loads. */
+void bx_lathist_merge(struct bx_lathist *dst, const struct bx_lathist *src);
+/* Upper bound of bucket i in ns; UINT64_MAX for the last (+Inf). */
+uint64_t bx_lathist_bound_ns(unsigned i);
+
 #endif /* BX_PLATFORM_H */

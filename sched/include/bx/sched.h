@@ -149,11 +149,13 @@ struct bx_sched_stats {
 	uint64_t executed;
 	uint64_t failed;
 	uint64_t batches;
-	uint64_t batch_jobs_hist[8]; /* batches of 1, 2-3, 4-7, ... 128+ jobs */
-	uint64_t queue_ns_sum;       /* submit to batch start, executed jobs */
-	uint64_t compute_ns_sum;     /* batch wall time, per executed job */
-	unsigned depth;              /* queued now */
-	uint64_t ns_per_token;       /* current estimate, worker 0 */
+	uint64_t batch_jobs_hist[8];    /* batches of 1, 2-3, 4-7, ... 128+ jobs */
+	uint64_t queue_ns_sum;          /* submit to batch start, executed jobs */
+	uint64_t compute_ns_sum;        /* batch wall time, per executed job */
+	struct bx_lathist queue_hist;   /* submit to batch start, per job */
+	struct bx_lathist compute_hist; /* batch wall time, per job */
+	unsigned depth;                 /* queued now */
+	uint64_t ns_per_token;          /* current estimate, worker 0 */
 };
 
 void bx_sched_stats(const struct bx_sched *s, struct bx_sched_stats *out);
