@@ -91,4 +91,8 @@ int bx_hdkd_derive_hard_i(const struct bx_sr25519_keypair *kp, const uint8_t cc[
 int bx_hdkd_derive_soft_i(const struct bx_sr25519_keypair *kp, const uint8_t cc[32], const void *i,
                           size_t ilen, struct bx_sr25519_keypair **out, uint8_t cc_out[32],
                           const uint8_t rnd[32]);
+/* ---- keyfiles: Argon2i cost (btwallet: OPSLIMIT/MEMLIMIT_SENSITIVE); tests lower it ---- */
+extern unsigned long long bx_keyfile_kdf_ops;
+extern size_t bx_keyfile_kdf_mem;
+
 #endif
