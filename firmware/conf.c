@@ -108,7 +108,7 @@ bx_fw_parse_cpulist(const char *list, uint64_t *mask, struct bx_errbuf *eb)
 		for (unsigned c = lo; c <= hi; c++) {
 			m |= 1ull << c;
 		}
-	} while (*p == ',' && *++p != '\0');
+	} while (*p == ',' && *p++ == ','); /* a comma must be followed by a CPU */
 	if (*p != '\0') {
 		return bx_err(eb, EINVAL, "CPU list '%s': unexpected '%c'", list, *p);
 	}

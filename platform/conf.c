@@ -329,7 +329,10 @@ unquote(char *p, char **value)
 	return 0;
 }
 
-/* Split "key = value  # comment" into trimmed key and value. */
+/*
+ * Split "key = value  # comment" into trimmed key and value. Returns 1 for
+ * a quoted value (which may be empty), 0 for a bare one, -EINVAL.
+ */
 static int
 split_kv(char *p, char **key, char **value)
 {
@@ -343,7 +346,7 @@ split_kv(char *p, char **key, char **value)
 	*key = trim(p);
 	v = trim(eq + 1);
 	if (*v == '"') {
-		return unquote(v, value);
+		return unquote(v, value) < 0 ? -EINVAL : 1;
 	}
 	if (strchr(v, '#') != NULL) {
 		*strchr(v, '#') = '\0';
@@ -353,7 +356,7 @@ split_kv(char *p, char **key, char **value)
 }
 
 static int
-apply_kv(struct cursor *c, const char *key, const char *value, struct bx_errbuf *eb)
+apply_kv(struct cursor *c, const char *key, const char *value, bool quoted, struct bx_errbuf *eb)
 {
 	const struct bx_conf_opt *opt;
 	struct bx_errbuf why;
@@ -372,7 +375,7 @@ apply_kv(struct cursor *c, const char *key, const char *value, struct bx_errbuf 
 		return bx_err(eb, EINVAL, "%s:%u: key '%s' set twice", c->name, c->lineno, full);
 	}
 	c->seen[opt - c->s->opts] = true;
-	if (*value == '\0') {
+	if (*value == '\0' && !quoted) {
 		return bx_err(eb, EINVAL, "%s:%u: key '%s' has no value", c->name, c->lineno, full);
 	}
 	if (set_value(opt, c->conf, value, &why) < 0) {
@@ -386,6 +389,7 @@ parse_line(struct cursor *c, struct bx_errbuf *eb)
 {
 	char *p = trim(c->line);
 	char *key, *value;
+	int quoted;
 
 	for (const char *q = c->line; *q != '\0'; q++) {
 		if (((unsigned char)*q < 0x20 && *q != '\t') || *q == 0x7f) {
@@ -398,7 +402,8 @@ parse_line(struct cursor *c, struct bx_errbuf *eb)
 	if (*p == '[') {
 		return parse_section(c, p, eb);
 	}
-	if (split_kv(p, &key, &value) < 0) {
+	quoted = split_kv(p, &key, &value);
+	if (quoted < 0) {
 		return line_err(c, eb, EINVAL, "expected 'key = value' (or a bad quoted string)");
 	}
 	for (const char *q = key; *q != '\0'; q++) {
@@ -409,7 +414,7 @@ parse_line(struct cursor *c, struct bx_errbuf *eb)
 	if (*key == '\0') {
 		return line_err(c, eb, EINVAL, "missing key before '='");
 	}
-	return apply_kv(c, key, value, eb);
+	return apply_kv(c, key, value, quoted == 1, eb);
 }
 
 static int

@@ -112,6 +112,9 @@ test_conf_parse_sections_quotes_comments(void **state)
 	assert_int_equal(c.dataplane, 1);
 	assert_int_equal(c.queue_depth, 16);
 	assert_true(c.stake_min == 1500.0);
+	/* A quoted empty string is a value; a bare empty one is not. */
+	assert_int_equal(bx_conf_parse(&schema, &c, "t.conf", "model_dir = \"\"\n", 15, &eb), 0);
+	assert_string_equal(c.model_dir, "");
 }
 
 /* Each bad input must fail, name file, line and key, and leave conf unchanged. */

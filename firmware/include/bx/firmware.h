@@ -65,4 +65,46 @@ int bx_fw_conf_dump(const struct bx_fw_conf *conf, char *buf, size_t len);
  */
 int bx_fw_parse_cpulist(const char *list, uint64_t *mask, struct bx_errbuf *eb);
 
+/* ======================= Management listener ======================= */
+
+/*
+ * A small HTTP/1.1 listener on its own thread for operators and
+ * orchestrators, one request per connection (Connection: close):
+ *   GET /healthz  200 while the process runs
+ *   GET /readyz   200 once models are loaded and workers are up, else 503
+ *   GET /metrics  Prometheus text exposition 0.0.4 from the render callback
+ * Bind it to loopback unless the network in front is trusted.
+ */
+struct bx_mgmt;
+
+/* Append the metrics text to p (see struct bx_prom). */
+struct bx_prom;
+typedef void(bx_mgmt_render_fn)(void *arg, struct bx_prom *p);
+
+int bx_mgmt_start(const char *addr, uint16_t port, bx_mgmt_render_fn *render, void *arg,
+                  struct bx_mgmt **out, struct bx_errbuf *eb);
+/* The bound port (useful with port 0). */
+uint16_t bx_mgmt_port(const struct bx_mgmt *m);
+/* ready: /readyz answers 200; else 503 with `why` (copied). Any thread. */
+void bx_mgmt_set_ready(struct bx_mgmt *m, bool ready, const char *why);
+/* Stop the thread and close the socket. Accepts NULL. */
+void bx_mgmt_stop(struct bx_mgmt *m);
+
+/* ======================= Prometheus text ======================= */
+
+/* A bounded text buffer; writes past the end are dropped and counted. */
+struct bx_prom {
+	char *buf;
+	size_t len, used;
+	bool truncated;
+};
+
+/* One sample line: name{labels} value. labels may be NULL or "k=\"v\",...". */
+void bx_prom_sample(struct bx_prom *p, const char *name, const char *labels, double value);
+/* # HELP and # TYPE lines for a metric family. */
+void bx_prom_family(struct bx_prom *p, const char *name, const char *type, const char *help);
+/* A histogram in seconds from a bx_lathist (buckets, _sum, _count). */
+void bx_prom_lathist(struct bx_prom *p, const char *name, const char *labels,
+                     const struct bx_lathist *h);
+
 #endif
