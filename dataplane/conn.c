@@ -1,0 +1,165 @@
+/*
+ * Connection logic shared by every port backend: pipelined requests out of
+ * the receive buffer, responses into the send buffer, backpressure when the
+ * send side is slow (no parsing while the send buffer lacks room for one more
+ * response), and the listening socket.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "port.h"
+
+#define HEAD_ROOM 8192 /* room for a response head beyond the body scratch */
+
+uint32_t
+bx_conn_tx_cap(const struct bx_dp_worker *w)
+{
+	return 2 * w->dp->sh.conf.tx_buf + HEAD_ROOM;
+}
+
+uint32_t
+bx_conn_rx_room(const struct bx_dp_worker *w, const struct bx_conn *c)
+{
+	if (c->closing || c->close_after)
+		return 0;
+	return w->dp->sh.conf.rx_buf - c->rx_len;
+}
+
+void
+bx_conn_process(struct bx_dp_worker *w, struct bx_conn *c)
+{
+	const struct bx_axon_shared *sh = &w->dp->sh;
+	uint32_t tx_cap = bx_conn_tx_cap(w);
+	uint32_t off = 0;
+	struct bx_http_req req;
+
+	while (!c->close_after && off < c->rx_len) {
+		struct bx_obuf out;
+		long n;
+
+		if (tx_cap - c->tx_len < sh->conf.tx_buf + HEAD_ROOM)
+			break; /* backpressure: wait for the send side */
+		n = bx_http_parse_request(c->rx + off, c->rx_len - off, &sh->lim, &req);
+		bx_obuf_init(&out, c->tx + c->tx_len, tx_cap - c->tx_len);
+		if (n == BX_HTTP_INCOMPLETE) {
+			if (off == 0 && c->rx_len == sh->conf.rx_buf) {
+				/* cannot happen with max_head + max_body <= rx_buf; be safe */
+				bx_axon_http_error(&w->ax, 413, &out);
+				c->tx_len += (uint32_t)out.len;
+				c->close_after = true;
+			}
+			break;
+		}
+		if (n < 0) {
+			bx_axon_http_error(&w->ax, (int)-n, &out);
+			c->tx_len += (uint32_t)out.len;
+			c->close_after = true;
+			break;
+		}
+		if (!bx_axon_handle(&w->ax, &req, &c->peer, &out))
+			c->close_after = true;
+		if (out.overflow) { /* a response must fit; drop the connection if not */
+			c->close_after = true;
+			out.len = 0;
+		}
+		c->tx_len += (uint32_t)out.len;
+		off += (uint32_t)n;
+	}
+	if (off) {
+		memmove(c->rx, c->rx + off, c->rx_len - off);
+		c->rx_len -= off;
+	}
+	if (c->rx_len && !c->close_after) {
+		if (!c->has_partial) {
+			c->has_partial = true;
+			c->partial_since_ns = bx_time_ns();
+		}
+	} else {
+		c->has_partial = false;
+	}
+	if (c->close_after)
+		c->rx_len = 0;
+}
+
+void
+bx_conn_peer(struct bx_conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	c->peer.ip[0] = 0;
+	c->peer.port = 0;
+	c->peer.ip_key = 0;
+	if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) < 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &a->sin_addr, c->peer.ip, sizeof(c->peer.ip));
+		c->peer.port = ntohs(a->sin_port);
+		c->peer.ip_key = bx_hash64(&a->sin_addr, 4, 3);
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+		if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+			inet_ntop(AF_INET, a->sin6_addr.s6_addr + 12, c->peer.ip,
+				  sizeof(c->peer.ip));
+			c->peer.ip_key = bx_hash64(a->sin6_addr.s6_addr + 12, 4, 3);
+		} else {
+			inet_ntop(AF_INET6, &a->sin6_addr, c->peer.ip, sizeof(c->peer.ip));
+			/* rate-limit IPv6 callers per /64 */
+			c->peer.ip_key = bx_hash64(&a->sin6_addr, 8, 3);
+		}
+		c->peer.port = ntohs(a->sin6_port);
+	}
+}
+
+int
+bx_dp_listen(const struct bx_dp_conf *c, uint16_t port, struct bx_errbuf *eb)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int fd, one = 1;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, c->listen_addr, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+		a->sin_family = AF_INET;
+		a->sin_port = htons(port);
+		sl = sizeof(*a);
+	} else if (inet_pton(AF_INET6, c->listen_addr, &((struct sockaddr_in6 *)&ss)->sin6_addr) ==
+		   1) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons(port);
+		sl = sizeof(*a);
+	} else {
+		return bx_err(eb, EINVAL, "dataplane: listen address \"%s\" is not an IP literal",
+			      c->listen_addr);
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return bx_err(eb, errno, "dataplane: socket: %s", bx_strerror(errno));
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+		int e = errno;
+
+		close(fd);
+		return bx_err(eb, e, "dataplane: setsockopt: %s", bx_strerror(e));
+	}
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 4096) < 0) {
+		int e = errno;
+
+		close(fd);
+		return bx_err(eb, e, "dataplane: cannot listen on %s:%u: %s", c->listen_addr,
+			      port, bx_strerror(e));
+	}
+	return fd;
+}

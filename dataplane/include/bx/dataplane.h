@@ -1,0 +1,220 @@
+/*
+ * bx dataplane: the request path of a Bittensor miner. HTTP/1.1 on a port
+ * backend (io_uring today, DPDK later), the axon protocol of the Python SDK
+ * byte-for-byte (shared/research/bittensor-protocol.md), admission before
+ * any crypto, sr25519 verification, signed responses. See dataplane/README.md.
+ *
+ * Life cycle, as bxd uses it:
+ *
+ *     struct bx_dp_conf c;
+ *     bx_dp_conf_default(&c);              // then set port, cpus, hotkey, limits
+ *     bx_metagraph_load(path, &mg, &eb);   // or bx_metagraph_parse()
+ *     bx_dp_create(&c, mg, &dp, &eb);      // mg is consumed
+ *     bx_dp_set_handler(dp, "TextEmbedding", fn, arg);   // optional, before start
+ *     bx_dp_start(dp, &eb);                // one pinned thread per cpu
+ *     ...  bx_dp_reload_metagraph(dp, path, &eb);        // on SIGHUP, any thread
+ *     bx_dp_stop(dp);                      // stop accepting, drain, join
+ *     bx_dp_destroy(dp);
+ *
+ * Conventions as in bx/platform.h.
+ */
+#ifndef BX_DATAPLANE_H
+#define BX_DATAPLANE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bx/platform.h"
+
+struct bx_sr25519_keypair;
+
+#define BX_DP_MAX_CORES 64
+
+/* ======================= Metagraph ======================= */
+
+struct bx_mg_neuron {
+	uint32_t uid;
+	bool validator_permit;
+	double stake;
+	uint8_t hotkey_pub[32];
+	char hotkey[64];  /* SS58 as in the file */
+	char coldkey[64]; /* SS58, may be empty */
+	char ip[48];	  /* may be empty */
+};
+
+/* An immutable snapshot; the server swaps whole snapshots. */
+struct bx_metagraph;
+
+/*
+ * Parse a metagraph snapshot. JSON: either an array of neurons or an object
+ * {"netuid": n, "block": n, "neurons": [...]}; a neuron is
+ * {"uid": 0, "hotkey": "5...", "coldkey": "5...", "stake": 1234.5,
+ *  "validator_permit": true, "ip": "1.2.3.4"} (coldkey and ip optional).
+ * Hotkeys must decode as SS58 and be unique. -EINVAL with the neuron named
+ * in eb, -ENOMEM. `name` is used in messages.
+ */
+int bx_metagraph_parse(const char *text, size_t len, const char *name, struct bx_metagraph **out,
+		       struct bx_errbuf *eb);
+int bx_metagraph_load(const char *path, struct bx_metagraph **out, struct bx_errbuf *eb);
+void bx_metagraph_free(struct bx_metagraph *mg);
+unsigned bx_metagraph_size(const struct bx_metagraph *mg);
+int64_t bx_metagraph_block(const struct bx_metagraph *mg); /* -1 if the file had none */
+/* The neuron with this SS58 hotkey, or NULL. */
+const struct bx_mg_neuron *bx_metagraph_find(const struct bx_metagraph *mg, const char *hotkey,
+					     size_t len);
+
+/* ======================= Configuration ======================= */
+
+struct bx_dp_conf {
+	/* listening */
+	char listen_addr[64]; /* IPv4 or IPv6 literal; "0.0.0.0" */
+	uint16_t port;	      /* 8091; 0 = any free port (tests), see bx_dp_port() */
+	unsigned nb_cores;    /* worker threads, one listener and one ring each */
+	unsigned cpus[BX_DP_MAX_CORES]; /* kernel CPU of each worker */
+	bool pin;			/* pin workers to cpus[] */
+	const char *port_backend;	/* "io_uring" (default) */
+
+	/* connections, per worker */
+	unsigned max_conns;	     /* open connections; more are closed at accept */
+	unsigned rx_buf;	     /* receive buffer per connection: bounds one request */
+	unsigned tx_buf;	     /* send buffer per connection: bounds one response */
+	unsigned idle_timeout_ms;    /* idle keep-alive connection (> dendrite's 15 s) */
+	unsigned request_timeout_ms; /* a started request must complete within */
+	unsigned ring_entries;
+
+	/* HTTP limits */
+	uint32_t max_request_line;
+	uint32_t max_headers;
+	uint32_t max_header_line;
+	uint32_t max_head;
+	uint32_t max_body; /* <= rx_buf - max_head */
+
+	/* admission, cheapest first */
+	bool require_permit;	  /* caller must hold a validator permit */
+	double min_stake;	  /* caller's stake at least this */
+	double ip_rate, ip_burst; /* token bucket per peer IP, requests/s over all workers; 0 = off */
+	double hotkey_rate, hotkey_burst; /* per caller hotkey; 0 = off */
+	unsigned replay_slots;		  /* replay cache entries (shared, lock-free) */
+	uint64_t nonce_future_ns;	  /* reject nonces further ahead than this */
+	bool allow_legacy_nonce;	  /* accept dendrites < 7.2.0 (no freshness window) */
+
+	/* crypto */
+	const struct bx_sr25519_keypair *hotkey; /* axon hotkey, borrowed; must outlive the server */
+	bool verify_signatures;			 /* false only for benchmarks (unsigned echo) */
+	bool sign_responses;			 /* axon.signature and the body signature */
+	uint32_t version;			 /* our version_as_int in bt_header_axon_version */
+};
+
+/* Defaults: 0.0.0.0:8091, 1 core (cpu 0, pinned), 1024 conns, 64 KiB buffers,
+ * 20 s idle, permit required, replay 1M slots, verify and sign on. */
+void bx_dp_conf_default(struct bx_dp_conf *c);
+
+/* ======================= Synapse handlers ======================= */
+
+/*
+ * One verified, admitted request, handed to a synapse handler on the worker
+ * thread. Valid only during the call.
+ */
+struct bx_call;
+
+/* Name of the synapse ("TextEmbedding"). */
+const char *bx_call_synapse(const struct bx_call *c);
+/* Caller's SS58 hotkey (verified) and its metagraph record. */
+const char *bx_call_hotkey(const struct bx_call *c);
+const struct bx_mg_neuron *bx_call_neuron(const struct bx_call *c);
+/* Raw JSON text of a request field, or NULL when absent. */
+const char *bx_call_field(const struct bx_call *c, const char *name, size_t *len);
+/* Seconds the dendrite will wait (the `timeout` header). */
+double bx_call_timeout(const struct bx_call *c);
+/*
+ * Set an output field (declared as output in the synapse table) to a JSON
+ * value; copied. 0, -ENOENT (not an output field), -ENOSPC (response too big).
+ */
+int bx_call_set_output(struct bx_call *c, const char *field, const char *json, size_t len);
+/* Answer with an error status and message instead ({"message": ...}). Returns 0. */
+int bx_call_fail(struct bx_call *c, int status, const char *message);
+
+/*
+ * A handler returns 0 (answered: outputs set, or bx_call_fail) or -errno
+ * (answered with 500). Handlers run on the worker thread: they must not block.
+ */
+typedef int bx_synapse_fn(void *arg, struct bx_call *call);
+
+/* Names of the built-in synapse types, for listing. NULL-terminated. */
+extern const char *const bx_dp_synapse_names[];
+
+/* ======================= Server ======================= */
+
+/* Rejections, counted per reason. */
+enum bx_dp_reason {
+	BX_DP_R_HTTP_BAD,	  /* 400/505/501 at the HTTP layer */
+	BX_DP_R_HTTP_LIMIT,	  /* 413/414/431 */
+	BX_DP_R_METHOD,		  /* 405 */
+	BX_DP_R_UNKNOWN_SYNAPSE,  /* 404 */
+	BX_DP_R_BAD_HEADERS,	  /* 400: bt headers do not parse */
+	BX_DP_R_NO_HOTKEY,	  /* 401 */
+	BX_DP_R_NO_NONCE,	  /* 401 */
+	BX_DP_R_NONCE_STALE,	  /* 401 */
+	BX_DP_R_NONCE_FUTURE,	  /* 401 */
+	BX_DP_R_NONCE_LEGACY,	  /* 401: pre-7.2 dendrite while not allowed */
+	BX_DP_R_NOT_REGISTERED,	  /* 403 */
+	BX_DP_R_NO_PERMIT,	  /* 403 */
+	BX_DP_R_LOW_STAKE,	  /* 403 */
+	BX_DP_R_RATE_IP,	  /* 429 */
+	BX_DP_R_RATE_HOTKEY,	  /* 429 */
+	BX_DP_R_AXON_MISMATCH,	  /* 401: signed for another axon hotkey */
+	BX_DP_R_NO_SIGNATURE,	  /* 401: empty or missing */
+	BX_DP_R_BAD_SIGNATURE,	  /* 401 */
+	BX_DP_R_REPLAY,		  /* 401 */
+	BX_DP_R_REPLAY_FULL,	  /* 503: replay cache has no room */
+	BX_DP_R_BODY_JSON,	  /* 422 */
+	BX_DP_R_BODY_HASH,	  /* 500 */
+	BX_DP_R_UNAVAILABLE,	  /* 503: no handler (no model loaded) */
+	BX_DP_R_HANDLER,	  /* handler failed or answered an error */
+	BX_DP_R_RESPONSE_TOO_BIG, /* 500: response does not fit tx_buf */
+	BX_DP_R_MAX
+};
+const char *bx_dp_reason_name(enum bx_dp_reason r);
+
+struct bx_dp_stats {
+	uint64_t requests;  /* complete requests parsed */
+	uint64_t responses_ok;
+	uint64_t rejected[BX_DP_R_MAX];
+	uint64_t conns_accepted;
+	uint64_t conns_refused; /* over max_conns */
+	uint64_t conns_closed;
+	uint64_t conns_timed_out;
+	uint64_t bytes_in, bytes_out;
+};
+
+struct bx_dp;
+
+/* mg is consumed (also on failure). */
+int bx_dp_create(const struct bx_dp_conf *conf, struct bx_metagraph *mg, struct bx_dp **out,
+		 struct bx_errbuf *eb);
+/* Before bx_dp_start(). -ENOENT for an unknown synapse name. */
+int bx_dp_set_handler(struct bx_dp *dp, const char *synapse, bx_synapse_fn *fn, void *arg);
+/* Open listeners and start the workers. */
+int bx_dp_start(struct bx_dp *dp, struct bx_errbuf *eb);
+/* The port actually bound (useful with conf.port = 0), after start. */
+uint16_t bx_dp_port(const struct bx_dp *dp);
+/* SS58 of the axon hotkey. */
+const char *bx_dp_hotkey(const struct bx_dp *dp);
+/*
+ * Load a metagraph file and swap it in atomically; workers see the new one
+ * at their next request, the old one is freed once no worker can hold it.
+ * On error the old one stays. Safe from any thread (one reload at a time).
+ */
+int bx_dp_reload_metagraph(struct bx_dp *dp, const char *path, struct bx_errbuf *eb);
+int bx_dp_swap_metagraph(struct bx_dp *dp, struct bx_metagraph *mg); /* mg consumed */
+/* Sum of every worker's counters (a snapshot). */
+void bx_dp_stats(const struct bx_dp *dp, struct bx_dp_stats *out);
+/*
+ * Stop accepting, finish requests in flight, close connections (at most
+ * drain_ms), join the workers. Idempotent.
+ */
+void bx_dp_stop(struct bx_dp *dp, unsigned drain_ms);
+void bx_dp_destroy(struct bx_dp *dp);
+
+#endif /* BX_DATAPLANE_H */

@@ -1,0 +1,62 @@
+/*
+ * Test helpers: keys, a metagraph, and requests built the way the Python
+ * SDK's dendrite builds them (bittensor v10.2 Synapse.to_headers() and
+ * aiohttp json=synapse.model_dump(): json.dumps defaults).
+ */
+#ifndef BX_DP_TESTLIB_H
+#define BX_DP_TESTLIB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <bx/crypto.h>
+#include <bx/dataplane.h>
+
+struct dpt_keys {
+	struct bx_sr25519_keypair *miner, *validator, *nopermit, *stranger;
+	char miner_ss58[64], validator_ss58[64], nopermit_ss58[64], stranger_ss58[64];
+};
+
+/* Deterministic keys from fixed seeds. Aborts on failure. */
+void dpt_keys_make(struct dpt_keys *k);
+void dpt_keys_free(struct dpt_keys *k);
+/* A metagraph JSON text: validator (permit, stake 5000), nopermit (stake 10). */
+size_t dpt_metagraph_json(const struct dpt_keys *k, char *buf, size_t cap);
+
+struct dpt_req {
+	const char *synapse;	  /* "Synapse" */
+	const char *fields_json;  /* subclass fields as json.dumps text without braces, or NULL */
+	const char *body_hash;	  /* computed_body_hash header; NULL: the SHA3("") constant */
+	const struct bx_sr25519_keypair *signer;
+	const char *signer_ss58;
+	const char *axon_hotkey; /* bt_header_axon_hotkey and the signed message */
+	int64_t nonce;		 /* 0: now */
+	int64_t version;	 /* 0: 10002000 */
+	const char *uuid;	 /* NULL: fixed */
+	int sig_mode;		 /* 0 normal, 1 corrupt, 2 empty, 3 absent, 4 <Bytes> wrapped */
+	const char *extra_headers; /* raw lines, each ending CRLF */
+	bool no_nonce;
+	const char *raw_body;	 /* replaces the JSON body */
+	bool conn_close;
+};
+
+/* Build one request into buf; returns its length. */
+size_t dpt_build(const struct dpt_req *r, char *buf, size_t cap);
+
+/* Parsed response (views into the caller's buffer). */
+struct dpt_resp {
+	int status;
+	const char *head;
+	size_t head_len;
+	const char *body;
+	size_t body_len;
+	size_t total; /* bytes this response used */
+};
+
+/* Parse one response at buf (Content-Length or chunked). 0 or -1 (incomplete/bad). */
+int dpt_parse_resp(const char *buf, size_t len, struct dpt_resp *out);
+/* Value of a header (case-sensitive name), copied NUL-terminated into v; false if absent. */
+bool dpt_header(const struct dpt_resp *r, const char *name, char *v, size_t cap);
+
+#endif
