@@ -1,0 +1,332 @@
+/*
+ * End to end over loopback: the real server on io_uring, a client sending
+ * signed requests on keep-alive connections, pipelined and split writes,
+ * errors that close, metagraph swaps while serving, stop with drain.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "bx_test.h"
+#include "dp_testlib.h"
+
+static struct dpt_keys K;
+static struct bx_dp *DP;
+static uint16_t PORT;
+
+static struct bx_metagraph *
+make_mg(void)
+{
+	char buf[4096];
+	size_t n = dpt_metagraph_json(&K, buf, sizeof(buf));
+	struct bx_metagraph *mg;
+	struct bx_errbuf eb;
+
+	if (bx_metagraph_parse(buf, n, "test", &mg, &eb) < 0)
+		abort();
+	return mg;
+}
+
+static int
+setup(void **state)
+{
+	struct bx_dp_conf c;
+	struct bx_errbuf eb;
+	int r;
+
+	(void)state;
+	dpt_keys_make(&K);
+	bx_dp_conf_default(&c);
+	snprintf(c.listen_addr, sizeof(c.listen_addr), "127.0.0.1");
+	c.port = 0;
+	c.nb_cores = 2;
+	c.cpus[0] = 0;
+	c.cpus[1] = 1;
+	c.pin = false;
+	c.max_conns = 64;
+	c.hotkey = K.miner;
+	c.replay_slots = 1 << 16;
+	r = bx_dp_create(&c, make_mg(), &DP, &eb);
+	if (r == 0)
+		r = bx_dp_start(DP, &eb);
+	if (r < 0) {
+		if (r == -ENOSYS || r == -EPERM)
+			bx_test_skip("io_uring is not available here");
+		fprintf(stderr, "start: %s\n", eb.msg);
+		return -1;
+	}
+	PORT = bx_dp_port(DP);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	bx_dp_stop(DP, 1000);
+	bx_dp_destroy(DP);
+	dpt_keys_free(&K);
+	return 0;
+}
+
+static int
+connect_lo(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(PORT)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	struct timeval tv = {.tv_sec = 5};
+
+	assert_true(fd >= 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+static void
+send_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+
+		assert_true(k > 0);
+		p += k;
+		n -= (size_t)k;
+	}
+}
+
+/* Read until `count` whole responses are in buf; returns bytes held. */
+static size_t
+read_responses(int fd, char *buf, size_t cap, unsigned count, struct dpt_resp *out)
+{
+	size_t len = 0, off = 0;
+	unsigned got = 0;
+
+	while (got < count) {
+		struct dpt_resp r;
+
+		if (dpt_parse_resp(buf + off, len - off, &r) == 0) {
+			out[got++] = r;
+			off += r.total;
+			continue;
+		}
+		{
+			ssize_t k = recv(fd, buf + len, cap - len, 0);
+
+			if (k <= 0) {
+				fprintf(stderr, "recv: %zd (%s) after %u responses\n", k,
+					strerror(errno), got);
+				fail();
+			}
+			len += (size_t)k;
+		}
+	}
+	return len;
+}
+
+static void
+base_req(struct dpt_req *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->synapse = "Synapse";
+	r->signer = K.validator;
+	r->signer_ss58 = K.validator_ss58;
+	r->axon_hotkey = K.miner_ss58;
+}
+
+static void
+test_keepalive(void **state)
+{
+	static char req[16384], buf[1 << 16];
+	struct dpt_req q;
+	struct dpt_resp r;
+	int fd = connect_lo();
+
+	(void)state;
+	for (int i = 0; i < 20; i++) {
+		size_t n;
+
+		base_req(&q);
+		n = dpt_build(&q, req, sizeof(req));
+		send_all(fd, req, n);
+		read_responses(fd, buf, sizeof(buf), 1, &r);
+		assert_int_equal(r.status, 200);
+	}
+	close(fd);
+}
+
+static void
+test_pipelined_and_split(void **state)
+{
+	static char req[1 << 16], buf[1 << 17];
+	struct dpt_req q;
+	struct dpt_resp r[8];
+	size_t n = 0;
+	int fd = connect_lo();
+
+	(void)state;
+	/* eight requests in one write: one of them for an unknown synapse */
+	for (int i = 0; i < 8; i++) {
+		base_req(&q);
+		if (i == 5)
+			q.synapse = "Nope";
+		n += dpt_build(&q, req + n, sizeof(req) - n);
+	}
+	send_all(fd, req, n);
+	read_responses(fd, buf, sizeof(buf), 8, r);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(r[i].status, i == 5 ? 404 : 200);
+
+	/* one request, one byte per write */
+	base_req(&q);
+	n = dpt_build(&q, req, sizeof(req));
+	for (size_t i = 0; i < n; i++) {
+		send_all(fd, req + i, 1);
+		if (i % 64 == 0)
+			usleep(100);
+	}
+	read_responses(fd, buf, sizeof(buf), 1, r);
+	assert_int_equal(r[0].status, 200);
+
+	/* a request split across writes with the next one starting in the same write */
+	{
+		size_t a, b;
+
+		base_req(&q);
+		a = dpt_build(&q, req, sizeof(req));
+		base_req(&q);
+		b = dpt_build(&q, req + a, sizeof(req) - a);
+		send_all(fd, req, a - 10);
+		usleep(2000);
+		send_all(fd, req + a - 10, 20);
+		usleep(2000);
+		send_all(fd, req + a + 10, b - 10);
+		read_responses(fd, buf, sizeof(buf), 2, r);
+		assert_int_equal(r[0].status, 200);
+		assert_int_equal(r[1].status, 200);
+	}
+	close(fd);
+}
+
+static void
+test_errors_close(void **state)
+{
+	static char buf[1 << 16];
+	struct dpt_resp r;
+	char v[64];
+	int fd = connect_lo();
+	static const char bad[] = "GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n";
+
+	(void)state;
+	send_all(fd, bad, sizeof(bad) - 1);
+	read_responses(fd, buf, sizeof(buf), 1, &r);
+	assert_int_equal(r.status, 400);
+	assert_true(dpt_header(&r, "connection", v, sizeof(v)));
+	assert_string_equal(v, "close");
+	assert_int_equal(recv(fd, buf, sizeof(buf), 0), 0); /* server closed */
+	close(fd);
+
+	/* Connection: close is honoured after the response */
+	{
+		static char req[16384];
+		struct dpt_req q;
+		size_t n;
+
+		fd = connect_lo();
+		base_req(&q);
+		q.conn_close = true;
+		n = dpt_build(&q, req, sizeof(req));
+		send_all(fd, req, n);
+		read_responses(fd, buf, sizeof(buf), 1, &r);
+		assert_int_equal(r.status, 200);
+		assert_int_equal(recv(fd, buf, sizeof(buf), 0), 0);
+		close(fd);
+	}
+
+	/* too large a body: 413 and close */
+	{
+		static const char big[] = "POST /Synapse HTTP/1.1\r\nHost: x\r\nContent-Length: "
+					  "99999999\r\n\r\n";
+
+		fd = connect_lo();
+		send_all(fd, big, sizeof(big) - 1);
+		read_responses(fd, buf, sizeof(buf), 1, &r);
+		assert_int_equal(r.status, 413);
+		close(fd);
+	}
+}
+
+static void
+test_metagraph_swap(void **state)
+{
+	static char req[16384], buf[1 << 16];
+	struct dpt_req q;
+	struct dpt_resp r;
+	int fd = connect_lo();
+	char mgj[1024];
+	struct bx_metagraph *mg;
+	struct bx_errbuf eb;
+	size_t n;
+
+	(void)state;
+	/* a metagraph without the validator: 403, then the full one back: 200 */
+	snprintf(mgj, sizeof(mgj), "[{\"uid\": 5, \"hotkey\": \"%s\", \"validator_permit\": true}]",
+		 K.stranger_ss58);
+	assert_int_equal(bx_metagraph_parse(mgj, strlen(mgj), "t", &mg, &eb), 0);
+	assert_int_equal(bx_dp_swap_metagraph(DP, mg), 0);
+	base_req(&q);
+	n = dpt_build(&q, req, sizeof(req));
+	send_all(fd, req, n);
+	read_responses(fd, buf, sizeof(buf), 1, &r);
+	assert_int_equal(r.status, 403);
+	assert_int_equal(bx_dp_swap_metagraph(DP, make_mg()), 0);
+	base_req(&q);
+	n = dpt_build(&q, req, sizeof(req));
+	send_all(fd, req, n);
+	read_responses(fd, buf, sizeof(buf), 1, &r);
+	assert_int_equal(r.status, 200);
+	close(fd);
+}
+
+static void
+test_stats(void **state)
+{
+	struct bx_dp_stats s;
+
+	(void)state;
+	bx_dp_stats(DP, &s);
+	assert_true(s.requests >= 30);
+	assert_true(s.responses_ok >= 30);
+	assert_true(s.rejected[BX_DP_R_UNKNOWN_SYNAPSE] >= 1);
+	assert_true(s.rejected[BX_DP_R_NOT_REGISTERED] >= 1);
+	assert_true(s.rejected[BX_DP_R_HTTP_BAD] >= 1);
+	assert_true(s.rejected[BX_DP_R_HTTP_LIMIT] >= 1);
+	assert_true(s.conns_accepted >= 5);
+	assert_string_equal(bx_dp_reason_name(BX_DP_R_REPLAY), "replay");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_keepalive),     cmocka_unit_test(test_pipelined_and_split),
+		cmocka_unit_test(test_errors_close),  cmocka_unit_test(test_metagraph_swap),
+		cmocka_unit_test(test_stats),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
