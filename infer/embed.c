@@ -539,6 +539,33 @@ bx_embed_batch_ids(struct bx_embed_ctx *ctx, const int32_t *const *ids, const un
 	return 0;
 }
 
+void
+bx_embed_ctx_profile_enable(struct bx_embed_ctx *ctx, bool on)
+{
+	if (ctx->dn != NULL) {
+		bx_dnnl_profile_enable(ctx->dn, on);
+	}
+}
+
+void
+bx_embed_ctx_profile(const struct bx_embed_ctx *ctx, struct bx_embed_profile *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (ctx->dn != NULL) {
+		bx_dnnl_profile(ctx->dn, out);
+	}
+}
+
+const char *
+bx_embed_op_name(enum bx_embed_op op)
+{
+	static const char *const names[BX_EMBED_OP_MAX] = {
+		"qkv", "o", "ffn_up", "ffn_down", "att_qk", "att_softmax", "att_pv", "norm", "pool",
+	};
+
+	return (unsigned)op < BX_EMBED_OP_MAX ? names[op] : "?";
+}
+
 static int
 grow_tok(struct bx_embed_ctx *ctx, unsigned n)
 {

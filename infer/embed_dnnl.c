@@ -3,18 +3,26 @@
  *
  * Precision: matmul inputs and weights bf16, accumulation f32; the residual
  * stream x stays f32 (the O and FFN-down matmuls add into it with a sum
- * post-op), LayerNorm statistics, softmax and pooling run in f32.
+ * post-op); LayerNorm statistics, softmax and pooling run in f32.
  *
- * Layout: the linear layers run once per batch on all T tokens of all
- * sequences (runtime M = T, no padding); attention runs per sequence on
- * strided views of the fused QKV output [T][3H], writing the context in
- * [T][H] order. Weights are converted to bf16 and packed once at load into
- * the layout oneDNN picks (format_tag_any, reorder); a context whose
- * primitives pick another layout repacks its own copy.
+ * Linear layers run once per batch on all T tokens of all sequences (no
+ * padding per sequence). oneDNN's fast brgemm kernels need a fixed M (a
+ * runtime M falls back to gemm:jit, §1.2), so T is rounded up to a bucket
+ * (a multiple of 8, 16 or 64) and each context keeps a few buckets'
+ * primitives; the rows past T are scratch. Weights are converted to bf16 and
+ * packed once at load into the layout the brgemm matmul picks
+ * (format_tag_any, then a reorder); every bucket is created with that layout.
+ *
+ * Attention runs per sequence: its Q, K and V rows are copied into plain
+ * per-head buffers [heads][L][d] (strided views of the fused QKV output make
+ * oneDNN pick gemm:jit, 5x slower), then Q·K^T/sqrt(d) (K read as a
+ * transposed view), softmax f32 -> bf16, P·V, and the context is copied back
+ * into token order. Primitives are cached per sequence length.
  *
  * Threads: a context belongs to one worker thread. It sets that thread's
- * OpenMP team size, creates every primitive on that thread (oneDNN fixes the
- * thread count at creation) and gives each a user-mode scratchpad.
+ * OpenMP team size and creates every primitive on that thread (oneDNN fixes
+ * the thread count at creation); all primitives use a user-mode scratchpad
+ * owned by the context.
  */
 #include <errno.h>
 #include <math.h>
@@ -24,7 +32,9 @@
 #include "dnnl_inc.h"
 #include "embed_int.h"
 
-#define NB_MM 4 /* QKV, O, FFN up, FFN down */
+#define NB_MM      4  /* QKV, O, FFN up, FFN down */
+#define NB_BUCKETS 24 /* linear-layer primitive sets kept per context */
+#define PACK_M     128
 
 enum {
 	MM_QKV,
@@ -39,20 +49,17 @@ struct bx_dnnl_model {
 	float *qkv_bias;               /* [layer][3H] */
 };
 
-/* One runtime-M matmul of a context, shared by all layers. */
-struct mm {
-	dnnl_primitive_t p;
-	dnnl_memory_desc_t wmd;
-	unsigned k, n;
-	dnnl_data_type_t dst_dt;
-	dnnl_memory_t *w, *b; /* per layer */
-	void **own;           /* per layer, when the context repacked */
+/* The four linear-layer primitives for one padded token count. */
+struct bucket {
+	unsigned m;
+	dnnl_primitive_t p[NB_MM];
+	dnnl_memory_t src[NB_MM], dst[NB_MM];
 };
 
 /* Attention primitives for one sequence length. */
 struct att {
 	dnnl_primitive_t qk, sm, pv;
-	dnnl_memory_t q, k, s, s2, p, v, c;
+	dnnl_memory_t q, k, s, p, v, c;
 };
 
 struct bx_dnnl_ctx {
@@ -61,16 +68,21 @@ struct bx_dnnl_ctx {
 	unsigned nb_threads;
 	dnnl_engine_t eng;
 	dnnl_stream_t strm;
-	struct mm mm[NB_MM];
+	dnnl_memory_t *w, *b; /* [layer * NB_MM + mm] */
+	struct bucket bk[NB_BUCKETS];
+	unsigned nb_bk, next_evict;
 	struct att *att; /* [max_tokens + 1], created on first use */
 	void *scratch;
 	size_t scratch_size;
-	/* activations for cap_tokens tokens */
+	/* activations for cap_tokens rows */
 	unsigned cap_tokens;
 	float *x;
 	uint16_t *xb, *qkv, *cb, *ffn;
-	float *sc;    /* scores [heads][L][L] */
-	uint16_t *pb; /* probabilities, bf16 */
+	/* one sequence's attention: [heads][L][d] and scores [heads][L][L] */
+	uint16_t *qh, *kh, *vh, *ch, *pb;
+	float *sc;
+	bool prof_on;
+	struct bx_embed_profile prof;
 };
 
 #define CHK(call)                                    \
@@ -79,6 +91,34 @@ struct bx_dnnl_ctx {
 			goto out;                    \
 		}                                    \
 	} while (0)
+
+static inline uint64_t
+prof_start(const struct bx_dnnl_ctx *dc)
+{
+	return dc->prof_on ? bx_time_ns() : 0;
+}
+
+static inline void
+prof_end(struct bx_dnnl_ctx *dc, enum bx_embed_op op, uint64_t t0, double flop)
+{
+	if (dc->prof_on) {
+		dc->prof.ns[op] += bx_time_ns() - t0;
+		dc->prof.flop[op] += flop;
+	}
+}
+
+void
+bx_dnnl_profile_enable(struct bx_dnnl_ctx *dc, bool on)
+{
+	dc->prof_on = on;
+	memset(&dc->prof, 0, sizeof(dc->prof));
+}
+
+void
+bx_dnnl_profile(const struct bx_dnnl_ctx *dc, struct bx_embed_profile *out)
+{
+	*out = dc->prof;
+}
 
 static int
 dnnl_errno(dnnl_status_t st)
@@ -105,36 +145,47 @@ to_bf16(float f)
 	return (uint16_t)(u >> 16);
 }
 
-/* K x N weights and the matmul's shapes. */
+/* K x N of one matmul. */
 static void
 mm_shape(const struct bx_embed_model *m, unsigned which, unsigned *k, unsigned *n)
 {
 	unsigned h = m->shape.hidden, f = m->shape.ffn;
-	static const unsigned kk[NB_MM][2] = { { 1, 3 }, { 1, 1 }, { 1, 0 }, { 0, 1 } };
 
-	*k = kk[which][0] ? h : f;
-	*n = which == MM_QKV ? 3 * h : (kk[which][1] ? h : f);
+	*k = which == MM_DOWN ? f : h;
+	*n = which == MM_QKV ? 3 * h : which == MM_UP ? f : h;
 }
 
-/* Create a runtime-M bf16 matmul: src [M][K] x W[K][N] + bias -> dst [M][N] with post-ops. */
+static dnnl_data_type_t
+mm_dst_dt(unsigned which)
+{
+	return (which == MM_O || which == MM_DOWN) ? dnnl_f32 : dnnl_bf16;
+}
+
+/*
+ * A bf16 matmul src [M][K] x W[K][N] + bias -> dst [M][N] with its post-ops:
+ * gelu_erf for FFN up, sum (x += ...) for O and FFN down. wmd NULL: let
+ * oneDNN pick the weights layout and return it in *chosen.
+ */
 static dnnl_status_t
-mm_create(dnnl_engine_t eng, unsigned which, unsigned k, unsigned n, dnnl_primitive_t *out,
-          dnnl_memory_desc_t *wmd)
+mm_create(dnnl_engine_t eng, unsigned which, unsigned mrows, unsigned k, unsigned n,
+          const dnnl_memory_desc_t *wmd, dnnl_primitive_t *out, dnnl_memory_desc_t *chosen)
 {
 	dnnl_memory_desc_t src, wei, bias, dst;
-	dnnl_data_type_t dt = (which == MM_O || which == MM_DOWN) ? dnnl_f32 : dnnl_bf16;
 	dnnl_primitive_desc_t pd = NULL;
 	dnnl_primitive_attr_t attr = NULL;
 	dnnl_post_ops_t po = NULL;
 	dnnl_matmul_desc_t d;
 	dnnl_status_t st;
 
-	CHK(dnnl_memory_desc_init_by_tag(&src, 2, (dnnl_dims_t){ DNNL_RUNTIME_DIM_VAL, k },
-	                                 dnnl_bf16, dnnl_ab));
-	CHK(dnnl_memory_desc_init_by_tag(&wei, 2, (dnnl_dims_t){ k, n }, dnnl_bf16,
-	                                 dnnl_format_tag_any));
+	CHK(dnnl_memory_desc_init_by_tag(&src, 2, (dnnl_dims_t){ mrows, k }, dnnl_bf16, dnnl_ab));
+	if (wmd != NULL) {
+		wei = *wmd;
+	} else {
+		CHK(dnnl_memory_desc_init_by_tag(&wei, 2, (dnnl_dims_t){ k, n }, dnnl_bf16,
+		                                 dnnl_format_tag_any));
+	}
 	CHK(dnnl_memory_desc_init_by_tag(&bias, 2, (dnnl_dims_t){ 1, n }, dnnl_f32, dnnl_ab));
-	CHK(dnnl_memory_desc_init_by_tag(&dst, 2, (dnnl_dims_t){ DNNL_RUNTIME_DIM_VAL, n }, dt,
+	CHK(dnnl_memory_desc_init_by_tag(&dst, 2, (dnnl_dims_t){ mrows, n }, mm_dst_dt(which),
 	                                 dnnl_ab));
 	CHK(dnnl_matmul_desc_init(&d, &src, &wei, &bias, &dst));
 	CHK(dnnl_primitive_attr_create(&attr));
@@ -143,12 +194,16 @@ mm_create(dnnl_engine_t eng, unsigned which, unsigned k, unsigned n, dnnl_primit
 	if (which == MM_UP) {
 		CHK(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_erf, 0, 0));
 	} else if (which == MM_O || which == MM_DOWN) {
-		CHK(dnnl_post_ops_append_sum(po, 1.0f)); /* residual: x += ... */
+		CHK(dnnl_post_ops_append_sum(po, 1.0f));
 	}
 	CHK(dnnl_primitive_attr_set_post_ops(attr, po));
 	CHK(dnnl_primitive_desc_create(&pd, &d, attr, eng, NULL));
-	*wmd = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-	CHK(dnnl_primitive_create(out, pd));
+	if (chosen != NULL) {
+		*chosen = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+	}
+	if (out != NULL) {
+		CHK(dnnl_primitive_create(out, pd));
+	}
 out:
 	dnnl_primitive_desc_destroy(pd);
 	dnnl_post_ops_destroy(po);
@@ -194,6 +249,7 @@ pack(dnnl_engine_t eng, dnnl_stream_t strm, const float *src, unsigned k, unsign
 	if (buf == NULL) {
 		return dnnl_out_of_memory;
 	}
+	/* the [N][K] f32 tensor is W[K][N] with strides {1, K}: tag ba */
 	CHK(dnnl_memory_desc_init_by_tag(&user, 2, (dnnl_dims_t){ k, n }, dnnl_f32, dnnl_ba));
 	CHK(dnnl_memory_create(&ms, &user, eng, (void *)src));
 	CHK(dnnl_memory_create(&md, wmd, eng, buf));
@@ -212,29 +268,6 @@ out:
 	} else {
 		*out = buf;
 	}
-	return st;
-}
-
-/* Pack all layers' weights of one matmul for layout wmd into bufs[layer * stride]. */
-static dnnl_status_t
-pack_all(const struct bx_embed_model *m, dnnl_engine_t eng, dnnl_stream_t strm, unsigned which,
-         const dnnl_memory_desc_t *wmd, void **bufs, unsigned stride)
-{
-	unsigned k, n;
-	float *tmp = NULL;
-	dnnl_status_t st = dnnl_success;
-
-	mm_shape(m, which, &k, &n);
-	if (which == MM_QKV) {
-		tmp = bx_malloc(sizeof(float) * k * n);
-		if (tmp == NULL) {
-			return dnnl_out_of_memory;
-		}
-	}
-	for (unsigned l = 0; l < m->shape.layers && st == dnnl_success; l++) {
-		st = pack(eng, strm, mm_source(m, l, which, tmp), k, n, wmd, &bufs[l * stride]);
-	}
-	bx_free(tmp);
 	return st;
 }
 
@@ -264,6 +297,32 @@ fill_qkv_bias(const struct bx_embed_model *m, float *b)
 	}
 }
 
+/* Pick each matmul's packed layout (fixed M) and pack every layer's weights into it. */
+static dnnl_status_t
+pack_model(const struct bx_embed_model *m, struct bx_dnnl_model *dm, dnnl_engine_t eng,
+           dnnl_stream_t strm)
+{
+	float *tmp = bx_malloc(sizeof(float) * 3 * m->shape.hidden * m->shape.hidden);
+	dnnl_status_t st = dnnl_out_of_memory;
+
+	if (tmp == NULL) {
+		return st;
+	}
+	for (unsigned i = 0; i < NB_MM; i++) {
+		unsigned k, n;
+
+		mm_shape(m, i, &k, &n);
+		CHK(mm_create(eng, i, PACK_M, k, n, NULL, NULL, &dm->wmd[i]));
+		for (unsigned l = 0; l < m->shape.layers; l++) {
+			CHK(pack(eng, strm, mm_source(m, l, i, tmp), k, n, &dm->wmd[i],
+			         &dm->packed[l * NB_MM + i]));
+		}
+	}
+out:
+	bx_free(tmp);
+	return st;
+}
+
 int
 bx_dnnl_model_create(const struct bx_embed_model *m, struct bx_dnnl_model **out,
                      struct bx_errbuf *eb)
@@ -285,15 +344,7 @@ bx_dnnl_model_create(const struct bx_embed_model *m, struct bx_dnnl_model **out,
 	fill_qkv_bias(m, dm->qkv_bias);
 	CHK(dnnl_engine_create(&eng, dnnl_cpu, 0));
 	CHK(dnnl_stream_create(&strm, eng, dnnl_stream_default_flags));
-	for (unsigned i = 0; i < NB_MM; i++) {
-		dnnl_primitive_t p = NULL;
-		unsigned k, n;
-
-		mm_shape(m, i, &k, &n);
-		CHK(mm_create(eng, i, k, n, &p, &dm->wmd[i]));
-		dnnl_primitive_destroy(p);
-		CHK(pack_all(m, eng, strm, i, &dm->wmd[i], dm->packed + i, NB_MM));
-	}
+	CHK(pack_model(m, dm, eng, strm));
 out:
 	dnnl_stream_destroy(strm);
 	dnnl_engine_destroy(eng);
@@ -310,23 +361,14 @@ out:
 /* Context */
 
 static void
-mm_fini(struct mm *mm, unsigned layers)
+bucket_fini(struct bucket *b)
 {
-	for (unsigned l = 0; l < layers; l++) {
-		if (mm->w != NULL) {
-			dnnl_memory_destroy(mm->w[l]);
-		}
-		if (mm->b != NULL) {
-			dnnl_memory_destroy(mm->b[l]);
-		}
-		if (mm->own != NULL) {
-			bx_free(mm->own[l]);
-		}
+	for (unsigned i = 0; i < NB_MM; i++) {
+		dnnl_primitive_destroy(b->p[i]);
+		dnnl_memory_destroy(b->src[i]);
+		dnnl_memory_destroy(b->dst[i]);
 	}
-	bx_free(mm->w);
-	bx_free(mm->b);
-	bx_free(mm->own);
-	dnnl_primitive_destroy(mm->p);
+	memset(b, 0, sizeof(*b));
 }
 
 static void
@@ -338,10 +380,10 @@ att_fini(struct att *a)
 	dnnl_memory_destroy(a->q);
 	dnnl_memory_destroy(a->k);
 	dnnl_memory_destroy(a->s);
-	dnnl_memory_destroy(a->s2);
 	dnnl_memory_destroy(a->p);
 	dnnl_memory_destroy(a->v);
 	dnnl_memory_destroy(a->c);
+	memset(a, 0, sizeof(*a));
 }
 
 static void
@@ -360,32 +402,50 @@ free_acts(struct bx_dnnl_ctx *dc)
 void
 bx_dnnl_ctx_destroy(struct bx_dnnl_ctx *dc)
 {
+	unsigned nw = dc == NULL ? 0 : dc->m->shape.layers * NB_MM;
+
 	if (dc == NULL) {
 		return;
 	}
-	for (unsigned i = 0; i < NB_MM; i++) {
-		mm_fini(&dc->mm[i], dc->m->shape.layers);
+	for (unsigned i = 0; i < nw; i++) {
+		dnnl_memory_destroy(dc->w != NULL ? dc->w[i] : NULL);
+		dnnl_memory_destroy(dc->b != NULL ? dc->b[i] : NULL);
+	}
+	for (unsigned i = 0; i < dc->nb_bk; i++) {
+		bucket_fini(&dc->bk[i]);
 	}
 	for (unsigned l = 0; dc->att != NULL && l <= dc->m->max_tokens; l++) {
 		att_fini(&dc->att[l]);
 	}
+	bx_free(dc->w);
+	bx_free(dc->b);
 	bx_free(dc->att);
 	free_acts(dc);
-	bx_free(dc->sc);
+	bx_free(dc->qh);
+	bx_free(dc->kh);
+	bx_free(dc->vh);
+	bx_free(dc->ch);
 	bx_free(dc->pb);
+	bx_free(dc->sc);
 	bx_free(dc->scratch);
 	dnnl_stream_destroy(dc->strm);
 	dnnl_engine_destroy(dc->eng);
 	bx_free(dc);
 }
 
-/* Make sure the scratchpad holds what primitive pd needs. */
+/* Grow the scratchpad to what primitive p needs (before any execution uses it). */
 static dnnl_status_t
-scratch_need(struct bx_dnnl_ctx *dc, const_dnnl_primitive_desc_t pd)
+scratch_need(struct bx_dnnl_ctx *dc, const_dnnl_primitive_t p)
 {
-	size_t need = dnnl_memory_desc_get_size(
-		dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0));
+	const_dnnl_primitive_desc_t pd;
+	size_t need;
+	dnnl_status_t st = dnnl_primitive_get_primitive_desc(p, &pd);
 
+	if (st != dnnl_success) {
+		return st;
+	}
+	need = dnnl_memory_desc_get_size(
+		dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0));
 	if (need <= dc->scratch_size) {
 		return dnnl_success;
 	}
@@ -399,47 +459,30 @@ scratch_need(struct bx_dnnl_ctx *dc, const_dnnl_primitive_desc_t pd)
 	return dnnl_success;
 }
 
+/* Weights and bias memory objects of every layer, over the model's packed buffers. */
 static dnnl_status_t
-ctx_mm(struct bx_dnnl_ctx *dc, unsigned which)
+ctx_weights(struct bx_dnnl_ctx *dc)
 {
 	const struct bx_embed_model *m = dc->m;
-	struct mm *mm = &dc->mm[which];
-	unsigned nl = m->shape.layers;
-	const_dnnl_primitive_desc_t pd;
-	dnnl_memory_desc_t bmd;
-	void **w = dc->dm->packed + which;
-	unsigned stride = NB_MM;
-	dnnl_status_t st;
+	dnnl_status_t st = dnnl_success;
 
-	mm_shape(m, which, &mm->k, &mm->n);
-	mm->dst_dt = (which == MM_O || which == MM_DOWN) ? dnnl_f32 : dnnl_bf16;
-	CHK(mm_create(dc->eng, which, mm->k, mm->n, &mm->p, &mm->wmd));
-	CHK(dnnl_primitive_get_primitive_desc(mm->p, &pd));
-	CHK(scratch_need(dc, pd));
-	mm->w = bx_calloc(nl, sizeof(*mm->w));
-	mm->b = bx_calloc(nl, sizeof(*mm->b));
-	if (mm->w == NULL || mm->b == NULL) {
-		return dnnl_out_of_memory;
-	}
-	if (!dnnl_memory_desc_equal(&mm->wmd, &dc->dm->wmd[which])) {
-		/* this thread count picked another layout: a private copy */
-		mm->own = bx_calloc(nl, sizeof(void *));
-		if (mm->own == NULL) {
-			return dnnl_out_of_memory;
+	for (unsigned l = 0; l < m->shape.layers; l++) {
+		for (unsigned i = 0; i < NB_MM; i++) {
+			const float *b =
+				i == MM_QKV ? dc->dm->qkv_bias + (size_t)l * 3 * m->shape.hidden :
+				i == MM_O   ? m->layers[l].o_b :
+				i == MM_UP  ? m->layers[l].i_b :
+					      m->layers[l].f_b;
+			dnnl_memory_desc_t bmd;
+			unsigned k, n;
+
+			mm_shape(m, i, &k, &n);
+			CHK(dnnl_memory_desc_init_by_tag(&bmd, 2, (dnnl_dims_t){ 1, n }, dnnl_f32,
+			                                 dnnl_ab));
+			CHK(dnnl_memory_create(&dc->w[l * NB_MM + i], &dc->dm->wmd[i], dc->eng,
+			                       dc->dm->packed[l * NB_MM + i]));
+			CHK(dnnl_memory_create(&dc->b[l * NB_MM + i], &bmd, dc->eng, (void *)b));
 		}
-		CHK(pack_all(m, dc->eng, dc->strm, which, &mm->wmd, mm->own, 1));
-		w = mm->own;
-		stride = 1;
-	}
-	CHK(dnnl_memory_desc_init_by_tag(&bmd, 2, (dnnl_dims_t){ 1, mm->n }, dnnl_f32, dnnl_ab));
-	for (unsigned l = 0; l < nl; l++) {
-		const float *b = which == MM_QKV ? dc->dm->qkv_bias + (size_t)l * mm->n :
-		                 which == MM_O   ? m->layers[l].o_b :
-		                 which == MM_UP  ? m->layers[l].i_b :
-		                                   m->layers[l].f_b;
-
-		CHK(dnnl_memory_create(&mm->w[l], &mm->wmd, dc->eng, w[l * stride]));
-		CHK(dnnl_memory_create(&mm->b[l], &bmd, dc->eng, (void *)b));
 	}
 out:
 	return st;
@@ -449,7 +492,7 @@ int
 bx_dnnl_ctx_create(const struct bx_embed_model *m, unsigned nb_threads, struct bx_dnnl_ctx **out)
 {
 	struct bx_dnnl_ctx *dc = bx_calloc(1, sizeof(*dc));
-	unsigned mt = m->max_tokens, heads = m->shape.heads;
+	size_t mt = m->max_tokens, hs = (size_t)m->shape.heads * mt * mt, ht = mt * m->shape.hidden;
 	dnnl_status_t st = dnnl_out_of_memory;
 
 	if (dc == NULL) {
@@ -459,17 +502,22 @@ bx_dnnl_ctx_create(const struct bx_embed_model *m, unsigned nb_threads, struct b
 	dc->dm = m->dn;
 	dc->nb_threads = nb_threads;
 	omp_set_num_threads((int)nb_threads);
+	dc->w = bx_calloc((size_t)m->shape.layers * NB_MM + 1, sizeof(*dc->w));
+	dc->b = bx_calloc((size_t)m->shape.layers * NB_MM + 1, sizeof(*dc->b));
 	dc->att = bx_calloc(mt + 1, sizeof(*dc->att));
-	dc->sc = bx_aligned_alloc(64, sizeof(float) * heads * mt * mt);
-	dc->pb = bx_aligned_alloc(64, sizeof(uint16_t) * heads * mt * mt);
-	if (dc->att == NULL || dc->sc == NULL || dc->pb == NULL) {
+	dc->sc = bx_aligned_alloc(64, sizeof(float) * hs);
+	dc->pb = bx_aligned_alloc(64, sizeof(uint16_t) * hs);
+	dc->qh = bx_aligned_alloc(64, sizeof(uint16_t) * ht);
+	dc->kh = bx_aligned_alloc(64, sizeof(uint16_t) * ht);
+	dc->vh = bx_aligned_alloc(64, sizeof(uint16_t) * ht);
+	dc->ch = bx_aligned_alloc(64, sizeof(uint16_t) * ht);
+	if (dc->w == NULL || dc->b == NULL || dc->att == NULL || dc->sc == NULL || dc->pb == NULL ||
+	    dc->qh == NULL || dc->kh == NULL || dc->vh == NULL || dc->ch == NULL) {
 		goto out;
 	}
 	CHK(dnnl_engine_create(&dc->eng, dnnl_cpu, 0));
 	CHK(dnnl_stream_create(&dc->strm, dc->eng, dnnl_stream_default_flags));
-	for (unsigned i = 0; i < NB_MM; i++) {
-		CHK(ctx_mm(dc, i));
-	}
+	CHK(ctx_weights(dc));
 out:
 	if (st != dnnl_success) {
 		bx_dnnl_ctx_destroy(dc);
@@ -477,65 +525,6 @@ out:
 	}
 	*out = dc;
 	return 0;
-}
-
-/* ---------------------------------------------------------------- */
-/* Attention for one sequence length L */
-
-static dnnl_status_t
-att_create(struct bx_dnnl_ctx *dc, unsigned L, struct att *a)
-{
-	unsigned h = dc->m->shape.hidden, nh = dc->m->shape.heads, d = h / nh;
-	dnnl_memory_desc_t q, k, s, p, v, c;
-	dnnl_primitive_desc_t pd = NULL;
-	dnnl_primitive_attr_t attr = NULL;
-	dnnl_matmul_desc_t md;
-	dnnl_softmax_v2_desc_t sd;
-	float scale = 1.0f / sqrtf((float)d);
-	dnnl_status_t st;
-
-	CHK(dnnl_memory_desc_init_by_strides(&q, 3, (dnnl_dims_t){ nh, L, d }, dnnl_bf16,
-	                                     (dnnl_dims_t){ d, 3 * h, 1 }));
-	CHK(dnnl_memory_desc_init_by_strides(&k, 3, (dnnl_dims_t){ nh, d, L }, dnnl_bf16,
-	                                     (dnnl_dims_t){ d, 1, 3 * h }));
-	CHK(dnnl_memory_desc_init_by_tag(&s, 3, (dnnl_dims_t){ nh, L, L }, dnnl_f32, dnnl_abc));
-	CHK(dnnl_memory_desc_init_by_tag(&p, 3, (dnnl_dims_t){ nh, L, L }, dnnl_bf16, dnnl_abc));
-	v = q;
-	CHK(dnnl_memory_desc_init_by_strides(&c, 3, (dnnl_dims_t){ nh, L, d }, dnnl_bf16,
-	                                     (dnnl_dims_t){ d, h, 1 }));
-	CHK(dnnl_primitive_attr_create(&attr));
-	CHK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
-	CHK(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale));
-	CHK(dnnl_matmul_desc_init(&md, &q, &k, NULL, &s));
-	CHK(dnnl_primitive_desc_create(&pd, &md, attr, dc->eng, NULL));
-	CHK(scratch_need(dc, pd));
-	CHK(dnnl_primitive_create(&a->qk, pd));
-	dnnl_primitive_desc_destroy(pd);
-	pd = NULL;
-	dnnl_primitive_attr_destroy(attr);
-	CHK(dnnl_primitive_attr_create(&attr));
-	CHK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
-	CHK(dnnl_softmax_v2_forward_desc_init(&sd, dnnl_forward_inference, dnnl_softmax_accurate,
-	                                      &s, &p, 2));
-	CHK(dnnl_primitive_desc_create(&pd, &sd, attr, dc->eng, NULL));
-	CHK(scratch_need(dc, pd));
-	CHK(dnnl_primitive_create(&a->sm, pd));
-	dnnl_primitive_desc_destroy(pd);
-	pd = NULL;
-	CHK(dnnl_matmul_desc_init(&md, &p, &v, NULL, &c));
-	CHK(dnnl_primitive_desc_create(&pd, &md, attr, dc->eng, NULL));
-	CHK(scratch_need(dc, pd));
-	CHK(dnnl_primitive_create(&a->pv, pd));
-	CHK(dnnl_memory_create(&a->q, &q, dc->eng, DNNL_MEMORY_NONE));
-	CHK(dnnl_memory_create(&a->k, &k, dc->eng, DNNL_MEMORY_NONE));
-	CHK(dnnl_memory_create(&a->s, &s, dc->eng, dc->sc));
-	CHK(dnnl_memory_create(&a->s2, &p, dc->eng, dc->pb));
-	CHK(dnnl_memory_create(&a->v, &v, dc->eng, DNNL_MEMORY_NONE));
-	CHK(dnnl_memory_create(&a->c, &c, dc->eng, DNNL_MEMORY_NONE));
-out:
-	dnnl_primitive_desc_destroy(pd);
-	dnnl_primitive_attr_destroy(attr);
-	return st;
 }
 
 static dnnl_status_t
@@ -556,37 +545,134 @@ out:
 	return st;
 }
 
-/* Attention of one sequence: rows [off, off + L) of qkv -> rows of cb. */
+/* ---------------------------------------------------------------- */
+/* Attention for one sequence length L on plain per-head buffers */
+
+static dnnl_status_t
+att_create(struct bx_dnnl_ctx *dc, unsigned L, struct att *a)
+{
+	unsigned nh = dc->m->shape.heads, d = dc->m->shape.hidden / nh;
+	dnnl_memory_desc_t q, kt, s, p;
+	dnnl_primitive_desc_t pd = NULL;
+	dnnl_primitive_attr_t attr = NULL;
+	dnnl_matmul_desc_t md;
+	dnnl_softmax_v2_desc_t sd;
+	float scale = 1.0f / sqrtf((float)d);
+	dnnl_status_t st;
+
+	CHK(dnnl_memory_desc_init_by_tag(&q, 3, (dnnl_dims_t){ nh, L, d }, dnnl_bf16, dnnl_abc));
+	/* K^T: K [heads][L][d] read as [heads][d][L] */
+	CHK(dnnl_memory_desc_init_by_strides(&kt, 3, (dnnl_dims_t){ nh, d, L }, dnnl_bf16,
+	                                     (dnnl_dims_t){ (dnnl_dim_t)L * d, 1, d }));
+	CHK(dnnl_memory_desc_init_by_tag(&s, 3, (dnnl_dims_t){ nh, L, L }, dnnl_f32, dnnl_abc));
+	CHK(dnnl_memory_desc_init_by_tag(&p, 3, (dnnl_dims_t){ nh, L, L }, dnnl_bf16, dnnl_abc));
+	CHK(dnnl_primitive_attr_create(&attr));
+	CHK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
+	CHK(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale));
+	CHK(dnnl_matmul_desc_init(&md, &q, &kt, NULL, &s));
+	CHK(dnnl_primitive_desc_create(&pd, &md, attr, dc->eng, NULL));
+	CHK(dnnl_primitive_create(&a->qk, pd));
+	dnnl_primitive_desc_destroy(pd);
+	pd = NULL;
+	dnnl_primitive_attr_destroy(attr);
+	CHK(dnnl_primitive_attr_create(&attr));
+	CHK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
+	CHK(dnnl_softmax_v2_forward_desc_init(&sd, dnnl_forward_inference, dnnl_softmax_accurate,
+	                                      &s, &p, 2));
+	CHK(dnnl_primitive_desc_create(&pd, &sd, attr, dc->eng, NULL));
+	CHK(dnnl_primitive_create(&a->sm, pd));
+	dnnl_primitive_desc_destroy(pd);
+	pd = NULL;
+	CHK(dnnl_matmul_desc_init(&md, &p, &q, NULL, &q));
+	CHK(dnnl_primitive_desc_create(&pd, &md, attr, dc->eng, NULL));
+	CHK(dnnl_primitive_create(&a->pv, pd));
+	CHK(scratch_need(dc, a->qk));
+	CHK(scratch_need(dc, a->sm));
+	CHK(scratch_need(dc, a->pv));
+	CHK(dnnl_memory_create(&a->q, &q, dc->eng, dc->qh));
+	CHK(dnnl_memory_create(&a->k, &kt, dc->eng, dc->kh));
+	CHK(dnnl_memory_create(&a->s, &s, dc->eng, dc->sc));
+	CHK(dnnl_memory_create(&a->p, &p, dc->eng, dc->pb));
+	CHK(dnnl_memory_create(&a->v, &q, dc->eng, dc->vh));
+	CHK(dnnl_memory_create(&a->c, &q, dc->eng, dc->ch));
+out:
+	dnnl_primitive_desc_destroy(pd);
+	dnnl_primitive_attr_destroy(attr);
+	return st;
+}
+
+/* qkv rows [L][3H] -> qh, kh, vh [heads][L][d]. */
+static void
+split_heads(struct bx_dnnl_ctx *dc, const uint16_t *qkv, unsigned L)
+{
+	unsigned h = dc->m->shape.hidden, nh = dc->m->shape.heads, d = h / nh;
+
+	for (unsigned t = 0; t < L; t++) {
+		const uint16_t *r = qkv + (size_t)t * 3 * h;
+
+		for (unsigned j = 0; j < nh; j++) {
+			size_t o = ((size_t)j * L + t) * d;
+
+			memcpy(dc->qh + o, r + j * d, d * 2);
+			memcpy(dc->kh + o, r + h + j * d, d * 2);
+			memcpy(dc->vh + o, r + 2 * h + j * d, d * 2);
+		}
+	}
+}
+
+/* ch [heads][L][d] -> rows [L][H]. */
+static void
+merge_heads(struct bx_dnnl_ctx *dc, uint16_t *out, unsigned L)
+{
+	unsigned h = dc->m->shape.hidden, nh = dc->m->shape.heads, d = h / nh;
+
+	for (unsigned t = 0; t < L; t++) {
+		for (unsigned j = 0; j < nh; j++) {
+			memcpy(out + (size_t)t * h + j * d, dc->ch + ((size_t)j * L + t) * d,
+			       d * 2);
+		}
+	}
+}
+
+/* Attention of one sequence: rows [off, off + L) of qkv -> the same rows of cb. */
 static dnnl_status_t
 attend(struct bx_dnnl_ctx *dc, unsigned off, unsigned L)
 {
 	unsigned h = dc->m->shape.hidden;
 	struct att *a = &dc->att[L];
-	uint16_t *base = dc->qkv + (size_t)off * 3 * h;
+	double flop = 2.0 * L * L * h;
 	dnnl_status_t st;
+	uint64_t t0;
 
 	if (a->qk == NULL) {
 		st = att_create(dc, L, a);
 		if (st != dnnl_success) {
 			att_fini(a);
-			memset(a, 0, sizeof(*a));
 			return st;
 		}
 	}
-	CHK(dnnl_memory_set_data_handle(a->q, base));
-	CHK(dnnl_memory_set_data_handle(a->k, base + h));
-	CHK(dnnl_memory_set_data_handle(a->v, base + 2 * h));
-	CHK(dnnl_memory_set_data_handle(a->c, dc->cb + (size_t)off * h));
+	t0 = prof_start(dc);
+	split_heads(dc, dc->qkv + (size_t)off * 3 * h, L);
+	prof_end(dc, BX_EMBED_OP_NORM, t0, 0);
+	t0 = prof_start(dc);
 	CHK(exec(dc, a->qk, 3,
 	         (dnnl_exec_arg_t[4]){ { DNNL_ARG_SRC, a->q },
 	                               { DNNL_ARG_WEIGHTS, a->k },
 	                               { DNNL_ARG_DST, a->s } }));
+	prof_end(dc, BX_EMBED_OP_ATT_QK, t0, flop);
+	t0 = prof_start(dc);
 	CHK(exec(dc, a->sm, 2,
-	         (dnnl_exec_arg_t[3]){ { DNNL_ARG_SRC, a->s }, { DNNL_ARG_DST, a->s2 } }));
+	         (dnnl_exec_arg_t[3]){ { DNNL_ARG_SRC, a->s }, { DNNL_ARG_DST, a->p } }));
+	prof_end(dc, BX_EMBED_OP_ATT_SM, t0, 0);
+	t0 = prof_start(dc);
 	CHK(exec(dc, a->pv, 3,
-	         (dnnl_exec_arg_t[4]){ { DNNL_ARG_SRC, a->s2 },
+	         (dnnl_exec_arg_t[4]){ { DNNL_ARG_SRC, a->p },
 	                               { DNNL_ARG_WEIGHTS, a->v },
 	                               { DNNL_ARG_DST, a->c } }));
+	prof_end(dc, BX_EMBED_OP_ATT_PV, t0, flop);
+	t0 = prof_start(dc);
+	merge_heads(dc, dc->cb + (size_t)off * h, L);
+	prof_end(dc, BX_EMBED_OP_NORM, t0, 0);
 out:
 	return st;
 }
@@ -594,26 +680,86 @@ out:
 /* ---------------------------------------------------------------- */
 /* Linear layers */
 
-static dnnl_status_t
-linear(struct bx_dnnl_ctx *dc, unsigned which, unsigned l, unsigned T, void *src, void *dst)
+/* Rows the linear layers run on for T tokens: small waste, few distinct primitives. */
+static unsigned
+bucket_rows(unsigned T)
 {
-	struct mm *mm = &dc->mm[which];
-	dnnl_memory_desc_t smd, dmd;
-	dnnl_memory_t ms = NULL, md = NULL;
+	unsigned q = T <= 64 ? 8 : T <= 512 ? 16 : 64;
+
+	return (T + q - 1) / q * q;
+}
+
+static dnnl_status_t
+bucket_create(struct bx_dnnl_ctx *dc, unsigned mrows, struct bucket *b)
+{
+	dnnl_status_t st = dnnl_success;
+
+	b->m = mrows;
+	for (unsigned i = 0; i < NB_MM; i++) {
+		dnnl_memory_desc_t smd, dmd;
+		unsigned k, n;
+
+		mm_shape(dc->m, i, &k, &n);
+		CHK(mm_create(dc->eng, i, mrows, k, n, &dc->dm->wmd[i], &b->p[i], NULL));
+		CHK(scratch_need(dc, b->p[i]));
+		CHK(dnnl_memory_desc_init_by_tag(&smd, 2, (dnnl_dims_t){ mrows, k }, dnnl_bf16,
+		                                 dnnl_ab));
+		CHK(dnnl_memory_desc_init_by_tag(&dmd, 2, (dnnl_dims_t){ mrows, n }, mm_dst_dt(i),
+		                                 dnnl_ab));
+		CHK(dnnl_memory_create(&b->src[i], &smd, dc->eng, DNNL_MEMORY_NONE));
+		CHK(dnnl_memory_create(&b->dst[i], &dmd, dc->eng, DNNL_MEMORY_NONE));
+	}
+out:
+	return st;
+}
+
+/* The primitives for mrows rows: cached, or created (evicting round-robin when full). */
+static dnnl_status_t
+bucket_get(struct bx_dnnl_ctx *dc, unsigned mrows, struct bucket **out)
+{
+	struct bucket *b;
 	dnnl_status_t st;
 
-	CHK(dnnl_memory_desc_init_by_tag(&smd, 2, (dnnl_dims_t){ T, mm->k }, dnnl_bf16, dnnl_ab));
-	CHK(dnnl_memory_desc_init_by_tag(&dmd, 2, (dnnl_dims_t){ T, mm->n }, mm->dst_dt, dnnl_ab));
-	CHK(dnnl_memory_create(&ms, &smd, dc->eng, src));
-	CHK(dnnl_memory_create(&md, &dmd, dc->eng, dst));
-	CHK(exec(dc, mm->p, 4,
-	         (dnnl_exec_arg_t[5]){ { DNNL_ARG_SRC, ms },
-	                               { DNNL_ARG_WEIGHTS, mm->w[l] },
-	                               { DNNL_ARG_BIAS, mm->b[l] },
-	                               { DNNL_ARG_DST, md } }));
+	for (unsigned i = 0; i < dc->nb_bk; i++) {
+		if (dc->bk[i].m == mrows) {
+			*out = &dc->bk[i];
+			return dnnl_success;
+		}
+	}
+	if (dc->nb_bk < NB_BUCKETS) {
+		b = &dc->bk[dc->nb_bk++];
+	} else {
+		b = &dc->bk[dc->next_evict];
+		dc->next_evict = (dc->next_evict + 1) % NB_BUCKETS;
+		bucket_fini(b);
+	}
+	st = bucket_create(dc, mrows, b);
+	if (st != dnnl_success) {
+		bucket_fini(b); /* m = 0: never matches */
+		return st;
+	}
+	*out = b;
+	return dnnl_success;
+}
+
+static dnnl_status_t
+linear(struct bx_dnnl_ctx *dc, struct bucket *b, unsigned which, unsigned l, unsigned T, void *src,
+       void *dst)
+{
+	uint64_t t0 = prof_start(dc);
+	unsigned i = l * NB_MM + which, k, n;
+	dnnl_status_t st;
+
+	mm_shape(dc->m, which, &k, &n);
+	CHK(dnnl_memory_set_data_handle(b->src[which], src));
+	CHK(dnnl_memory_set_data_handle(b->dst[which], dst));
+	CHK(exec(dc, b->p[which], 4,
+	         (dnnl_exec_arg_t[5]){ { DNNL_ARG_SRC, b->src[which] },
+	                               { DNNL_ARG_WEIGHTS, dc->w[i] },
+	                               { DNNL_ARG_BIAS, dc->b[i] },
+	                               { DNNL_ARG_DST, b->dst[which] } }));
+	prof_end(dc, (enum bx_embed_op)which, t0, 2.0 * T * k * n);
 out:
-	dnnl_memory_destroy(ms);
-	dnnl_memory_destroy(md);
 	return st;
 }
 
@@ -664,13 +810,14 @@ embed_tokens(struct bx_dnnl_ctx *dc, const int32_t *const *ids, const unsigned *
 	ln_rows(dc->x, dc->xb, t, h, m->ln_g, m->ln_b, m->eps);
 }
 
+/* Activation buffers for rows rows; new memory is zeroed so padding rows stay finite. */
 static int
-grow_acts(struct bx_dnnl_ctx *dc, unsigned T)
+grow_acts(struct bx_dnnl_ctx *dc, unsigned rows)
 {
-	unsigned h = dc->m->shape.hidden, f = dc->m->shape.ffn;
-	unsigned cap = BX_MAX(T, 256u);
+	size_t h = dc->m->shape.hidden, f = dc->m->shape.ffn;
+	size_t cap = BX_MAX(rows, 256u);
 
-	if (T <= dc->cap_tokens) {
+	if (rows <= dc->cap_tokens) {
 		return 0;
 	}
 	free_acts(dc);
@@ -684,28 +831,38 @@ grow_acts(struct bx_dnnl_ctx *dc, unsigned T)
 		free_acts(dc);
 		return -ENOMEM;
 	}
-	dc->cap_tokens = cap;
+	memset(dc->x, 0, sizeof(float) * cap * h);
+	memset(dc->xb, 0, sizeof(uint16_t) * cap * h);
+	memset(dc->cb, 0, sizeof(uint16_t) * cap * h);
+	memset(dc->ffn, 0, sizeof(uint16_t) * cap * f);
+	dc->cap_tokens = (unsigned)cap;
 	return 0;
 }
 
 static dnnl_status_t
-layer(struct bx_dnnl_ctx *dc, unsigned l, const unsigned *lens, unsigned n, unsigned T)
+layer(struct bx_dnnl_ctx *dc, struct bucket *b, unsigned l, const unsigned *lens, unsigned n,
+      unsigned T)
 {
 	const struct bx_embed_model *m = dc->m;
 	const struct bx_embed_layer *ly = &m->layers[l];
 	unsigned h = m->shape.hidden, off = 0;
 	dnnl_status_t st;
+	uint64_t t0;
 
-	CHK(linear(dc, MM_QKV, l, T, dc->xb, dc->qkv));
+	CHK(linear(dc, b, MM_QKV, l, T, dc->xb, dc->qkv));
 	for (unsigned s = 0; s < n; s++) {
 		CHK(attend(dc, off, lens[s]));
 		off += lens[s];
 	}
-	CHK(linear(dc, MM_O, l, T, dc->cb, dc->x));
+	CHK(linear(dc, b, MM_O, l, T, dc->cb, dc->x));
+	t0 = prof_start(dc);
 	ln_rows(dc->x, dc->xb, T, h, ly->ln1_g, ly->ln1_b, m->eps);
-	CHK(linear(dc, MM_UP, l, T, dc->xb, dc->ffn));
-	CHK(linear(dc, MM_DOWN, l, T, dc->ffn, dc->x));
+	prof_end(dc, BX_EMBED_OP_NORM, t0, 0);
+	CHK(linear(dc, b, MM_UP, l, T, dc->xb, dc->ffn));
+	CHK(linear(dc, b, MM_DOWN, l, T, dc->ffn, dc->x));
+	t0 = prof_start(dc);
 	ln_rows(dc->x, dc->xb, T, h, ly->ln2_g, ly->ln2_b, m->eps);
+	prof_end(dc, BX_EMBED_OP_NORM, t0, 0);
 out:
 	return st;
 }
@@ -717,6 +874,8 @@ bx_dnnl_forward(struct bx_dnnl_ctx *dc, const int32_t *const *ids, const unsigne
 	const struct bx_embed_model *m = dc->m;
 	unsigned h = m->shape.hidden, T = 0, off = 0;
 	dnnl_status_t st = dnnl_success;
+	struct bucket *b;
+	uint64_t t0;
 	int ret;
 
 	for (unsigned s = 0; s < n; s++) {
@@ -725,19 +884,26 @@ bx_dnnl_forward(struct bx_dnnl_ctx *dc, const int32_t *const *ids, const unsigne
 	if (T == 0) {
 		return 0;
 	}
-	ret = grow_acts(dc, T);
+	ret = grow_acts(dc, bucket_rows(T));
 	if (ret < 0) {
 		return ret;
 	}
 	omp_set_num_threads((int)dc->nb_threads);
+	CHK(bucket_get(dc, bucket_rows(T), &b));
+	t0 = prof_start(dc);
 	embed_tokens(dc, ids, lens, n);
+	prof_end(dc, BX_EMBED_OP_NORM, t0, 0);
 	for (unsigned l = 0; l < m->shape.layers; l++) {
-		CHK(layer(dc, l, lens, n, T));
+		CHK(layer(dc, b, l, lens, n, T));
 	}
+	t0 = prof_start(dc);
 	for (unsigned s = 0; s < n; s++) {
 		bx_embed_pool(dc->x + (size_t)off * h, lens[s], h, out + (size_t)s * h);
 		off += lens[s];
 	}
+	prof_end(dc, BX_EMBED_OP_POOL, t0, 0);
+	dc->prof.tokens += T;
+	dc->prof.batches++;
 out:
 	return dnnl_errno(st);
 }

@@ -44,6 +44,9 @@ void bx_dnnl_ctx_destroy(struct bx_dnnl_ctx *dc);
 int bx_dnnl_forward(struct bx_dnnl_ctx *dc, const int32_t *const *ids, const unsigned *lens,
                     unsigned n, float *out);
 
+void bx_dnnl_profile_enable(struct bx_dnnl_ctx *dc, bool on);
+void bx_dnnl_profile(const struct bx_dnnl_ctx *dc, struct bx_embed_profile *out);
+
 /* Shared small kernels. */
 void bx_embed_layernorm(float *x, unsigned h, const float *g, const float *b, float eps);
 void bx_embed_pool(const float *x, unsigned len, unsigned h, float *out);

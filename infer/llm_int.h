@@ -105,6 +105,8 @@ float llm_dot_fast(enum bx_llm_type type, const void *row, const struct llm_q8a 
 int llm_model_alloc(struct bx_llm_model **out);
 int llm_model_finish(struct bx_llm_model *m, const char *name, struct bx_errbuf *eb);
 int llm_map_file(const char *path, void **map, size_t *len, struct bx_errbuf *eb);
+int llm_tokenizer_only(const char *tok_path, uint32_t vocab_size, struct bx_llm_model **out,
+                       struct bx_errbuf *eb);
 
 /* ---- llm_tok.c ---- */
 int llm_vocab_alloc(struct llm_vocab *v, uint32_t n, size_t text_bytes);
@@ -134,7 +136,7 @@ void llm_fwd_destroy(struct llm_fwd *f);
 /*
  * Batched forward of nb tokens, token i of KV cache kvs[i] at pos[i]
  * (several tokens may share one cache: a prefill chunk, in order). Logits of
- * token i go to logits[i * vocab] when want[i].
+ * the k-th token with want[i] set go to logits[k * vocab].
  */
 void llm_fwd_run(struct llm_fwd *f, struct llm_kv *const *kvs, const int32_t *toks,
                  const uint32_t *pos, const bool *want, unsigned nb, float *logits);

@@ -392,7 +392,7 @@ llm_dot_ref(enum bx_llm_type type, const void *row, const struct llm_q8a *qa, si
 }
 
 #ifdef LLM_X86
-#define LLM_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,f16c,fma")))
+#define LLM_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,f16c,fma")))
 
 bool
 llm_have_avx512(void)
@@ -402,7 +402,8 @@ llm_have_avx512(void)
 	if (have < 0) {
 		__builtin_cpu_init();
 		have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-		       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+		       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+		       __builtin_cpu_supports("avx512vnni");
 	}
 	return have;
 }

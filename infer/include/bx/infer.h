@@ -219,6 +219,36 @@ void bx_embed_ctx_destroy(struct bx_embed_ctx *ctx);
 int bx_embed_batch_ids(struct bx_embed_ctx *ctx, const int32_t *const *ids, const unsigned *lens,
                        unsigned n, float *out);
 
+/*
+ * Optional per-context timing of the forward pass (oneDNN path only), for
+ * benchmarks and tuning. Each entry sums wall time and the useful FLOPs
+ * (2·M·K·N for a matmul) since the last reset.
+ */
+enum bx_embed_op {
+	BX_EMBED_OP_QKV,    /* fused Q/K/V projection, bias */
+	BX_EMBED_OP_O,      /* attention output projection, bias, residual */
+	BX_EMBED_OP_UP,     /* FFN up, bias, gelu_erf */
+	BX_EMBED_OP_DOWN,   /* FFN down, bias, residual */
+	BX_EMBED_OP_ATT_QK, /* Q·K^T / sqrt(d) per sequence */
+	BX_EMBED_OP_ATT_SM, /* softmax */
+	BX_EMBED_OP_ATT_PV, /* P·V */
+	BX_EMBED_OP_NORM,   /* embedding gather, LayerNorms, bf16 conversion */
+	BX_EMBED_OP_POOL,   /* mean pooling and L2 normalisation */
+	BX_EMBED_OP_MAX
+};
+
+struct bx_embed_profile {
+	uint64_t ns[BX_EMBED_OP_MAX];
+	double flop[BX_EMBED_OP_MAX];
+	uint64_t tokens, batches;
+};
+
+/* Turn timing on or off (off by default); both reset the counters. */
+void bx_embed_ctx_profile_enable(struct bx_embed_ctx *ctx, bool on);
+/* Copy the counters out (zeros for the reference path). */
+void bx_embed_ctx_profile(const struct bx_embed_ctx *ctx, struct bx_embed_profile *out);
+const char *bx_embed_op_name(enum bx_embed_op op);
+
 /* Tokenize and embed n texts (texts[i][0..lens[i]) bytes of UTF-8). */
 int bx_embed_batch(struct bx_embed_ctx *ctx, const char *const *texts, const size_t *lens,
                    unsigned n, float *out);

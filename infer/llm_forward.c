@@ -1,0 +1,232 @@
+/*
+ * The optimized forward pass: a batch of tokens (decode steps of several
+ * sequences, or a prefill chunk of one) goes through each linear layer
+ * together, so the weights stream from memory once per step whatever the
+ * batch. Block-quantized weights (Q8_0, Q4_0, Q4_1) meet activations
+ * quantized to Q8_0 per block in AVX-512 VNNI dot products (llm_quant.c);
+ * F32/F16/BF16 weights use f32 dot products. Rows are split across the
+ * context's OpenMP threads; attention runs per (token, head).
+ */
+#include <errno.h>
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "llm_int.h"
+
+#define ROWS_CHUNK 16
+
+struct llm_fwd {
+	const struct bx_llm_model *m;
+	unsigned max_batch, nt;
+	float *x, *xb, *xb2, *q, *k, *v; /* [max_batch][dim or kv_dim] */
+	float *hb, *hb2;                 /* [max_batch][hidden] */
+	float *att;                      /* [nt][seq_len] */
+	struct llm_q8a *qa;              /* [max_batch][max(dim, hidden) / 32] */
+};
+
+static bool
+is_block(enum bx_llm_type t)
+{
+	return t == BX_LLM_Q8_0 || t == BX_LLM_Q4_0 || t == BX_LLM_Q4_1;
+}
+
+int
+llm_fwd_create(const struct bx_llm_model *m, unsigned max_batch, unsigned nb_threads,
+               struct llm_fwd **out)
+{
+	const struct bx_llm_config *c = &m->cfg;
+	size_t B = max_batch, D = c->dim, H = c->hidden_dim, wide = D > H ? D : H;
+	struct llm_fwd *f = bx_calloc(1, sizeof(*f));
+
+	if (!f) {
+		return -ENOMEM;
+	}
+	f->m = m;
+	f->max_batch = max_batch;
+	f->nt = nb_threads ? nb_threads : 1;
+	f->x = bx_aligned_alloc(64, (B * (6 * D + 2 * H) + f->nt * (size_t)c->seq_len) * 4 + 64);
+	f->qa = bx_aligned_alloc(64, B * (wide / LLM_QK + 1) * sizeof(*f->qa));
+	if (!f->x || !f->qa) {
+		llm_fwd_destroy(f);
+		return -ENOMEM;
+	}
+	f->xb = f->x + B * D;
+	f->xb2 = f->xb + B * D;
+	f->q = f->xb2 + B * D;
+	f->k = f->q + B * D;
+	f->v = f->k + B * D;
+	f->hb = f->v + B * D;
+	f->hb2 = f->hb + B * H;
+	f->att = f->hb2 + B * H;
+	*out = f;
+	return 0;
+}
+
+void
+llm_fwd_destroy(struct llm_fwd *f)
+{
+	if (!f) {
+		return;
+	}
+	bx_free(f->x);
+	bx_free(f->qa);
+	bx_free(f);
+}
+
+/* out[b][rows] = W x[b] for nb activations of w->cols. */
+static void
+matmul(struct llm_fwd *f, const struct llm_tensor *w, const float *x, unsigned nb, float *out)
+{
+	const struct llm_q8a *qa = NULL;
+	uint32_t nchunks = (w->rows + ROWS_CHUNK - 1) / ROWS_CHUNK;
+
+	if (is_block(w->type)) {
+		for (unsigned b = 0; b < nb; b++) {
+			llm_quantize_act(x + (size_t)b * w->cols, w->cols,
+			                 f->qa + (size_t)b * (w->cols / LLM_QK));
+		}
+		qa = f->qa;
+	}
+#pragma omp parallel for num_threads(f->nt) schedule(static) if (f->nt > 1)
+	for (uint32_t ch = 0; ch < nchunks; ch++) {
+		uint32_t r0 = ch * ROWS_CHUNK, r1 = BX_MIN(r0 + ROWS_CHUNK, w->rows);
+
+		llm_matmul_rows(w, r0, r1, x, qa, nb, out, w->rows);
+	}
+}
+
+static void
+rmsnorm(float *out, const float *x, const float *g, uint32_t n, float eps)
+{
+	double ss = 0;
+	float inv;
+
+	for (uint32_t i = 0; i < n; i++) {
+		ss += (double)x[i] * x[i];
+	}
+	inv = (float)(1.0 / sqrt(ss / n + eps));
+	for (uint32_t i = 0; i < n; i++) {
+		out[i] = x[i] * inv * g[i];
+	}
+}
+
+/* One head of one token: softmax(q K^T / sqrt(hd)) V over positions 0..pos. */
+static void
+attend_head(const struct bx_llm_config *c, const struct llm_kv *kv, uint32_t l, uint32_t pos,
+            uint32_t h, const float *q, float *out, float *att)
+{
+	uint32_t hd = c->head_dim, kvd = hd * c->n_kv_heads;
+	uint32_t off = (h / (c->n_heads / c->n_kv_heads)) * hd;
+	const float *kc = kv->k + (size_t)l * kv->ctx_len * kvd + off;
+	const float *vc = kv->v + (size_t)l * kv->ctx_len * kvd + off;
+	float max = -INFINITY, scale = 1.0f / sqrtf((float)hd);
+	double sum = 0;
+
+	for (uint32_t t = 0; t <= pos; t++) {
+		const float *kt = kc + (size_t)t * kvd;
+		float s = 0;
+
+		for (uint32_t i = 0; i < hd; i++) {
+			s += q[i] * kt[i];
+		}
+		att[t] = s * scale;
+		max = att[t] > max ? att[t] : max;
+	}
+	for (uint32_t t = 0; t <= pos; t++) {
+		att[t] = expf(att[t] - max);
+		sum += att[t];
+	}
+	memset(out, 0, hd * sizeof(*out));
+	for (uint32_t t = 0; t <= pos; t++) {
+		const float *vt = vc + (size_t)t * kvd;
+		float a = (float)(att[t] / sum);
+
+		for (uint32_t i = 0; i < hd; i++) {
+			out[i] += a * vt[i];
+		}
+	}
+}
+
+static void
+attention(struct llm_fwd *f, struct llm_kv *const *kvs, const uint32_t *pos, unsigned nb,
+          uint32_t l)
+{
+	const struct bx_llm_config *c = &f->m->cfg;
+	uint32_t D = c->dim, kvd = c->head_dim * c->n_kv_heads, nh = c->n_heads;
+
+	for (unsigned b = 0; b < nb; b++) {
+		llm_rope(c, f->q + (size_t)b * D, nh, pos[b]);
+		llm_rope(c, f->k + (size_t)b * kvd, c->n_kv_heads, pos[b]);
+		memcpy(kvs[b]->k + ((size_t)l * kvs[b]->ctx_len + pos[b]) * kvd,
+		       f->k + (size_t)b * kvd, kvd * 4);
+		memcpy(kvs[b]->v + ((size_t)l * kvs[b]->ctx_len + pos[b]) * kvd,
+		       f->v + (size_t)b * kvd, kvd * 4);
+	}
+#pragma omp parallel for num_threads(f->nt) schedule(static) if (f->nt > 1 && nb * nh >= 8)
+	for (uint32_t i = 0; i < nb * nh; i++) {
+		uint32_t b = i / nh, h = i % nh;
+		float *att = f->att + (size_t)omp_get_thread_num() * c->seq_len;
+
+		attend_head(c, kvs[b], l, pos[b], h, f->q + (size_t)b * D + h * c->head_dim,
+		            f->xb + (size_t)b * D + h * c->head_dim, att);
+	}
+}
+
+static void
+layer(struct llm_fwd *f, struct llm_kv *const *kvs, const uint32_t *pos, unsigned nb, uint32_t l)
+{
+	const struct bx_llm_config *c = &f->m->cfg;
+	const struct llm_layer *y = &f->m->layers[l];
+	size_t D = c->dim, H = c->hidden_dim;
+
+	for (unsigned b = 0; b < nb; b++) {
+		rmsnorm(f->xb + b * D, f->x + b * D, y->attn_norm, c->dim, c->rms_eps);
+	}
+	matmul(f, &y->wq, f->xb, nb, f->q);
+	matmul(f, &y->wk, f->xb, nb, f->k);
+	matmul(f, &y->wv, f->xb, nb, f->v);
+	attention(f, kvs, pos, nb, l);
+	matmul(f, &y->wo, f->xb, nb, f->xb2);
+	for (size_t i = 0; i < nb * D; i++) {
+		f->x[i] += f->xb2[i];
+	}
+	for (unsigned b = 0; b < nb; b++) {
+		rmsnorm(f->xb + b * D, f->x + b * D, y->ffn_norm, c->dim, c->rms_eps);
+	}
+	matmul(f, &y->w1, f->xb, nb, f->hb);
+	matmul(f, &y->w3, f->xb, nb, f->hb2);
+	for (size_t i = 0; i < nb * H; i++) {
+		f->hb[i] = f->hb[i] / (1.0f + expf(-f->hb[i])) * f->hb2[i];
+	}
+	matmul(f, &y->w2, f->hb, nb, f->xb2);
+	for (size_t i = 0; i < nb * D; i++) {
+		f->x[i] += f->xb2[i];
+	}
+}
+
+void
+llm_fwd_run(struct llm_fwd *f, struct llm_kv *const *kvs, const int32_t *toks, const uint32_t *pos,
+            const bool *want, unsigned nb, float *logits)
+{
+	const struct bx_llm_model *m = f->m;
+	size_t D = m->cfg.dim;
+	unsigned nw = 0;
+
+	for (unsigned b = 0; b < nb; b++) {
+		llm_row_f32(&m->embd, (uint32_t)toks[b], f->x + b * D);
+	}
+	for (uint32_t l = 0; l < m->cfg.n_layers; l++) {
+		layer(f, kvs, pos, nb, l);
+	}
+	for (unsigned b = 0; b < nb; b++) {
+		if (want[b]) {
+			rmsnorm(f->xb + nw * D, f->x + b * D, m->out_norm, m->cfg.dim,
+			        m->cfg.rms_eps);
+			nw++;
+		}
+	}
+	if (nw) {
+		matmul(f, &m->out, f->xb, nw, logits);
+	}
+}

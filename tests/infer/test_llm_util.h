@@ -1,0 +1,91 @@
+/* Shared helpers of the text-generation tests (test_llm_*.c). */
+#ifndef BX_TEST_LLM_UTIL_H
+#define BX_TEST_LLM_UTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <bx/infer.h>
+
+#include "bx_test.h"
+#include "llm_int.h"
+
+static inline const char *
+llm_shared(const char *rel, char *buf, size_t len)
+{
+	const char *p = bx_test_shared(rel, buf, len);
+
+	if (p == NULL || access(p, R_OK) != 0) {
+		bx_test_skip("missing shared model files (../shared/models)");
+	}
+	return p;
+}
+
+static inline struct bx_llm_model *
+llm_load_l2c(const char *model, const char *tok)
+{
+	char b1[512], b2[512];
+	struct bx_errbuf eb;
+	struct bx_llm_model *m = NULL;
+	const char *p = llm_shared(model, b1, sizeof(b1));
+	const char *t = tok ? llm_shared(tok, b2, sizeof(b2)) : NULL;
+	int ret = bx_llm_load_llama2c(p, t, &m, &eb);
+
+	if (ret) {
+		print_error("%s\n", eb.msg);
+	}
+	assert_int_equal(ret, 0);
+	return m;
+}
+
+/*
+ * Greedy run: prefill `prompt`, then steps until n tokens are produced.
+ * Token k goes to toks[k]; its logits to logits[k * vocab] when logits.
+ */
+static inline unsigned
+llm_greedy(const struct bx_llm_model *m, bool ref, const int32_t *prompt, size_t np, unsigned n,
+           int32_t *toks, float *logits, char *text, size_t text_cap)
+{
+	struct bx_llm_seq_conf sc = { .sample = { .top_p = 1, .repeat_penalty = 1 } };
+	struct bx_llm_ctx *ctx;
+	struct bx_llm_seq *s;
+	struct bx_llm_event ev;
+	uint32_t V = bx_llm_model_config(m)->vocab_size;
+	size_t tl = 0;
+	unsigned k = 0;
+
+	assert_int_equal(bx_llm_ctx_create(m, 8, 1, ref, &ctx), 0);
+	assert_int_equal(bx_llm_seq_create(m, &sc, &s), 0);
+	assert_int_equal(bx_llm_seq_prefill(ctx, s, prompt, np, &ev), 0);
+	for (;;) {
+		toks[k] = ev.id;
+		if (logits) {
+			memcpy(logits + (size_t)k * V, bx_llm_seq_logits(s), V * sizeof(float));
+		}
+		if (text && tl + ev.len < text_cap) {
+			memcpy(text + tl, ev.text, ev.len);
+			tl += ev.len;
+		}
+		k++;
+		if (k == n || ev.stop != BX_LLM_RUNNING) {
+			break;
+		}
+		assert_int_equal(bx_llm_step(ctx, &s, 1, &ev), 0);
+	}
+	if (text) {
+		text[tl] = 0;
+	}
+	bx_llm_seq_destroy(s);
+	bx_llm_ctx_destroy(ctx);
+	return k;
+}
+
+#endif
