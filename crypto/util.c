@@ -29,7 +29,7 @@ bx_hex_decode(uint8_t *out, size_t out_len, const char *hex, size_t hex_len)
 		int hi = hexval_ct((unsigned char)hex[2 * i]);
 		int lo = hexval_ct((unsigned char)hex[2 * i + 1]);
 		bad |= (hi | lo) & 0x100; /* -1 has bit 8 set */
-		out[i] = (uint8_t)((hi << 4) | (lo & 15));
+		out[i] = (uint8_t)(((unsigned)hi << 4) | ((unsigned)lo & 15));
 	}
 	return bad ? -EINVAL : 0;
 }
