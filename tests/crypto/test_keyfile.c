@@ -310,6 +310,31 @@ test_nacl_fixture_real_cost(void **state)
 	bx_sr25519_keypair_destroy(kp);
 }
 
+/* A $NACL file PyNaCl wrote with Argon2i's minimum cost (the keyfile fuzz corpus seed). */
+static void
+test_nacl_fixture_low_cost(void **state)
+{
+	struct bx_sr25519_keypair *kp = NULL;
+	struct bx_errbuf eb;
+	char hex[65];
+	unsigned long long ops = bx_keyfile_kdf_ops;
+	size_t mem = bx_keyfile_kdf_mem;
+
+	bx_keyfile_kdf_ops = 3;
+	bx_keyfile_kdf_mem = 8192;
+	int rc = bx_keyfile_load(BX_TEST_DATA "/../../fuzz/corpus/keyfile/nacl_seed", "pw", &kp,
+	                         &eb);
+	bx_keyfile_kdf_ops = ops;
+	bx_keyfile_kdf_mem = mem;
+	if (rc != 0) {
+		fail_msg("%s", eb.msg);
+	}
+	bx_hex_encode(hex, bx_sr25519_public(kp), 32);
+	assert_string_equal(hex,
+	                    "46ebddef8cd9bb167dc30878d7113b7e168e6f0646beffd77d69d39bad76b47a");
+	bx_sr25519_keypair_destroy(kp);
+}
+
 static int
 cleanup(void **state)
 {
@@ -331,6 +356,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_write_read_encrypted),
 		cmocka_unit_test(test_public_files),
 		cmocka_unit_test(test_wallet_paths),
+		cmocka_unit_test(test_nacl_fixture_low_cost),
 	};
 	const struct CMUnitTest slow[] = {
 		cmocka_unit_test(test_nacl_fixture_real_cost),
