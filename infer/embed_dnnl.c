@@ -53,13 +53,14 @@ struct bx_dnnl_model {
 struct bucket {
 	unsigned m;
 	dnnl_primitive_t p[NB_MM];
-	dnnl_memory_t src[NB_MM], dst[NB_MM];
+	dnnl_memory_t src[NB_MM], dst[NB_MM], sp[NB_MM];
 };
 
 /* Attention primitives for one sequence length. */
 struct att {
 	dnnl_primitive_t qk, sm, pv;
 	dnnl_memory_t q, k, s, p, v, c;
+	dnnl_memory_t sp_qk, sp_sm, sp_pv; /* scratchpads */
 };
 
 struct bx_dnnl_ctx {
@@ -84,6 +85,17 @@ struct bx_dnnl_ctx {
 	bool prof_on;
 	struct bx_embed_profile prof;
 };
+
+/*
+ * The small f32 loops (embedding gather, LayerNorm, bf16 conversion, head
+ * copies) get an AVX-512 clone picked at load time; the build itself stays
+ * generic x86-64.
+ */
+#if defined(__x86_64__) && defined(__linux__)
+#define SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "default")))
+#else
+#define SIMD_CLONES
+#endif
 
 #define CHK(call)                                    \
 	do {                                         \
@@ -211,7 +223,17 @@ out:
 	return st;
 }
 
-/* f32 weights [N][K] (PyTorch [out][in]) of one matmul of layer l; QKV is concatenated into tmp. */
+/* 1/sqrt(head dim): folded into the query weights and bias, so Q·K^T needs no scale. */
+static float
+q_scale(const struct bx_embed_model *m)
+{
+	return 1.0f / sqrtf((float)(m->shape.hidden / m->shape.heads));
+}
+
+/*
+ * f32 weights [N][K] (PyTorch [out][in]) of one matmul of layer l; QKV is
+ * concatenated into tmp, with the query rows scaled by q_scale().
+ */
 static const float *
 mm_source(const struct bx_embed_model *m, unsigned l, unsigned which, float *tmp)
 {
@@ -220,7 +242,9 @@ mm_source(const struct bx_embed_model *m, unsigned l, unsigned which, float *tmp
 
 	switch (which) {
 	case MM_QKV:
-		memcpy(tmp, ly->q_w, hh * sizeof(float));
+		for (size_t i = 0; i < hh; i++) {
+			tmp[i] = ly->q_w[i] * q_scale(m);
+		}
 		memcpy(tmp + hh, ly->k_w, hh * sizeof(float));
 		memcpy(tmp + 2 * hh, ly->v_w, hh * sizeof(float));
 		return tmp;
@@ -291,7 +315,9 @@ fill_qkv_bias(const struct bx_embed_model *m, float *b)
 	unsigned h = m->shape.hidden;
 
 	for (unsigned l = 0; l < m->shape.layers; l++) {
-		memcpy(b + (size_t)l * 3 * h, m->layers[l].q_b, h * sizeof(float));
+		for (unsigned i = 0; i < h; i++) {
+			b[(size_t)l * 3 * h + i] = m->layers[l].q_b[i] * q_scale(m);
+		}
 		memcpy(b + (size_t)l * 3 * h + h, m->layers[l].k_b, h * sizeof(float));
 		memcpy(b + (size_t)l * 3 * h + 2 * h, m->layers[l].v_b, h * sizeof(float));
 	}
@@ -367,6 +393,7 @@ bucket_fini(struct bucket *b)
 		dnnl_primitive_destroy(b->p[i]);
 		dnnl_memory_destroy(b->src[i]);
 		dnnl_memory_destroy(b->dst[i]);
+		dnnl_memory_destroy(b->sp[i]);
 	}
 	memset(b, 0, sizeof(*b));
 }
@@ -383,6 +410,9 @@ att_fini(struct att *a)
 	dnnl_memory_destroy(a->p);
 	dnnl_memory_destroy(a->v);
 	dnnl_memory_destroy(a->c);
+	dnnl_memory_destroy(a->sp_qk);
+	dnnl_memory_destroy(a->sp_sm);
+	dnnl_memory_destroy(a->sp_pv);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -527,22 +557,37 @@ out:
 	return 0;
 }
 
+/* A memory object for p's scratchpad (its buffer is set at each execution). */
 static dnnl_status_t
-exec(struct bx_dnnl_ctx *dc, dnnl_primitive_t p, int n, dnnl_exec_arg_t *args)
+scratch_mem(struct bx_dnnl_ctx *dc, const_dnnl_primitive_t p, dnnl_memory_t *out)
 {
 	const_dnnl_primitive_desc_t pd;
-	dnnl_memory_t sp;
-	dnnl_status_t st;
+	dnnl_status_t st = dnnl_primitive_get_primitive_desc(p, &pd);
 
-	CHK(dnnl_primitive_get_primitive_desc(p, &pd));
-	CHK(dnnl_memory_create(&sp, dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0),
-	                       dc->eng, dc->scratch));
+	if (st != dnnl_success) {
+		return st;
+	}
+	st = scratch_need(dc, p);
+	if (st != dnnl_success) {
+		return st;
+	}
+	return dnnl_memory_create(out,
+	                          dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0),
+	                          dc->eng, DNNL_MEMORY_NONE);
+}
+
+/* Run p with args[0..n) and its scratchpad sp on the context's buffer. */
+static dnnl_status_t
+exec(struct bx_dnnl_ctx *dc, dnnl_primitive_t p, dnnl_memory_t sp, int n, dnnl_exec_arg_t *args)
+{
+	dnnl_status_t st = dnnl_memory_set_data_handle(sp, dc->scratch);
+
+	if (st != dnnl_success) {
+		return st;
+	}
 	args[n].arg = DNNL_ARG_SCRATCHPAD;
 	args[n].memory = sp;
-	st = dnnl_primitive_execute(p, dc->strm, n + 1, args);
-	dnnl_memory_destroy(sp);
-out:
-	return st;
+	return dnnl_primitive_execute(p, dc->strm, n + 1, args);
 }
 
 /* ---------------------------------------------------------------- */
@@ -557,7 +602,6 @@ att_create(struct bx_dnnl_ctx *dc, unsigned L, struct att *a)
 	dnnl_primitive_attr_t attr = NULL;
 	dnnl_matmul_desc_t md;
 	dnnl_softmax_v2_desc_t sd;
-	float scale = 1.0f / sqrtf((float)d);
 	dnnl_status_t st;
 
 	CHK(dnnl_memory_desc_init_by_tag(&q, 3, (dnnl_dims_t){ nh, L, d }, dnnl_bf16, dnnl_abc));
@@ -568,7 +612,6 @@ att_create(struct bx_dnnl_ctx *dc, unsigned L, struct att *a)
 	CHK(dnnl_memory_desc_init_by_tag(&p, 3, (dnnl_dims_t){ nh, L, L }, dnnl_bf16, dnnl_abc));
 	CHK(dnnl_primitive_attr_create(&attr));
 	CHK(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
-	CHK(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale));
 	CHK(dnnl_matmul_desc_init(&md, &q, &kt, NULL, &s));
 	CHK(dnnl_primitive_desc_create(&pd, &md, attr, dc->eng, NULL));
 	CHK(dnnl_primitive_create(&a->qk, pd));
@@ -586,9 +629,9 @@ att_create(struct bx_dnnl_ctx *dc, unsigned L, struct att *a)
 	CHK(dnnl_matmul_desc_init(&md, &p, &q, NULL, &q));
 	CHK(dnnl_primitive_desc_create(&pd, &md, attr, dc->eng, NULL));
 	CHK(dnnl_primitive_create(&a->pv, pd));
-	CHK(scratch_need(dc, a->qk));
-	CHK(scratch_need(dc, a->sm));
-	CHK(scratch_need(dc, a->pv));
+	CHK(scratch_mem(dc, a->qk, &a->sp_qk));
+	CHK(scratch_mem(dc, a->sm, &a->sp_sm));
+	CHK(scratch_mem(dc, a->pv, &a->sp_pv));
 	CHK(dnnl_memory_create(&a->q, &q, dc->eng, dc->qh));
 	CHK(dnnl_memory_create(&a->k, &kt, dc->eng, dc->kh));
 	CHK(dnnl_memory_create(&a->s, &s, dc->eng, dc->sc));
@@ -602,7 +645,7 @@ out:
 }
 
 /* qkv rows [L][3H] -> qh, kh, vh [heads][L][d]. */
-static void
+SIMD_CLONES static void
 split_heads(struct bx_dnnl_ctx *dc, const uint16_t *qkv, unsigned L)
 {
 	unsigned h = dc->m->shape.hidden, nh = dc->m->shape.heads, d = h / nh;
@@ -613,15 +656,21 @@ split_heads(struct bx_dnnl_ctx *dc, const uint16_t *qkv, unsigned L)
 		for (unsigned j = 0; j < nh; j++) {
 			size_t o = ((size_t)j * L + t) * d;
 
-			memcpy(dc->qh + o, r + j * d, d * 2);
-			memcpy(dc->kh + o, r + h + j * d, d * 2);
-			memcpy(dc->vh + o, r + 2 * h + j * d, d * 2);
+			if (d == 32) { /* MiniLM: fixed-size copies the compiler inlines */
+				memcpy(dc->qh + o, r + j * 32, 64);
+				memcpy(dc->kh + o, r + h + j * 32, 64);
+				memcpy(dc->vh + o, r + 2 * h + j * 32, 64);
+			} else {
+				memcpy(dc->qh + o, r + j * d, d * 2);
+				memcpy(dc->kh + o, r + h + j * d, d * 2);
+				memcpy(dc->vh + o, r + 2 * h + j * d, d * 2);
+			}
 		}
 	}
 }
 
 /* ch [heads][L][d] -> rows [L][H]. */
-static void
+SIMD_CLONES static void
 merge_heads(struct bx_dnnl_ctx *dc, uint16_t *out, unsigned L)
 {
 	unsigned h = dc->m->shape.hidden, nh = dc->m->shape.heads, d = h / nh;
@@ -655,17 +704,17 @@ attend(struct bx_dnnl_ctx *dc, unsigned off, unsigned L)
 	split_heads(dc, dc->qkv + (size_t)off * 3 * h, L);
 	prof_end(dc, BX_EMBED_OP_NORM, t0, 0);
 	t0 = prof_start(dc);
-	CHK(exec(dc, a->qk, 3,
+	CHK(exec(dc, a->qk, a->sp_qk, 3,
 	         (dnnl_exec_arg_t[4]){ { DNNL_ARG_SRC, a->q },
 	                               { DNNL_ARG_WEIGHTS, a->k },
 	                               { DNNL_ARG_DST, a->s } }));
 	prof_end(dc, BX_EMBED_OP_ATT_QK, t0, flop);
 	t0 = prof_start(dc);
-	CHK(exec(dc, a->sm, 2,
+	CHK(exec(dc, a->sm, a->sp_sm, 2,
 	         (dnnl_exec_arg_t[3]){ { DNNL_ARG_SRC, a->s }, { DNNL_ARG_DST, a->p } }));
 	prof_end(dc, BX_EMBED_OP_ATT_SM, t0, 0);
 	t0 = prof_start(dc);
-	CHK(exec(dc, a->pv, 3,
+	CHK(exec(dc, a->pv, a->sp_pv, 3,
 	         (dnnl_exec_arg_t[4]){ { DNNL_ARG_SRC, a->p },
 	                               { DNNL_ARG_WEIGHTS, a->v },
 	                               { DNNL_ARG_DST, a->c } }));
@@ -701,7 +750,7 @@ bucket_create(struct bx_dnnl_ctx *dc, unsigned mrows, struct bucket *b)
 
 		mm_shape(dc->m, i, &k, &n);
 		CHK(mm_create(dc->eng, i, mrows, k, n, &dc->dm->wmd[i], &b->p[i], NULL));
-		CHK(scratch_need(dc, b->p[i]));
+		CHK(scratch_mem(dc, b->p[i], &b->sp[i]));
 		CHK(dnnl_memory_desc_init_by_tag(&smd, 2, (dnnl_dims_t){ mrows, k }, dnnl_bf16,
 		                                 dnnl_ab));
 		CHK(dnnl_memory_desc_init_by_tag(&dmd, 2, (dnnl_dims_t){ mrows, n }, mm_dst_dt(i),
@@ -753,7 +802,7 @@ linear(struct bx_dnnl_ctx *dc, struct bucket *b, unsigned which, unsigned l, uns
 	mm_shape(dc->m, which, &k, &n);
 	CHK(dnnl_memory_set_data_handle(b->src[which], src));
 	CHK(dnnl_memory_set_data_handle(b->dst[which], dst));
-	CHK(exec(dc, b->p[which], 4,
+	CHK(exec(dc, b->p[which], b->sp[which], 4,
 	         (dnnl_exec_arg_t[5]){ { DNNL_ARG_SRC, b->src[which] },
 	                               { DNNL_ARG_WEIGHTS, dc->w[i] },
 	                               { DNNL_ARG_BIAS, dc->b[i] },
@@ -764,7 +813,7 @@ out:
 }
 
 /* LayerNorm rows [0, T) of x in place (f32 statistics) and write their bf16 copy to xb. */
-static void
+SIMD_CLONES static void
 ln_rows(float *x, uint16_t *xb, unsigned T, unsigned h, const float *g, const float *b, float eps)
 {
 #pragma omp parallel for schedule(static)
@@ -790,7 +839,7 @@ ln_rows(float *x, uint16_t *xb, unsigned T, unsigned h, const float *g, const fl
 	}
 }
 
-static void
+SIMD_CLONES static void
 embed_tokens(struct bx_dnnl_ctx *dc, const int32_t *const *ids, const unsigned *lens, unsigned n)
 {
 	const struct bx_embed_model *m = dc->m;
