@@ -1,0 +1,287 @@
+/*
+ * Covers: tools/bx-validator/load.c and http_resp.c against a real axon-like
+ * responder on 127.0.0.1 (responder.c, which verifies every signature):
+ * closed loop with keep-alive, open loop at the requested rate, latency
+ * from the intended time when the miner stalls (coordinated omission),
+ * timeouts, bad response signatures, refused connections; and the response
+ * parser on every prefix of Content-Length and chunked answers.
+ */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <bx/crypto.h>
+
+#include "http_resp.h"
+#include "load.h"
+#include "responder.h"
+
+static struct bx_dd_identity IDS[2];
+
+static void
+setup_conf(struct bx_ld_conf *c, struct bx_dd_template *t, struct responder *r)
+{
+	struct bx_dd_payload p = { .kind = BX_DD_ECHO };
+	struct bx_errbuf eb;
+
+	bx_ld_conf_default(c);
+	c->port = r->port;
+	memcpy(c->axon_pub, bx_sr25519_public(r->kp), 32);
+	c->have_axon_pub = true;
+	assert_int_equal(
+		bx_dd_template_init(t, &p, "127.0.0.1", r->port, r->ss58, "127.0.0.1", 12.0, &eb),
+		0);
+	c->tmpl[BX_DD_ECHO] = t;
+	c->mix[BX_DD_ECHO] = 1;
+	c->ids = IDS;
+	c->nb_ids = 2;
+}
+
+static uint64_t
+count_status(const struct bx_ld_result *res, uint16_t st)
+{
+	uint64_t n = 0, i;
+
+	for (i = 0; i < res->nb_recs; i++) {
+		n += res->recs[i].status == st;
+	}
+	return n;
+}
+
+static void
+test_closed_loop_keepalive(void **state)
+{
+	struct responder r = { 0 };
+	struct bx_ld_conf c;
+	struct bx_ld_result res;
+	struct bx_dd_template t;
+	struct bx_errbuf eb;
+
+	(void)state;
+	assert_int_equal(responder_start(&r, 9), 0);
+	setup_conf(&c, &t, &r);
+	c.connections = 4;
+	c.duration_s = 0.5;
+	assert_int_equal(bx_ld_run(&c, &res, &eb), 0);
+	assert_true(res.nb_recs > 50);
+	assert_int_equal(res.nb_recs, res.sent);
+	assert_int_equal(count_status(&res, 200), res.nb_recs);
+	assert_int_equal(r.rejected, 0);
+	assert_int_equal(r.verified, res.sent);
+	assert_int_equal(res.sig_ok, res.nb_recs);
+	assert_int_equal(res.sig_bad, 0);
+	assert_true(r.accepted_conns <= 4); /* keep-alive: one connection each */
+	bx_ld_result_fini(&res);
+	bx_dd_template_fini(&t);
+	responder_stop(&r);
+}
+
+static void
+test_open_loop_rate(void **state)
+{
+	struct responder r = { 0 };
+	struct bx_ld_conf c;
+	struct bx_ld_result res;
+	struct bx_dd_template t;
+	struct bx_errbuf eb;
+	uint64_t i, in_window = 0;
+
+	(void)state;
+	assert_int_equal(responder_start(&r, 10), 0);
+	setup_conf(&c, &t, &r);
+	c.rate = 1000;
+	c.duration_s = 1.0;
+	c.connections = 8;
+	assert_int_equal(bx_ld_run(&c, &res, &eb), 0);
+	/* A constant schedule: exactly rate x duration requests, 1 ms apart. */
+	assert_int_equal(res.sent, 1000);
+	assert_int_equal(res.nb_recs, 1000);
+	for (i = 0; i < res.nb_recs; i++) {
+		in_window += res.recs[i].t_ns < 1000000000ull;
+		assert_int_equal(res.recs[i].t_ns % 1000000, 0);
+	}
+	assert_int_equal(in_window, 1000);
+	assert_int_equal(count_status(&res, 200), 1000);
+	bx_ld_result_fini(&res);
+
+	/* Poisson arrivals at 2000/s for 1 s: 2000 +- 4 sigma. */
+	c.rate = 2000;
+	c.arrival = BX_ARRIVAL_POISSON;
+	c.seed = 5;
+	assert_int_equal(bx_ld_run(&c, &res, &eb), 0);
+	assert_true(fabs((double)res.sent - 2000) < 4 * sqrt(2000));
+	assert_int_equal(count_status(&res, 200), res.nb_recs);
+	bx_ld_result_fini(&res);
+	bx_dd_template_fini(&t);
+	responder_stop(&r);
+}
+
+static uint64_t
+slow_count(const struct bx_ld_result *res, uint64_t ms)
+{
+	uint64_t n = 0, i;
+
+	for (i = 0; i < res->nb_recs; i++) {
+		n += res->recs[i].lat_us10 >= ms * 10000;
+	}
+	return n;
+}
+
+/* One 300 ms stall: open loop charges every request it delayed, closed loop only one. */
+static void
+test_coordinated_omission(void **state)
+{
+	struct responder r = { 0 };
+	struct bx_ld_conf c;
+	struct bx_ld_result res;
+	struct bx_dd_template t;
+	struct bx_errbuf eb;
+	uint64_t slow;
+
+	(void)state;
+	assert_int_equal(responder_start(&r, 11), 0);
+	setup_conf(&c, &t, &r);
+	c.connections = 1;
+	c.rate = 500;
+	c.duration_s = 1.0;
+	r.stall_at = 100;
+	r.stall_ms = 300;
+	assert_int_equal(bx_ld_run(&c, &res, &eb), 0);
+	slow = slow_count(&res, 100);
+	/* Requests intended in the first 200 ms of the stall wait >= 100 ms: ~100 of them. */
+	assert_true(slow >= 80 && slow <= 160);
+	bx_ld_result_fini(&res);
+
+	r.requests = 0;
+	c.rate = 0;
+	c.duration_s = 0.6;
+	assert_int_equal(bx_ld_run(&c, &res, &eb), 0);
+	assert_int_equal(slow_count(&res, 100), 1);
+	bx_ld_result_fini(&res);
+	bx_dd_template_fini(&t);
+	responder_stop(&r);
+}
+
+static void
+test_timeouts_bad_sigs_refused(void **state)
+{
+	struct responder r = { 0 };
+	struct bx_ld_conf c;
+	struct bx_ld_result res;
+	struct bx_dd_template t;
+	struct bx_errbuf eb;
+
+	(void)state;
+	assert_int_equal(responder_start(&r, 12), 0);
+	setup_conf(&c, &t, &r);
+	c.connections = 2;
+	c.duration_s = 0.3;
+	c.timeout_s = 0.05;
+	r.delay_us = 200000;
+	assert_int_equal(bx_ld_run(&c, &res, &eb), 0);
+	assert_true(res.nb_recs >= 2);
+	assert_int_equal(count_status(&res, BX_LD_ST_TIMEOUT), res.nb_recs);
+	bx_ld_result_fini(&res);
+
+	r.delay_us = 0;
+	r.bad_sig = true;
+	c.timeout_s = 2;
+	assert_int_equal(bx_ld_run(&c, &res, &eb), 0);
+	assert_true(res.nb_recs > 10);
+	assert_int_equal(res.sig_bad, res.nb_recs);
+	assert_int_equal(res.sig_ok, 0);
+	bx_ld_result_fini(&res);
+	bx_dd_template_fini(&t);
+	responder_stop(&r);
+
+	/* Nobody listening any more: the dendrite's 503. */
+	assert_int_equal(bx_ld_run(&c, &res, &eb), 0);
+	assert_true(res.nb_recs > 0);
+	assert_int_equal(count_status(&res, BX_LD_ST_CONNECT), res.nb_recs);
+	bx_ld_result_fini(&res);
+	c.connections = 0;
+	assert_int_equal(bx_ld_run(&c, &res, &eb), -EINVAL);
+}
+
+static void
+every_prefix(const char *wire, int status, const char *body)
+{
+	size_t n = strlen(wire), k;
+	char *buf = malloc(n + 1);
+	struct bx_resp rp;
+	long ret;
+
+	for (k = 0; k < n; k++) {
+		memcpy(buf, wire, k);
+		assert_int_equal(bx_resp_parse(buf, k, false, &rp), -EAGAIN);
+	}
+	memcpy(buf, wire, n);
+	ret = bx_resp_parse(buf, n, false, &rp);
+	assert_int_equal(ret, (long)n);
+	assert_int_equal(rp.status, status);
+	assert_int_equal(rp.body_len, strlen(body));
+	assert_memory_equal(rp.body, body, rp.body_len);
+	free(buf);
+}
+
+static void
+test_response_parser(void **state)
+{
+	struct bx_resp rp;
+	char bad[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
+	char noline[] = "HTTX/1.1 200 OK\r\n\r\n";
+	char eof[] = "HTTP/1.1 200 OK\r\n\r\nuntil close";
+	size_t n;
+
+	(void)state;
+	every_prefix("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+	             "bt_header_axon_status_code: 200\r\n\r\n{}",
+	             200, "{}");
+	every_prefix("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+	             "transfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=1\r\n world\r\n0\r\n\r\n",
+	             200, "hello world");
+	every_prefix("HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n", 401, "");
+	assert_int_equal(bx_resp_parse(bad, strlen(bad), false, &rp), -EBADMSG);
+	assert_int_equal(bx_resp_parse(noline, strlen(noline), false, &rp), -EBADMSG);
+	assert_int_equal(bx_resp_parse(eof, strlen(eof), false, &rp), -EAGAIN);
+	assert_int_equal(bx_resp_parse(eof, strlen(eof), true, &rp), (long)strlen(eof));
+	assert_false(rp.keep_alive);
+	assert_non_null(bx_resp_header(&rp, "x", &n) == NULL ? "" : NULL);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_response_parser),
+		cmocka_unit_test(test_closed_loop_keepalive),
+		cmocka_unit_test(test_open_loop_rate),
+		cmocka_unit_test(test_coordinated_omission),
+		cmocka_unit_test(test_timeouts_bad_sigs_refused),
+	};
+	uint8_t seed[32];
+	int ret, i;
+
+	if (bx_crypto_init() < 0) {
+		return 1;
+	}
+	for (i = 0; i < 2; i++) {
+		memset(seed, 0x40 + i, sizeof(seed));
+		if (bx_dd_identity_from_seed(&IDS[i], seed) < 0) {
+			return 1;
+		}
+	}
+	ret = cmocka_run_group_tests(tests, NULL, NULL);
+	for (i = 0; i < 2; i++) {
+		bx_dd_identity_fini(&IDS[i]);
+	}
+	return ret;
+}
