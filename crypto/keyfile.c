@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,7 @@
 
 #include "crypto_int.h"
 
-#define KEYFILE_MAX    (64 * 1024)
+#define KEYFILE_MAX    65536
 #define NACL_MAGIC     "$NACL"
 #define NACL_MAGIC_LEN 5
 
@@ -331,8 +332,8 @@ read_keyfile(const char *path, uint8_t **buf, size_t *len, struct bx_errbuf *eb)
 		goto out;
 	}
 	if (st.st_size == 0 || st.st_size > KEYFILE_MAX) {
-		rc = bx_err(eb, EINVAL, "%s: keyfile size %lld is not in 1..%d bytes", path,
-		            (long long)st.st_size, KEYFILE_MAX);
+		rc = bx_err(eb, EINVAL, "%s: keyfile size %jd is not in 1..%d bytes", path,
+		            (intmax_t)st.st_size, KEYFILE_MAX);
 		goto out;
 	}
 	*buf = sodium_malloc((size_t)st.st_size + 1);

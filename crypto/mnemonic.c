@@ -14,6 +14,8 @@
 #define MAX_WORDS     24
 #define PBKDF2_ROUNDS 2048
 
+static const uint8_t salt_prefix[8] = { 'm', 'n', 'e', 'm', 'o', 'n', 'i', 'c' };
+
 static int
 word_index(const char *w, size_t len)
 {
@@ -158,9 +160,10 @@ bx_mnemonic_to_mini_secret(const char *phrase, const char *password, uint8_t min
 		sodium_memzero(entropy, sizeof(entropy));
 		return bx_err(eb, ENOMEM, "out of memory");
 	}
-	memcpy(salt, "mnemonic", 8);
+	memcpy(salt, salt_prefix, sizeof(salt_prefix));
+	salt[8] = '\0';
 	if (pw_len) {
-		memcpy(salt + 8, password, pw_len);
+		memcpy(salt + 8, password, pw_len + 1);
 	}
 	pbkdf2_sha512_64(seed, entropy, (size_t)n, salt, 8 + pw_len, PBKDF2_ROUNDS);
 	memcpy(mini, seed, 32);

@@ -115,13 +115,13 @@ bx_sr25519_keypair_alloc(struct bx_sr25519_keypair **out)
 	if (bx_crypto_init() != 0) {
 		return -EIO;
 	}
-	kp = calloc(1, sizeof(*kp));
+	kp = bx_calloc(1, sizeof(*kp));
 	if (kp == NULL) {
 		return -ENOMEM;
 	}
 	kp->sec = sodium_malloc(sizeof(*kp->sec));
 	if (kp->sec == NULL) {
-		free(kp);
+		bx_free(kp);
 		return -ENOMEM;
 	}
 	memset(kp->sec, 0, sizeof(*kp->sec));
@@ -148,7 +148,7 @@ bx_sr25519_keypair_destroy(struct bx_sr25519_keypair *kp)
 	}
 	sodium_free(kp->sec); /* makes it writable, wipes, unlocks */
 	sodium_memzero(kp, sizeof(*kp));
-	free(kp);
+	bx_free(kp);
 }
 
 void

@@ -19,6 +19,8 @@
 static const uint8_t nacl_salt[16] = { 0x13, 0x71, 0x83, 0xdf, 0xf1, 0x5a, 0x09, 0xbc,
 	                               0x9c, 0x90, 0xb5, 0x51, 0x87, 0x39, 0xe9, 0xb1 };
 
+static const uint8_t nacl_magic[5] = { '$', 'N', 'A', 'C', 'L' };
+
 /* ---------------- paths ---------------- */
 
 static bool
@@ -246,7 +248,7 @@ nacl_encrypt(const char *text, size_t len, const char *password, const char *pat
 		            path);
 		goto fail;
 	}
-	memcpy(buf, "$NACL", 5);
+	memcpy(buf, nacl_magic, sizeof(nacl_magic));
 	randombytes_buf(buf + 5, crypto_secretbox_NONCEBYTES);
 	crypto_secretbox_easy(buf + hdr, (const uint8_t *)text, len, buf + 5, key);
 	sodium_free(key);

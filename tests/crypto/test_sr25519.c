@@ -4,6 +4,7 @@
 
 #include <sodium.h>
 
+#include "bx_test.h"
 #include "crypto_int.h"
 #include "test_util.h"
 
@@ -289,7 +290,7 @@ test_neg_flipped_message_bit(void **state)
 	char m[17];
 
 	good_sig(&f);
-	for (size_t bit = 0; bit < 17 * 8; bit++) {
+	for (size_t bit = 0; bit < (size_t)17 * 8; bit++) {
 		memcpy(m, f.msg, 17);
 		m[bit / 8] ^= (char)(1 << (bit % 8));
 		assert_int_equal(bx_sr25519_verify(f.sig, m, 17, f.pub), -EBADMSG);
@@ -545,6 +546,27 @@ test_decode_vs_libsodium(void **state)
 	}
 }
 
+static int
+create_kp(void *ctx, void **obj)
+{
+	return bx_sr25519_keypair_from_seed(ctx, (struct bx_sr25519_keypair **)obj);
+}
+
+static void
+destroy_kp(void *obj)
+{
+	bx_sr25519_keypair_destroy(obj);
+}
+
+/* Every allocation failure of keypair creation is reported as -ENOMEM. */
+static void
+test_keypair_alloc_failures(void **state)
+{
+	uint8_t mini[32] = { 7 };
+
+	assert_true(bx_test_alloc_walk(create_kp, destroy_kp, mini) >= 1);
+}
+
 int
 main(void)
 {
@@ -567,6 +589,7 @@ main(void)
 		cmocka_unit_test(test_roundtrip_random),
 		cmocka_unit_test(test_fast_vs_libsodium),
 		cmocka_unit_test(test_decode_vs_libsodium),
+		cmocka_unit_test(test_keypair_alloc_failures),
 	};
 	if (bx_crypto_init() != 0) {
 		return 1;
