@@ -1,13 +1,42 @@
 /*
- * bxd: the miner appliance process. It owns the process: arguments,
- * logging sink, signals, exit codes. The libraries do the work.
+ * bxd: the miner appliance process. It owns the process (arguments, log
+ * sink, signals, exit codes); the libraries do the work.
+ *
+ * Start-up: settings -> machine plan -> hotkey -> metagraph -> models ->
+ * dataplane -> management listener -> READY. SIGHUP reloads the metagraph;
+ * SIGTERM/SIGINT drain in-flight requests (drain_timeout_ms) and exit 0.
+ * Exit codes: 0 clean stop, 1 start-up or runtime failure, 2 bad settings.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
+#include <systemd/sd-daemon.h>
+
+#include <bx/crypto.h>
+#include <bx/dataplane.h>
 #include <bx/firmware.h>
+#include <bx/infer.h>
+
+struct bxd {
+	struct bx_fw_conf conf;
+
+	struct {
+		unsigned dp_cpus[BX_DP_MAX_CORES];
+		unsigned nb_dp;
+	} plan;
+	struct bx_sr25519_keypair *hotkey;
+	struct bx_embed_model *embed;
+	struct bx_dp *dp;
+	struct bx_mgmt *mgmt;
+	uint64_t start_ns;
+	uint64_t reloads, reload_failures;
+};
 
 static void
 usage(void)
@@ -24,22 +53,285 @@ usage(void)
 	       help);
 }
 
-static int
-describe_machine(const struct bx_fw_conf *conf)
+/* "~/x" -> "$HOME/x", as btcli writes wallet paths. */
+static void
+expand_home(const char *in, char *out, size_t len)
 {
-	struct bx_topo *topo;
-	struct bx_errbuf eb;
-	char desc[160];
+	const char *home = getenv("HOME");
+
+	if (in[0] == '~' && in[1] == '/' && home != NULL) {
+		snprintf(out, len, "%s%s", home, in + 1);
+	} else {
+		snprintf(out, len, "%s", in);
+	}
+}
+
+static int
+load_hotkey(struct bxd *d, struct bx_errbuf *eb)
+{
+	char dir[512], path[1024], ss58[BX_SS58_MAX_LEN];
 	int ret;
 
-	ret = bx_topo_load(&topo, &eb);
+	expand_home(d->conf.wallet_path, dir, sizeof(dir));
+	ret = bx_wallet_hotkey_path(path, sizeof(path), dir, d->conf.wallet_name,
+	                            d->conf.wallet_hotkey);
 	if (ret < 0) {
-		fprintf(stderr, "bxd: topology: %s\n", eb.msg);
+		return bx_err(eb, ret, "wallet path too long");
+	}
+	/* Hotkeys are plaintext in btcli wallets; an encrypted one is an error here. */
+	ret = bx_keyfile_load(path, NULL, &d->hotkey, eb);
+	if (ret < 0) {
 		return ret;
 	}
-	bx_topo_describe(topo, desc, sizeof(desc));
-	BX_LOG(NOTICE, "machine: %s", desc);
-	bx_topo_free(topo);
+	bx_ss58_encode(ss58, sizeof(ss58), bx_sr25519_public(d->hotkey), BX_SS58_BITTENSOR);
+	BX_LOG(NOTICE, "hotkey %s (wallet %s, hotkey %s)", ss58, d->conf.wallet_name,
+	       d->conf.wallet_hotkey);
+	return 0;
+}
+
+/* The embedding model, when its directory holds weights. */
+static int
+load_models(struct bxd *d, struct bx_errbuf *eb)
+{
+	char path[600];
+	struct stat st;
+	uint64_t t0 = bx_time_ns();
+	int ret;
+
+	snprintf(path, sizeof(path), "%s/model.safetensors", d->conf.model_dir);
+	if (stat(path, &st) < 0) {
+		BX_LOG(WARN, "no embedding weights at %s: TextEmbedding answers 503", path);
+		return 0;
+	}
+	BX_LOG(NOTICE,
+	       "loading the embedding model from %s (%" PRId64 " MB, packing for oneDNN)...",
+	       d->conf.model_dir, (int64_t)(st.st_size >> 20));
+	ret = bx_embed_model_load(d->conf.model_dir, NULL, &d->embed, eb);
+	if (ret < 0) {
+		return ret;
+	}
+	BX_LOG(NOTICE, "embedding model loaded in %.1f s: dim %u, %s weights",
+	       (double)(bx_time_ns() - t0) / 1e9, bx_embed_dim(d->embed),
+	       bx_embed_model_is_synthetic(d->embed) ? "SYNTHETIC (generated, not upstream)" :
+	                                               "upstream all-MiniLM-L6-v2");
+	return 0;
+}
+
+/* Dataplane CPUs: dp.cores when set, else the first core (the rest are for workers). */
+static int
+plan_cpus(struct bxd *d, struct bx_errbuf *eb)
+{
+	uint64_t mask = 1;
+	int ret;
+
+	if (d->conf.dp_cores[0] != '\0') {
+		ret = bx_fw_parse_cpulist(d->conf.dp_cores, &mask, eb);
+		if (ret < 0) {
+			return ret;
+		}
+	}
+	for (unsigned c = 0; c < 64 && d->plan.nb_dp < BX_DP_MAX_CORES; c++) {
+		if (mask & (1ull << c)) {
+			d->plan.dp_cpus[d->plan.nb_dp++] = c;
+		}
+	}
+	return 0;
+}
+
+static int
+start_dataplane(struct bxd *d, struct bx_errbuf *eb)
+{
+	struct bx_metagraph *mg;
+	struct bx_dp_conf dc;
+	int ret;
+
+	if (d->conf.metagraph[0] == '\0') {
+		return bx_err(eb, EINVAL,
+		              "no metagraph file (--metagraph=FILE): admission needs it");
+	}
+	ret = bx_metagraph_load(d->conf.metagraph, &mg, eb);
+	if (ret < 0) {
+		return ret;
+	}
+	BX_LOG(NOTICE, "metagraph %s: %u neurons", d->conf.metagraph, bx_metagraph_size(mg));
+	bx_dp_conf_default(&dc);
+	snprintf(dc.listen_addr, sizeof(dc.listen_addr), "%s", d->conf.listen_addr);
+	dc.port = (uint16_t)d->conf.port;
+	dc.nb_cores = d->plan.nb_dp;
+	memcpy(dc.cpus, d->plan.dp_cpus, sizeof(dc.cpus));
+	dc.max_conns = (unsigned)d->conf.dp_conns_per_core;
+	dc.idle_timeout_ms = (unsigned)d->conf.dp_idle_timeout_ms;
+	dc.hotkey = d->hotkey;
+	ret = bx_dp_create(&dc, mg, &d->dp, eb);
+	if (ret == 0) {
+		ret = bx_dp_start(d->dp, eb);
+	}
+	return ret;
+}
+
+static void
+render_dp(struct bxd *d, struct bx_prom *p)
+{
+	struct bx_dp_stats st;
+	char labels[64];
+
+	bx_dp_stats(d->dp, &st);
+	bx_prom_family(p, "bx_requests_total", "counter", "complete HTTP requests parsed");
+	bx_prom_sample(p, "bx_requests_total", NULL, (double)st.requests);
+	bx_prom_family(p, "bx_responses_ok_total", "counter", "requests answered 200");
+	bx_prom_sample(p, "bx_responses_ok_total", NULL, (double)st.responses_ok);
+	bx_prom_family(p, "bx_rejections_total", "counter", "requests refused, by reason");
+	for (unsigned r = 0; r < BX_DP_R_MAX; r++) {
+		snprintf(labels, sizeof(labels), "reason=\"%s\"", bx_dp_reason_name(r));
+		bx_prom_sample(p, "bx_rejections_total", labels, (double)st.rejected[r]);
+	}
+	bx_prom_family(p, "bx_connections_total", "counter", "TCP connections, by event");
+	bx_prom_sample(p, "bx_connections_total", "event=\"accepted\"", (double)st.conns_accepted);
+	bx_prom_sample(p, "bx_connections_total", "event=\"refused\"", (double)st.conns_refused);
+	bx_prom_sample(p, "bx_connections_total", "event=\"closed\"", (double)st.conns_closed);
+	bx_prom_sample(p, "bx_connections_total", "event=\"timed_out\"",
+	               (double)st.conns_timed_out);
+	bx_prom_family(p, "bx_bytes_total", "counter", "bytes on the axon port");
+	bx_prom_sample(p, "bx_bytes_total", "dir=\"in\"", (double)st.bytes_in);
+	bx_prom_sample(p, "bx_bytes_total", "dir=\"out\"", (double)st.bytes_out);
+}
+
+static void
+render(void *arg, struct bx_prom *p)
+{
+	struct bxd *d = arg;
+
+	bx_prom_family(p, "bx_up_seconds", "gauge", "seconds since bxd started");
+	bx_prom_sample(p, "bx_up_seconds", NULL, (double)(bx_time_ns() - d->start_ns) / 1e9);
+	bx_prom_family(p, "bx_model_info", "gauge", "loaded models (1), synthetic or upstream");
+	if (d->embed != NULL) {
+		bx_prom_sample(p, "bx_model_info",
+		               bx_embed_model_is_synthetic(d->embed) ?
+		                       "model=\"all-MiniLM-L6-v2\",weights=\"synthetic\"" :
+		                       "model=\"all-MiniLM-L6-v2\",weights=\"upstream\"",
+		               1);
+	}
+	bx_prom_family(p, "bx_metagraph_reloads_total", "counter", "SIGHUP reloads, by result");
+	bx_prom_sample(p, "bx_metagraph_reloads_total", "result=\"ok\"", (double)d->reloads);
+	bx_prom_sample(p, "bx_metagraph_reloads_total", "result=\"failed\"",
+	               (double)d->reload_failures);
+	if (d->dp != NULL) {
+		render_dp(d, p);
+	}
+}
+
+static void
+reload(struct bxd *d)
+{
+	struct bx_errbuf eb;
+
+	if (bx_dp_reload_metagraph(d->dp, d->conf.metagraph, &eb) < 0) {
+		d->reload_failures++;
+		BX_LOG(ERR, "metagraph reload failed, keeping the old one: %s", eb.msg);
+		return;
+	}
+	d->reloads++;
+	BX_LOG(NOTICE, "metagraph reloaded from %s", d->conf.metagraph);
+}
+
+/* Wait for signals; ping the systemd watchdog meanwhile. Returns on SIGTERM/SIGINT. */
+static void
+serve(struct bxd *d)
+{
+	uint64_t wd_us = 0;
+	struct timespec tick;
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sd_watchdog_enabled(0, &wd_us) <= 0) {
+		wd_us = 0;
+	}
+	/* Ping at half the watchdog period; without one, wake once a second anyway. */
+	tick.tv_sec = wd_us ? (time_t)(wd_us / 2000000) : 1;
+	tick.tv_nsec = wd_us ? (long)(wd_us / 2 % 1000000) * 1000 : 0;
+	for (;;) {
+		int sig = sigtimedwait(&set, NULL, &tick);
+
+		if (wd_us != 0) {
+			sd_notify(0, "WATCHDOG=1");
+		}
+		if (sig == SIGHUP) {
+			reload(d);
+		} else if (sig == SIGTERM || sig == SIGINT) {
+			BX_LOG(NOTICE, "%s: draining for up to %" PRId64 " ms", strsignal(sig),
+			       d->conf.drain_timeout_ms);
+			return;
+		}
+	}
+}
+
+static int
+start(struct bxd *d, struct bx_errbuf *eb)
+{
+	int ret;
+
+	ret = bx_mgmt_start(d->conf.mgmt_addr, (uint16_t)d->conf.mgmt_port, render, d, &d->mgmt,
+	                    eb);
+	if (ret == 0) {
+		ret = plan_cpus(d, eb);
+	}
+	if (ret == 0) {
+		ret = load_hotkey(d, eb);
+	}
+	if (ret == 0) {
+		ret = load_models(d, eb);
+	}
+	if (ret == 0) {
+		ret = start_dataplane(d, eb);
+	}
+	return ret;
+}
+
+static void
+stop(struct bxd *d)
+{
+	if (d->mgmt != NULL) {
+		bx_mgmt_set_ready(d->mgmt, false, "draining");
+	}
+	sd_notify(0, "STOPPING=1");
+	if (d->dp != NULL) {
+		bx_dp_stop(d->dp, (unsigned)d->conf.drain_timeout_ms);
+		bx_dp_destroy(d->dp);
+	}
+	bx_mgmt_stop(d->mgmt);
+	bx_embed_model_destroy(d->embed);
+	bx_sr25519_keypair_destroy(d->hotkey);
+}
+
+static int
+run(struct bxd *d)
+{
+	struct bx_errbuf eb;
+	sigset_t set;
+
+	/* Block the signals in every thread; the main thread takes them synchronously. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	d->start_ns = bx_time_ns();
+	if (bx_crypto_init() < 0 || start(d, &eb) < 0) {
+		fprintf(stderr, "bxd: %s\n", eb.msg);
+		stop(d);
+		return 1;
+	}
+	bx_mgmt_set_ready(d->mgmt, true, NULL);
+	sd_notify(0, "READY=1");
+	BX_LOG(NOTICE, "serving %s on %s:%u (%u dataplane core%s); management on %s:%u",
+	       bx_dp_hotkey(d->dp), d->conf.listen_addr, bx_dp_port(d->dp), d->plan.nb_dp,
+	       d->plan.nb_dp == 1 ? "" : "s", d->conf.mgmt_addr, bx_mgmt_port(d->mgmt));
+	serve(d);
+	stop(d);
+	BX_LOG(NOTICE, "stopped");
 	return 0;
 }
 
@@ -47,14 +339,14 @@ int
 main(int argc, char **argv)
 {
 	static char text[8192];
-	struct bx_fw_conf conf;
+	static struct bxd d;
 	enum bx_fw_action action;
 	struct bx_errbuf eb;
 
 	if (getenv("BX_DEBUG_POOL") != NULL && strcmp(getenv("BX_DEBUG_POOL"), "1") == 0) {
 		bx_mem_debug_set(true);
 	}
-	if (bx_fw_conf_load(argc, argv, &conf, &action, &eb) < 0) {
+	if (bx_fw_conf_load(argc, argv, &d.conf, &action, &eb) < 0) {
 		fprintf(stderr, "bxd: %s\n", eb.msg);
 		return 2;
 	}
@@ -66,21 +358,14 @@ main(int argc, char **argv)
 		printf("bxd %s\n", BX_VERSION);
 		return 0;
 	case BX_FW_PRINT_CONFIG:
-		bx_fw_conf_dump(&conf, text, sizeof(text));
+		bx_fw_conf_dump(&d.conf, text, sizeof(text));
 		fputs(text, stdout);
 		return 0;
 	case BX_FW_CHECK:
+		printf("bxd: configuration OK\n");
+		return 0;
 	case BX_FW_RUN:
 		break;
 	}
-	if (describe_machine(&conf) < 0) {
-		return 1;
-	}
-	if (action == BX_FW_CHECK) {
-		printf("bxd: configuration OK\n");
-		return 0;
-	}
-	BX_LOG(NOTICE, "bxd %s: no request path is built in yet; configuration and machine OK",
-	       BX_VERSION);
-	return 0;
+	return run(&d);
 }
