@@ -54,6 +54,13 @@ struct bx_axon_ctx {
 	size_t out_cap;
 	struct bx_dp_stats stats;
 	uint64_t uuid_ctr;
+	/* SDK-style axon signatures, reused per caller hotkey for up to a second */
+	struct {
+		uint64_t key;
+		uint64_t until_ns;
+		int64_t nonce;
+		char sig[131];
+	} sdk_sig[64];
 };
 
 int bx_axon_shared_init(struct bx_axon_shared *sh, const struct bx_dp_conf *conf,

@@ -31,23 +31,32 @@ bx_conn_rx_room(const struct bx_dp_worker *w, const struct bx_conn *c)
 }
 
 void
+bx_conn_rx_compact(struct bx_conn *c)
+{
+	if (c->rx_off == 0)
+		return;
+	memmove(c->rx, c->rx + c->rx_off, c->rx_len - c->rx_off);
+	c->rx_len -= c->rx_off;
+	c->rx_off = 0;
+}
+
+void
 bx_conn_process(struct bx_dp_worker *w, struct bx_conn *c)
 {
 	const struct bx_axon_shared *sh = &w->dp->sh;
 	uint32_t tx_cap = bx_conn_tx_cap(w);
-	uint32_t off = 0;
 	struct bx_http_req req;
 
-	while (!c->close_after && off < c->rx_len) {
+	while (!c->close_after && c->rx_off < c->rx_len) {
 		struct bx_obuf out;
 		long n;
 
 		if (tx_cap - c->tx_len < sh->conf.tx_buf + HEAD_ROOM)
 			break; /* backpressure: wait for the send side */
-		n = bx_http_parse_request(c->rx + off, c->rx_len - off, &sh->lim, &req);
+		n = bx_http_parse_request(c->rx + c->rx_off, c->rx_len - c->rx_off, &sh->lim, &req);
 		bx_obuf_init(&out, c->tx + c->tx_len, tx_cap - c->tx_len);
 		if (n == BX_HTTP_INCOMPLETE) {
-			if (off == 0 && c->rx_len == sh->conf.rx_buf) {
+			if (c->rx_off == 0 && c->rx_len == sh->conf.rx_buf) {
 				/* cannot happen with max_head + max_body <= rx_buf; be safe */
 				bx_axon_http_error(&w->ax, 413, &out);
 				c->tx_len += (uint32_t)out.len;
@@ -68,13 +77,11 @@ bx_conn_process(struct bx_dp_worker *w, struct bx_conn *c)
 			out.len = 0;
 		}
 		c->tx_len += (uint32_t)out.len;
-		off += (uint32_t)n;
+		c->rx_off += (uint32_t)n;
 	}
-	if (off) {
-		memmove(c->rx, c->rx + off, c->rx_len - off);
-		c->rx_len -= off;
-	}
-	if (c->rx_len && !c->close_after) {
+	if (c->rx_off == c->rx_len && !c->recv_pending)
+		c->rx_off = c->rx_len = 0; /* the common case: nothing left, nothing to move */
+	if (c->rx_len > c->rx_off && !c->close_after) {
 		if (!c->has_partial) {
 			c->has_partial = true;
 			c->partial_since_ns = bx_time_ns();
@@ -82,8 +89,6 @@ bx_conn_process(struct bx_dp_worker *w, struct bx_conn *c)
 	} else {
 		c->has_partial = false;
 	}
-	if (c->close_after)
-		c->rx_len = 0;
 }
 
 void

@@ -23,8 +23,9 @@ struct bx_dp;
 struct bx_conn {
 	int fd;
 	uint32_t idx;
-	char *rx;	 /* receive buffer, rx_cap bytes */
-	uint32_t rx_len; /* bytes held */
+	char *rx;	 /* receive buffer, rx_buf bytes */
+	uint32_t rx_off; /* start of bytes not yet answered */
+	uint32_t rx_len; /* end of bytes held */
 	char *tx;	 /* send buffer, tx_cap bytes */
 	uint32_t tx_len; /* bytes queued */
 	uint32_t tx_sent;
@@ -96,7 +97,12 @@ void bx_conn_peer(struct bx_conn *c);
  * dropped from rx. Sets close_after when the connection must close.
  */
 void bx_conn_process(struct bx_dp_worker *w, struct bx_conn *c);
-/* Bytes the next recv may use (0 = paused: rx full or closing). */
+/*
+ * Move unanswered bytes to the front of rx. Only while no receive is in
+ * flight (the kernel writes at rx + rx_len).
+ */
+void bx_conn_rx_compact(struct bx_conn *c);
+/* Bytes the next recv may use at rx + rx_len (0 = paused: rx full or closing). */
 uint32_t bx_conn_rx_room(const struct bx_dp_worker *w, const struct bx_conn *c);
 uint32_t bx_conn_tx_cap(const struct bx_dp_worker *w);
 

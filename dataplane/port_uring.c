@@ -150,7 +150,10 @@ conn_pump(struct bx_dp_worker *w, struct uw *u, struct bx_conn *c)
 		return;
 	}
 	if (!c->recv_pending) {
-		uint32_t room = bx_conn_rx_room(w, c);
+		uint32_t room;
+
+		bx_conn_rx_compact(c);
+		room = bx_conn_rx_room(w, c);
 
 		if (room) {
 			sqe = sqe_get(u);
@@ -180,7 +183,7 @@ on_accept(struct bx_dp_worker *w, struct uw *u, struct io_uring_cqe *cqe)
 	}
 	c = &u->conns[u->free_stack[--u->nb_free]];
 	c->fd = cqe->res;
-	c->rx_len = 0;
+	c->rx_off = c->rx_len = 0;
 	c->tx_len = 0;
 	c->tx_sent = 0;
 	c->recv_pending = c->send_pending = false;
@@ -238,7 +241,7 @@ on_send(struct bx_dp_worker *w, struct uw *u, struct bx_conn *c, int res)
 	if (c->tx_sent == c->tx_len) {
 		c->tx_sent = c->tx_len = 0;
 		/* room again: answer requests held back by backpressure */
-		if (c->rx_len && !c->close_after)
+		if (c->rx_len > c->rx_off && !c->close_after)
 			bx_conn_process(w, c);
 	}
 	conn_pump(w, u, c);
@@ -256,7 +259,7 @@ sweep(struct bx_dp_worker *w, struct uw *u)
 		if (c->fd < 0 || c->closing)
 			continue;
 		if (u->draining) {
-			if (u->forced || (c->rx_len == 0 && c->tx_len == 0)) {
+			if (u->forced || (c->rx_len == c->rx_off && c->tx_len == 0)) {
 				conn_close(w, u, c);
 				continue;
 			}
@@ -268,7 +271,7 @@ sweep(struct bx_dp_worker *w, struct uw *u)
 		    now - c->partial_since_ns > (uint64_t)cf->request_timeout_ms * 1000000ull) {
 			w->ax.stats.conns_timed_out++;
 			conn_close(w, u, c);
-		} else if (c->rx_len == 0 && c->tx_len == 0 &&
+		} else if (c->rx_len == c->rx_off && c->tx_len == 0 &&
 			   now - c->last_active_ns > (uint64_t)cf->idle_timeout_ms * 1000000ull) {
 			w->ax.stats.conns_timed_out++;
 			conn_close(w, u, c);

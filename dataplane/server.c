@@ -11,6 +11,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -376,8 +377,8 @@ bx_dp_reload_metagraph(struct bx_dp *dp, const char *path, struct bx_errbuf *eb)
 
 	if (r < 0)
 		return r;
-	BX_LOG(NOTICE, "dataplane: metagraph %s: %u neurons, block %lld", path,
-	       bx_metagraph_size(mg), (long long)bx_metagraph_block(mg));
+	BX_LOG(NOTICE, "dataplane: metagraph %s: %u neurons, block %" PRId64 "", path,
+	       bx_metagraph_size(mg), (int64_t)bx_metagraph_block(mg));
 	return bx_dp_swap_metagraph(dp, mg);
 }
 

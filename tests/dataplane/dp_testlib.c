@@ -1,6 +1,7 @@
 /* Test helpers: see dp_testlib.h. */
 #include "dp_testlib.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +69,7 @@ dpt_build(const struct dpt_req *r, char *buf, size_t cap)
 	size_t blen, n;
 	int ml;
 
-	ml = snprintf(msg, sizeof(msg), "%lld.%s.%s.%s.%s", (long long)nonce, r->signer_ss58,
+	ml = snprintf(msg, sizeof(msg), "%" PRId64 ".%s.%s.%s.%s", (int64_t)nonce, r->signer_ss58,
 		      r->axon_hotkey, uuid, hash);
 	if (r->sig_mode != 2 && r->sig_mode != 3) {
 		uint8_t s[64];
@@ -94,13 +95,13 @@ dpt_build(const struct dpt_req *r, char *buf, size_t cap)
 			"{\"name\": \"%s\", \"timeout\": 12.0, \"total_size\": 1234, \"header_size\": 0, "
 			"\"dendrite\": {\"status_code\": null, \"status_message\": null, "
 			"\"process_time\": null, \"ip\": \"127.0.0.1\", \"port\": null, \"version\": "
-			"%lld, \"nonce\": %lld, \"uuid\": \"%s\", \"hotkey\": \"%s\", \"signature\": "
+			"%" PRId64 ", \"nonce\": %" PRId64 ", \"uuid\": \"%s\", \"hotkey\": \"%s\", \"signature\": "
 			"%s%s%s}, "
 			"\"axon\": {\"status_code\": null, \"status_message\": null, \"process_time\": "
 			"null, \"ip\": \"127.0.0.1\", \"port\": 8091, \"version\": null, \"nonce\": "
 			"null, \"uuid\": null, \"hotkey\": \"%s\", \"signature\": null}, "
 			"\"computed_body_hash\": \"\"%s%s}",
-			r->synapse, (long long)version, (long long)nonce, uuid, r->signer_ss58,
+			r->synapse, (int64_t)version, (int64_t)nonce, uuid, r->signer_ss58,
 			sig[0] ? "\"" : "", sig[0] ? sig : "null", sig[0] ? "\"" : "", r->axon_hotkey,
 			r->fields_json ? ", " : "", r->fields_json ? r->fields_json : "");
 	}
@@ -113,8 +114,8 @@ dpt_build(const struct dpt_req *r, char *buf, size_t cap)
 			     "bt_header_axon_port: 8091\r\n"
 			     "bt_header_axon_hotkey: %s\r\n"
 			     "bt_header_dendrite_ip: 127.0.0.1\r\n"
-			     "bt_header_dendrite_version: %lld\r\n"
-			     "%s%lld%s"
+			     "bt_header_dendrite_version: %" PRId64 "\r\n"
+			     "%s%" PRId64 "%s"
 			     "bt_header_dendrite_uuid: %s\r\n"
 			     "bt_header_dendrite_hotkey: %s\r\n"
 			     "%s%s%s"
@@ -129,8 +130,8 @@ dpt_build(const struct dpt_req *r, char *buf, size_t cap)
 			     "Content-Type: application/json\r\n"
 			     "%s"
 			     "\r\n",
-			     r->synapse, r->synapse, r->axon_hotkey, (long long)version,
-			     r->no_nonce ? "" : "bt_header_dendrite_nonce: ", (long long)nonce,
+			     r->synapse, r->synapse, r->axon_hotkey, (int64_t)version,
+			     r->no_nonce ? "" : "bt_header_dendrite_nonce: ", (int64_t)nonce,
 			     r->no_nonce ? "" : "\r\n", uuid, r->signer_ss58,
 			     r->sig_mode == 3 ? "" : "bt_header_dendrite_signature: ", sig,
 			     r->sig_mode == 3 ? "" : "\r\n", hash,
@@ -141,7 +142,7 @@ dpt_build(const struct dpt_req *r, char *buf, size_t cap)
 		char tmp[32];
 		char *p;
 
-		snprintf(tmp, sizeof(tmp), "%lld", (long long)nonce);
+		snprintf(tmp, sizeof(tmp), "%" PRId64 "", (int64_t)nonce);
 		p = strstr(buf, tmp);
 		if (p && p < strstr(buf, "bt_header_dendrite_uuid")) {
 			memmove(p, p + strlen(tmp), n - (size_t)(p - buf) - strlen(tmp) + 1);
