@@ -12,7 +12,8 @@
 #include "bx/crypto.h"
 #include "bx_bench.h"
 
-#define WINDOW_NS 400000000ULL /* per figure; the machine is shared */
+#define WINDOW_NS 150000000ULL /* per sample */
+#define ROUNDS    5 /* samples per figure, interleaved; the best one counts (shared machine) */
 
 struct bench_ctx {
 	struct bx_sr25519_keypair *kp;
@@ -142,12 +143,16 @@ main(void)
 		fprintf(stderr, "bench_crypto: setup failed\n");
 		return 1;
 	}
-	ed = measure(&b, run_ed25519);
-	verify = measure(&b, run_verify);
-	ref = measure(&b, run_verify_ref);
-	sign = measure(&b, run_sign);
-	sha3 = measure(&b, run_sha3) * (double)b.big_len / 1e6;
-	ss58 = measure(&b, run_ss58);
+	ed = verify = ref = sign = sha3 = ss58 = 0;
+	for (int r = 0; r < ROUNDS; r++) {
+		/* the yardstick and the verifiers side by side in every round */
+		ed = BX_MAX(ed, measure(&b, run_ed25519));
+		verify = BX_MAX(verify, measure(&b, run_verify));
+		ref = BX_MAX(ref, measure(&b, run_verify_ref));
+		sign = BX_MAX(sign, measure(&b, run_sign));
+		sha3 = BX_MAX(sha3, measure(&b, run_sha3) * (double)b.big_len / 1e6);
+		ss58 = BX_MAX(ss58, measure(&b, run_ss58));
+	}
 
 	bx_bench_emit("crypto", "sr25519_sign", "ops_per_s", sign, "1/s");
 	bx_bench_emit("crypto", "sr25519_verify", "ops_per_s", verify, "1/s");
