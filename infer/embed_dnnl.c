@@ -32,9 +32,11 @@
 #include "dnnl_inc.h"
 #include "embed_int.h"
 
-#define NB_MM      4  /* QKV, O, FFN up, FFN down */
-#define NB_BUCKETS 24 /* linear-layer primitive sets kept per context */
-#define PACK_M     128
+#define NB_MM        4  /* QKV, O, FFN up, FFN down */
+#define NB_BUCKETS   24 /* linear-layer primitive sets kept per context */
+#define PACK_M       128
+#define GROUP_TOKENS 512 /* attention of equal-length sequences runs together up to this */
+#define GROUP_LOGS   6   /* groups of 1, 2, 4, ... 32 sequences */
 
 enum {
 	MM_QKV,
@@ -72,7 +74,7 @@ struct bx_dnnl_ctx {
 	dnnl_memory_t *w, *b; /* [layer * NB_MM + mm] */
 	struct bucket bk[NB_BUCKETS];
 	unsigned nb_bk, next_evict;
-	struct att *att; /* [max_tokens + 1], created on first use */
+	struct att *att; /* [(max_tokens + 1) * GROUP_LOGS], created on first use */
 	void *scratch;
 	size_t scratch_size;
 	/* activations for cap_tokens rows */
@@ -444,7 +446,7 @@ bx_dnnl_ctx_destroy(struct bx_dnnl_ctx *dc)
 	for (unsigned i = 0; i < dc->nb_bk; i++) {
 		bucket_fini(&dc->bk[i]);
 	}
-	for (unsigned l = 0; dc->att != NULL && l <= dc->m->max_tokens; l++) {
+	for (unsigned l = 0; dc->att != NULL && l < (dc->m->max_tokens + 1) * GROUP_LOGS; l++) {
 		att_fini(&dc->att[l]);
 	}
 	bx_free(dc->w);
@@ -522,7 +524,8 @@ int
 bx_dnnl_ctx_create(const struct bx_embed_model *m, unsigned nb_threads, struct bx_dnnl_ctx **out)
 {
 	struct bx_dnnl_ctx *dc = bx_calloc(1, sizeof(*dc));
-	size_t mt = m->max_tokens, hs = (size_t)m->shape.heads * mt * mt, ht = mt * m->shape.hidden;
+	size_t mt = m->max_tokens, gt = BX_MAX(mt, GROUP_TOKENS);
+	size_t hs = (size_t)m->shape.heads * gt * mt, ht = gt * m->shape.hidden;
 	dnnl_status_t st = dnnl_out_of_memory;
 
 	if (dc == NULL) {
@@ -534,7 +537,7 @@ bx_dnnl_ctx_create(const struct bx_embed_model *m, unsigned nb_threads, struct b
 	omp_set_num_threads((int)nb_threads);
 	dc->w = bx_calloc((size_t)m->shape.layers * NB_MM + 1, sizeof(*dc->w));
 	dc->b = bx_calloc((size_t)m->shape.layers * NB_MM + 1, sizeof(*dc->b));
-	dc->att = bx_calloc(mt + 1, sizeof(*dc->att));
+	dc->att = bx_calloc((mt + 1) * GROUP_LOGS, sizeof(*dc->att));
 	dc->sc = bx_aligned_alloc(64, sizeof(float) * hs);
 	dc->pb = bx_aligned_alloc(64, sizeof(uint16_t) * hs);
 	dc->qh = bx_aligned_alloc(64, sizeof(uint16_t) * ht);
@@ -593,10 +596,11 @@ exec(struct bx_dnnl_ctx *dc, dnnl_primitive_t p, dnnl_memory_t sp, int n, dnnl_e
 /* ---------------------------------------------------------------- */
 /* Attention for one sequence length L on plain per-head buffers */
 
+/* For g sequences of L tokens: batch g x heads. */
 static dnnl_status_t
-att_create(struct bx_dnnl_ctx *dc, unsigned L, struct att *a)
+att_create(struct bx_dnnl_ctx *dc, unsigned L, unsigned g, struct att *a)
 {
-	unsigned nh = dc->m->shape.heads, d = dc->m->shape.hidden / nh;
+	unsigned nh = dc->m->shape.heads * g, d = dc->m->shape.hidden / dc->m->shape.heads;
 	dnnl_memory_desc_t q, kt, s, p;
 	dnnl_primitive_desc_t pd = NULL;
 	dnnl_primitive_attr_t attr = NULL;
@@ -644,17 +648,18 @@ out:
 	return st;
 }
 
-/* qkv rows [L][3H] -> qh, kh, vh [heads][L][d]. */
+/* g sequences' qkv rows [g][L][3H] -> qh, kh, vh [g][heads][L][d]. */
 SIMD_CLONES static void
-split_heads(struct bx_dnnl_ctx *dc, const uint16_t *qkv, unsigned L)
+split_heads(struct bx_dnnl_ctx *dc, const uint16_t *qkv, unsigned L, unsigned g)
 {
 	unsigned h = dc->m->shape.hidden, nh = dc->m->shape.heads, d = h / nh;
 
-	for (unsigned t = 0; t < L; t++) {
+	for (unsigned t = 0; t < g * L; t++) {
 		const uint16_t *r = qkv + (size_t)t * 3 * h;
+		unsigned sq = t / L, tt = t % L;
 
 		for (unsigned j = 0; j < nh; j++) {
-			size_t o = ((size_t)j * L + t) * d;
+			size_t o = (((size_t)sq * nh + j) * L + tt) * d;
 
 			if (d == 32) { /* MiniLM: fixed-size copies the compiler inlines */
 				memcpy(dc->qh + o, r + j * 32, 64);
@@ -669,39 +674,49 @@ split_heads(struct bx_dnnl_ctx *dc, const uint16_t *qkv, unsigned L)
 	}
 }
 
-/* ch [heads][L][d] -> rows [L][H]. */
+/* ch [g][heads][L][d] -> rows [g][L][H]. */
 SIMD_CLONES static void
-merge_heads(struct bx_dnnl_ctx *dc, uint16_t *out, unsigned L)
+merge_heads(struct bx_dnnl_ctx *dc, uint16_t *out, unsigned L, unsigned g)
 {
 	unsigned h = dc->m->shape.hidden, nh = dc->m->shape.heads, d = h / nh;
 
-	for (unsigned t = 0; t < L; t++) {
+	for (unsigned t = 0; t < g * L; t++) {
+		unsigned sq = t / L, tt = t % L;
+
 		for (unsigned j = 0; j < nh; j++) {
-			memcpy(out + (size_t)t * h + j * d, dc->ch + ((size_t)j * L + t) * d,
-			       d * 2);
+			const uint16_t *c = dc->ch + (((size_t)sq * nh + j) * L + tt) * d;
+
+			if (d == 32) {
+				memcpy(out + (size_t)t * h + j * 32, c, 64);
+			} else {
+				memcpy(out + (size_t)t * h + j * d, c, d * 2);
+			}
 		}
 	}
 }
 
-/* Attention of one sequence: rows [off, off + L) of qkv -> the same rows of cb. */
+/*
+ * Attention of g sequences of L tokens each, rows [off, off + g L) of qkv ->
+ * the same rows of cb; 2^lg = g.
+ */
 static dnnl_status_t
-attend(struct bx_dnnl_ctx *dc, unsigned off, unsigned L)
+attend(struct bx_dnnl_ctx *dc, unsigned off, unsigned L, unsigned lg)
 {
-	unsigned h = dc->m->shape.hidden;
-	struct att *a = &dc->att[L];
-	double flop = 2.0 * L * L * h;
+	unsigned h = dc->m->shape.hidden, g = 1u << lg;
+	struct att *a = &dc->att[L * GROUP_LOGS + lg];
+	double flop = 2.0 * g * L * L * h;
 	dnnl_status_t st;
 	uint64_t t0;
 
 	if (a->qk == NULL) {
-		st = att_create(dc, L, a);
+		st = att_create(dc, L, g, a);
 		if (st != dnnl_success) {
 			att_fini(a);
 			return st;
 		}
 	}
 	t0 = prof_start(dc);
-	split_heads(dc, dc->qkv + (size_t)off * 3 * h, L);
+	split_heads(dc, dc->qkv + (size_t)off * 3 * h, L, g);
 	prof_end(dc, BX_EMBED_OP_NORM, t0, 0);
 	t0 = prof_start(dc);
 	CHK(exec(dc, a->qk, a->sp_qk, 3,
@@ -720,7 +735,7 @@ attend(struct bx_dnnl_ctx *dc, unsigned off, unsigned L)
 	                               { DNNL_ARG_DST, a->c } }));
 	prof_end(dc, BX_EMBED_OP_ATT_PV, t0, flop);
 	t0 = prof_start(dc);
-	merge_heads(dc, dc->cb + (size_t)off * h, L);
+	merge_heads(dc, dc->cb + (size_t)off * h, L, g);
 	prof_end(dc, BX_EMBED_OP_NORM, t0, 0);
 out:
 	return st;
@@ -899,9 +914,19 @@ layer(struct bx_dnnl_ctx *dc, struct bucket *b, unsigned l, const unsigned *lens
 	uint64_t t0;
 
 	CHK(linear(dc, b, MM_QKV, l, T, dc->xb, dc->qkv));
-	for (unsigned s = 0; s < n; s++) {
-		CHK(attend(dc, off, lens[s]));
-		off += lens[s];
+	for (unsigned s = 0; s < n;) {
+		unsigned L = lens[s], run = 1, lg = 0;
+
+		while (s + run < n && lens[s + run] == L) {
+			run++;
+		}
+		/* the largest power-of-two group of these equal-length sequences that fits */
+		while (lg + 1 < GROUP_LOGS && (2u << lg) <= run && (2u << lg) * L <= GROUP_TOKENS) {
+			lg++;
+		}
+		CHK(attend(dc, off, L, lg));
+		off += L << lg;
+		s += 1u << lg;
 	}
 	CHK(linear(dc, b, MM_O, l, T, dc->cb, dc->x));
 	t0 = prof_start(dc);

@@ -333,6 +333,44 @@ test_full_bf16_vs_reference(void **state)
 	bx_embed_model_destroy(md);
 }
 
+/* Runs of equal-length sequences share attention calls: each must still match its lone run. */
+static void
+test_grouped_attention(void **state)
+{
+	static const unsigned len[] = { 16, 9, 80, 5 }, count[] = { 21, 11, 7, 3 };
+	static int32_t ids[42][80];
+	static float alone[42][384], out[42][384];
+	const int32_t *ptr[42];
+	unsigned lens[42], n = 0, seed = 1;
+	struct bx_embed_model *m;
+	struct bx_embed_ctx *ctx;
+	struct bx_errbuf eb;
+
+	assert_int_equal(bx_embed_model_load(full_dir, NULL, &m, &eb), 0);
+	assert_int_equal(bx_embed_ctx_create(m, 1, &ctx), 0);
+	for (unsigned i = 0; i < 4; i++) {
+		for (unsigned k = 0; k < count[i]; k++, n++) {
+			for (unsigned t = 0; t < len[i]; t++) {
+				seed = seed * 1103515245u + 12345u;
+				ids[n][t] = 1000 + (int32_t)((seed >> 8) % 28000);
+			}
+			ptr[n] = ids[n];
+			lens[n] = len[i];
+			assert_int_equal(bx_embed_batch_ids(ctx, &ptr[n], &lens[n], 1, alone[n]),
+			                 0);
+		}
+	}
+	assert_int_equal(bx_embed_batch_ids(ctx, ptr, lens, n, out[0]), 0);
+	for (unsigned i = 0; i < n; i++) {
+		assert_true(cosine(out[i], alone[i], 384) >= 0.99999);
+		for (unsigned d = 0; d < 384; d++) {
+			assert_float_equal(out[i][d], alone[i][d], 2e-3);
+		}
+	}
+	bx_embed_ctx_destroy(ctx);
+	bx_embed_model_destroy(m);
+}
+
 struct worker {
 	const struct bx_embed_model *m;
 	unsigned threads;
@@ -525,6 +563,7 @@ main(void)
 		cmocka_unit_test(test_bad_model_files),
 		cmocka_unit_test(test_bad_inputs),
 		cmocka_unit_test(test_full_bf16_vs_reference),
+		cmocka_unit_test(test_grouped_attention),
 		cmocka_unit_test(test_workers),
 	};
 
