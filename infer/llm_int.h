@@ -103,6 +103,7 @@ float llm_dot_fast(enum bx_llm_type type, const void *row, const struct llm_q8a 
 
 /* ---- llm_model.c ---- */
 int llm_model_alloc(struct bx_llm_model **out);
+int llm_config_check(const struct bx_llm_config *c, const char *name, struct bx_errbuf *eb);
 int llm_model_finish(struct bx_llm_model *m, const char *name, struct bx_errbuf *eb);
 int llm_map_file(const char *path, void **map, size_t *len, struct bx_errbuf *eb);
 int llm_tokenizer_only(const char *tok_path, uint32_t vocab_size, struct bx_llm_model **out,

@@ -106,8 +106,8 @@ bx_llm_model_weight_bytes(const struct bx_llm_model *m)
 	return n;
 }
 
-static int
-check_config(const struct bx_llm_config *c, const char *name, struct bx_errbuf *eb)
+int
+llm_config_check(const struct bx_llm_config *c, const char *name, struct bx_errbuf *eb)
 {
 	if (!c->dim || c->dim > LLM_DIM_MAX || !c->hidden_dim || c->hidden_dim > 4 * LLM_DIM_MAX ||
 	    !c->n_layers || c->n_layers > LLM_LAYERS_MAX || !c->n_heads || !c->n_kv_heads ||
@@ -156,7 +156,7 @@ llm_model_finish(struct bx_llm_model *m, const char *name, struct bx_errbuf *eb)
 	int ret;
 
 	c->head_dim = c->n_heads ? c->dim / c->n_heads : 0;
-	ret = check_config(c, name, eb);
+	ret = llm_config_check(c, name, eb);
 	if (ret) {
 		return ret;
 	}
@@ -281,7 +281,7 @@ l2c_header(struct bx_llm_model *m, const char *path, struct bx_errbuf *eb)
 	c->seq_len = (uint32_t)h[6];
 	c->rope = BX_LLM_ROPE_NORM;
 	c->head_dim = c->dim / c->n_heads;
-	if (check_config(c, path, eb)) {
+	if (llm_config_check(c, path, eb)) {
 		return -EBADMSG;
 	}
 	want = sizeof(h) + 4 * l2c_floats(c);

@@ -191,11 +191,44 @@ quant_q8_0(const float *x, struct blk_q8_0 *b)
 	}
 }
 
-/* ggml quantize_row_q4_0_ref: d = max / -8, where max has the largest magnitude. */
+/* Squared error of x against d * (q - off) + m with q rounded and clamped to 0..15. */
+static float
+q4_err(const float *x, float d, float off, float m)
+{
+	float id = d ? 1 / d : 0, e = 0;
+
+	for (int j = 0; j < LLM_QK; j++) {
+		float q = fminf(fmaxf(roundf((x[j] - m) * id + off), 0), 15);
+		float r = x[j] - (d * (q - off) + m);
+
+		e += r * r;
+	}
+	return e;
+}
+
+static void
+q4_pack(const float *x, float d, float off, float m, uint8_t *qs)
+{
+	float id = d ? 1 / d : 0;
+
+	for (int j = 0; j < LLM_QK / 2; j++) {
+		int q0 = (int)fminf(fmaxf(roundf((x[j] - m) * id + off), 0), 15);
+		int q1 = (int)fminf(fmaxf(roundf((x[j + 16] - m) * id + off), 0), 15);
+
+		qs[j] = (uint8_t)(q0 | (q1 << 4));
+	}
+}
+
+/*
+ * Q4_0: ggml's reference scale is d = max / -8 (max: the value of largest
+ * magnitude). Scales a little either side often fit the block better, so
+ * a few are tried and the one of least squared error is kept (the idea of
+ * ggml's make_qx_quants, without weights).
+ */
 static void
 quant_q4_0(const float *x, struct blk_q4_0 *b)
 {
-	float amax = 0, max = 0, d, id;
+	float amax = 0, max = 0, best_d, best_e;
 
 	for (int j = 0; j < LLM_QK; j++) {
 		if (fabsf(x[j]) > amax) {
@@ -203,38 +236,50 @@ quant_q4_0(const float *x, struct blk_q4_0 *b)
 			max = x[j];
 		}
 	}
-	d = max / -8;
-	id = d ? 1 / d : 0;
-	b->d = llm_f32_to_f16(d);
-	for (int j = 0; j < LLM_QK / 2; j++) {
-		int q0 = (int)(x[j] * id + 8.5f), q1 = (int)(x[j + 16] * id + 8.5f);
+	best_d = max / -8;
+	best_e = q4_err(x, best_d, 8, 0);
+	for (int k = -4; k <= 8; k++) {
+		float d = max / (-8 - 0.125f * (float)k), e = q4_err(x, d, 8, 0);
 
-		q0 = q0 > 15 ? 15 : q0;
-		q1 = q1 > 15 ? 15 : q1;
-		b->qs[j] = (uint8_t)(q0 | (q1 << 4));
+		if (e < best_e) {
+			best_e = e;
+			best_d = d;
+		}
 	}
+	b->d = llm_f32_to_f16(best_d);
+	q4_pack(x, llm_f16_to_f32(b->d), 8, 0, b->qs);
 }
 
+/* Q4_1: min/max (ggml's reference), then a few shrunken ranges, least error kept. */
 static void
 quant_q4_1(const float *x, struct blk_q4_1 *b)
 {
-	float min = x[0], max = x[0], d, id;
+	float min = x[0], max = x[0], best_d, best_m, best_e;
 
 	for (int j = 1; j < LLM_QK; j++) {
 		min = fminf(min, x[j]);
 		max = fmaxf(max, x[j]);
 	}
-	d = (max - min) / 15;
-	id = d ? 1 / d : 0;
-	b->d = llm_f32_to_f16(d);
-	b->m = llm_f32_to_f16(min);
-	for (int j = 0; j < LLM_QK / 2; j++) {
-		int q0 = (int)((x[j] - min) * id + 0.5f), q1 = (int)((x[j + 16] - min) * id + 0.5f);
+	best_d = (max - min) / 15;
+	best_m = min;
+	best_e = q4_err(x, best_d, 0, min);
+	for (int k = 1; k <= 6; k++) {
+		for (int side = 0; side < 3; side++) {
+			float shrink = (max - min) * 0.02f * (float)k;
+			float lo = side == 1 ? min : min + shrink * (side ? 0.5f : 1);
+			float hi = side == 0 ? max : max - shrink * (side == 2 ? 0.5f : 1);
+			float d = (hi - lo) / 15, e = q4_err(x, d, 0, lo);
 
-		q0 = q0 > 15 ? 15 : q0;
-		q1 = q1 > 15 ? 15 : q1;
-		b->qs[j] = (uint8_t)(q0 | (q1 << 4));
+			if (e < best_e) {
+				best_e = e;
+				best_d = d;
+				best_m = lo;
+			}
+		}
 	}
+	b->d = llm_f32_to_f16(best_d);
+	b->m = llm_f32_to_f16(best_m);
+	q4_pack(x, llm_f16_to_f32(b->d), 0, llm_f16_to_f32(b->m), b->qs);
 }
 
 int
