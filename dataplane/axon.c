@@ -158,6 +158,39 @@ hdr_msg(struct bx_obuf *b, const char *name, const char *msg)
 	bx_obuf_put(b, "\r\n", 2);
 }
 
+/* Seconds as a decimal float with nanosecond digits ("0.000123456"): cheaper than repr. */
+static size_t
+fmt_secs(char out[32], uint64_t ns)
+{
+	char tmp[24];
+	int i = (int)sizeof(tmp);
+	uint64_t s = ns / 1000000000ull, f = ns % 1000000000ull;
+	size_t n = 0;
+
+	do {
+		tmp[--i] = (char)('0' + s % 10);
+		s /= 10;
+	} while (s);
+	memcpy(out, tmp + i, sizeof(tmp) - (size_t)i);
+	n = sizeof(tmp) - (size_t)i;
+	out[n++] = '.';
+	for (int k = 8; k >= 0; k--) {
+		out[n + (size_t)k] = (char)('0' + f % 10);
+		f /= 10;
+	}
+	n += 9;
+	out[n] = 0;
+	return n;
+}
+
+static void
+hdr_secs(struct bx_obuf *b, const char *name, uint64_t ns)
+{
+	char tmp[32];
+
+	bx_http_header(b, name, tmp, fmt_secs(tmp, ns));
+}
+
 static void
 uuid4(struct bx_axon_ctx *ax, char out[37])
 {
@@ -274,8 +307,7 @@ error_bt_headers(struct bx_axon_ctx *ax, struct rq *rq, int status, const char *
 		hdr_float(out, "timeout", rq->timeout);
 	hdr_i64(out, "bt_header_axon_status_code", status);
 	hdr_msg(out, "bt_header_axon_status_message", msg);
-	hdr_float(out, "bt_header_axon_process_time",
-		  (double)(bx_wall_ns() - rq->start_wall_ns) / 1e9);
+	hdr_secs(out, "bt_header_axon_process_time", bx_wall_ns() - rq->start_wall_ns);
 	if (rq->a_ip.p)
 		hdr(out, "bt_header_axon_ip", rq->a_ip);
 	if (rq->a_port.p)
@@ -617,7 +649,11 @@ write_synapse_body(struct bx_axon_ctx *ax, struct rq *rq, struct bx_call *c, str
 	bx_jw_key(&w, "status_message", 14);
 	bx_jw_str(&w, "Success", 7);
 	bx_jw_key(&w, "process_time", 12);
-	bx_jw_double(&w, (double)(bx_wall_ns() - rq->start_wall_ns) / 1e9);
+	{
+		char tmp[32];
+
+		bx_jw_raw(&w, tmp, fmt_secs(tmp, bx_wall_ns() - rq->start_wall_ns));
+	}
 	bx_jw_key(&w, "ip", 2);
 	v = axon >= 0 ? bx_json_get(j, axon, "ip", 2) : -1;
 	if (v >= 0)
@@ -673,7 +709,7 @@ send_success(struct bx_axon_ctx *ax, struct rq *rq, struct bx_call *c, struct bx
 {
 	const struct bx_axon_shared *sh = ax->sh;
 	struct bx_obuf body;
-	double pt;
+	uint64_t pt;
 
 	bx_obuf_init(&body, ax->body_buf, ax->body_cap);
 	write_synapse_body(ax, rq, c, &body);
@@ -682,7 +718,7 @@ send_success(struct bx_axon_ctx *ax, struct rq *rq, struct bx_call *c, struct bx
 		return send_error(ax, rq, 500, BX_DP_R_RESPONSE_TOO_BIG,
 				  "Internal Server Error: response too large", out);
 	}
-	pt = (double)(bx_wall_ns() - rq->start_wall_ns) / 1e9;
+	pt = bx_wall_ns() - rq->start_wall_ns;
 	bx_http_status_line(out, 200);
 	if (rq->type->streaming)
 		hdr_z(out, "content-type", "text/event-stream");
@@ -692,7 +728,7 @@ send_success(struct bx_axon_ctx *ax, struct rq *rq, struct bx_call *c, struct bx
 	hdr_float(out, "timeout", rq->timeout);
 	hdr_z(out, "bt_header_axon_status_code", "200");
 	hdr_z(out, "bt_header_axon_status_message", "Success");
-	hdr_float(out, "bt_header_axon_process_time", pt);
+	hdr_secs(out, "bt_header_axon_process_time", pt);
 	if (rq->a_ip.p)
 		hdr(out, "bt_header_axon_ip", rq->a_ip);
 	if (rq->a_port.p)

@@ -87,6 +87,7 @@ run_rate(const char *mode, uint16_t port, double rate, double secs, unsigned nco
 	char *reqs = malloc(n * REQ_MAX);
 	uint32_t *lens = malloc(n * sizeof(*lens));
 	uint64_t *lat = malloc(n * sizeof(*lat));
+	uint64_t *lag = malloc(n * sizeof(*lag)); /* how late the client sent each request */
 	struct cconn *cc = calloc(nconns, sizeof(*cc));
 	size_t done = 0, bad = 0, sent = 0;
 	uint64_t t0, period = (uint64_t)(1e9 / rate), gen0, last = 0, deadline;
@@ -94,7 +95,7 @@ run_rate(const char *mode, uint16_t port, double rate, double secs, unsigned nco
 	struct dpt_req q;
 	char name[64];
 
-	if (!reqs || !lens || !lat || !cc || ep < 0)
+	if (!reqs || !lens || !lat || !lag || !cc || ep < 0)
 		return -1;
 	/* pre-sign every request (client cost stays out of the timed part) */
 	gen0 = now_ns();
@@ -133,6 +134,7 @@ run_rate(const char *mode, uint16_t port, double rate, double secs, unsigned nco
 				continue;
 			}
 			c->due[c->tail++ % FIFO] = t0 + sent * period;
+			lag[sent] = now_ns() - (t0 + sent * period);
 			if (send_full(c->fd, reqs + sent * REQ_MAX, lens[sent]) < 0)
 				return -1;
 			sent++;
@@ -180,12 +182,15 @@ run_rate(const char *mode, uint16_t port, double rate, double secs, unsigned nco
 		      last > t0 ? (double)done / ((double)(last - t0) / 1e9) : 0, "1/s");
 	bx_bench_emit("axon", name, "errors", (double)bad + (double)(n - done - bad), "count");
 	bx_bench_emit_latency("axon", name, lat, done);
+	bx_bench_emit("axon", name, "client_send_lag_p99",
+		      (double)bx_bench_percentile(lag, sent, 99) / 1e3, "us");
 	for (unsigned c = 0; c < nconns; c++)
 		close(cc[c].fd);
 	close(ep);
 	free(reqs);
 	free(lens);
 	free(lat);
+	free(lag);
 	free(cc);
 	return 0;
 }
