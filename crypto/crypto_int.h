@@ -72,6 +72,14 @@ int bx_ristretto_init(void);
 /* R' = s*B - c*A, encoded; -1 if A does not decode. */
 int bx_ristretto_double_scalarmult_vartime(uint8_t out[32], const uint8_t s[32],
                                            const uint8_t c[32], const uint8_t A[32]);
+/*
+ * Whether (bsum)B + sum_k zc_k(-A_k) + z_k(-R_k) is the identity, for at most
+ * BX_RISTRETTO_BATCH_MAX terms: 0 yes, -1 no or a point does not decode.
+ */
+#define BX_RISTRETTO_BATCH_MAX 16
+int bx_ristretto_batch_vartime(const uint8_t bsum[32], size_t n, const uint8_t *const A[],
+                               const uint8_t (*zc)[32], const uint8_t *const R[],
+                               const uint8_t (*z)[32]);
 /* Decode check only. */
 bool bx_ristretto_is_valid(const uint8_t p[32]);
 

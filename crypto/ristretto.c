@@ -696,3 +696,123 @@ bx_ristretto_double_scalarmult_vartime(uint8_t out[32], const uint8_t s[32], con
 	ristretto_encode(out, &res);
 	return 0;
 }
+
+/* ---------------- batch equation ---------------- */
+
+#define R_WNAF 4
+
+struct batch_point {
+	struct ge_cached A[1 << (A_WNAF - 2)]; /* -A, -3A, ..., -15A */
+	struct ge_cached R[1 << (R_WNAF - 2)]; /* -R, -3R, -5R, -7R */
+	int8_t na[NAF_LEN], nr[NAF_LEN];
+};
+
+/* Odd multiples of -P into tab[0..count). */
+static void
+odd_multiples_neg(struct ge_cached *tab, size_t count, struct ge_p3 *P)
+{
+	struct ge_p3 P2, Q;
+
+	fe_neg(&P->X, &P->X);
+	fe_neg(&P->T, &P->T);
+	ge_p3_dbl(&P2, P);
+	Q = *P;
+	for (size_t k = 0; k < count; k++) {
+		ge_p3_to_cached(&tab[k], &Q);
+		if (k + 1 < count) {
+			ge_p3_add(&Q, &Q, &P2);
+		}
+	}
+}
+
+static void
+batch_step(struct ge_p2 *r, struct ge_p3 *out, const struct batch_point *pts, size_t n, int nb,
+           int i)
+{
+	struct ge_p1p1 t;
+	struct ge_p3 u;
+
+	ge_p2_dbl(&t, r);
+	for (size_t k = 0; k < n; k++) {
+		int a = pts[k].na[i], b = pts[k].nr[i];
+		if (a != 0) {
+			ge_p1p1_to_p3(&u, &t);
+			ge_add_cached(&t, &u, &pts[k].A[(a < 0 ? -a : a) / 2], a < 0);
+		}
+		if (b != 0) {
+			ge_p1p1_to_p3(&u, &t);
+			ge_add_cached(&t, &u, &pts[k].R[(b < 0 ? -b : b) / 2], b < 0);
+		}
+	}
+	if (nb != 0) {
+		ge_p1p1_to_p3(&u, &t);
+		ge_add_precomp(&t, &u, &base_table[(nb < 0 ? -nb : nb) / 2], nb < 0);
+	}
+	if (i == 0) {
+		ge_p1p1_to_p3(out, &t);
+	} else {
+		ge_p1p1_to_p2(r, &t);
+	}
+}
+
+/* Highest index where any of the NAFs is non-zero, or -1. */
+static int
+batch_top(const struct batch_point *pts, size_t n, const int8_t *nb)
+{
+	for (int i = NAF_LEN - 1; i >= 0; i--) {
+		if (nb[i] != 0) {
+			return i;
+		}
+		for (size_t k = 0; k < n; k++) {
+			if (pts[k].na[i] != 0 || pts[k].nr[i] != 0) {
+				return i;
+			}
+		}
+	}
+	return -1;
+}
+
+int
+bx_ristretto_batch_vartime(const uint8_t bsum[32], size_t n, const uint8_t *const A[],
+                           const uint8_t (*zc)[32], const uint8_t *const R[],
+                           const uint8_t (*z)[32])
+{
+	struct batch_point pts[BX_RISTRETTO_BATCH_MAX];
+	struct ge_p3 P, res;
+	struct ge_p2 r;
+	int8_t nb[NAF_LEN];
+	uint8_t enc[32], acc = 0;
+	int i;
+
+	if (n == 0 || n > BX_RISTRETTO_BATCH_MAX) {
+		return -1;
+	}
+	for (size_t k = 0; k < n; k++) {
+		if (ristretto_decode(&P, A[k]) != 0) {
+			return -1;
+		}
+		odd_multiples_neg(pts[k].A, BX_ARRAY_SIZE(pts[k].A), &P);
+		if (ristretto_decode(&P, R[k]) != 0) {
+			return -1;
+		}
+		odd_multiples_neg(pts[k].R, BX_ARRAY_SIZE(pts[k].R), &P);
+		wnaf(pts[k].na, zc[k], A_WNAF);
+		wnaf(pts[k].nr, z[k], R_WNAF);
+	}
+	wnaf(nb, bsum, B_WNAF);
+	i = batch_top(pts, n, nb);
+	if (i < 0) {
+		return 0;
+	}
+	fe_set(&r.X, 0);
+	fe_set(&r.Y, 1);
+	fe_set(&r.Z, 1);
+	for (; i >= 0; i--) {
+		batch_step(&r, &res, pts, n, nb[i], i);
+	}
+	ristretto_encode(enc, &res);
+	for (int k = 0; k < 32; k++) {
+		acc |= enc[k];
+	}
+	return acc == 0 ? 0 : -1;
+}

@@ -420,3 +420,47 @@ bx_crypto_equal(const void *a, const void *b, size_t len)
 {
 	return sodium_memcmp(a, b, len) == 0;
 }
+
+/* One chunk of at most BX_RISTRETTO_BATCH_MAX signatures. */
+static int
+verify_batch_chunk(const uint8_t *const sigs[], const void *const msgs[], const size_t lens[],
+                   const uint8_t *const pubs[], size_t n)
+{
+	uint8_t s[32], c[32], zc[BX_RISTRETTO_BATCH_MAX][32], z[BX_RISTRETTO_BATCH_MAX][32];
+	uint8_t bsum[32] = { 0 }, t[32];
+	const uint8_t *R[BX_RISTRETTO_BATCH_MAX];
+
+	for (size_t k = 0; k < n; k++) {
+		if (verify_prepare(s, c, sigs[k], "substrate", 9, msgs[k], lens[k], pubs[k]) != 0) {
+			return -EBADMSG;
+		}
+		/* random 128-bit weights the signer cannot foresee */
+		memset(z[k], 0, 32);
+		randombytes_buf(z[k], 16);
+		z[k][0] |= 1; /* never zero */
+		crypto_core_ristretto255_scalar_mul(zc[k], z[k], c);
+		crypto_core_ristretto255_scalar_mul(t, z[k], s);
+		crypto_core_ristretto255_scalar_add(bsum, bsum, t);
+		R[k] = sigs[k];
+	}
+	return bx_ristretto_batch_vartime(bsum, n, pubs, (const uint8_t(*)[32])zc, R,
+	                                  (const uint8_t(*)[32])z) == 0 ?
+	               0 :
+	               -EBADMSG;
+}
+
+int
+bx_sr25519_verify_batch(const uint8_t *const sigs[], const void *const msgs[], const size_t lens[],
+                        const uint8_t *const pubs[], size_t n)
+{
+	if (bx_crypto_init() != 0) {
+		return -EBADMSG;
+	}
+	for (size_t off = 0; off < n; off += BX_RISTRETTO_BATCH_MAX) {
+		size_t m = BX_MIN(n - off, (size_t)BX_RISTRETTO_BATCH_MAX);
+		if (verify_batch_chunk(sigs + off, msgs + off, lens + off, pubs + off, m) != 0) {
+			return -EBADMSG;
+		}
+	}
+	return 0;
+}

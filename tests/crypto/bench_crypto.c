@@ -15,8 +15,13 @@
 #define WINDOW_NS 150000000ULL /* per sample */
 #define ROUNDS    5 /* samples per figure, interleaved; the best one counts (shared machine) */
 
+#define BATCH 64
+
 struct bench_ctx {
 	struct bx_sr25519_keypair *kp;
+	const uint8_t *bsigs[BATCH], *bpubs[BATCH];
+	const void *bmsgs[BATCH];
+	size_t blens[BATCH];
 	uint8_t msg[128], sig[64], pub[32];
 	uint8_t ed_pk[32], ed_sk[64], ed_sig[64];
 	uint8_t *big;
@@ -41,6 +46,27 @@ run_verify(struct bench_ctx *b, unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		b->sink += bx_sr25519_verify(b->sig, b->msg, sizeof(b->msg), b->pub);
 	}
+}
+
+/* n calls = n signatures, checked 16 or 64 at a time */
+static void
+run_batch(struct bench_ctx *b, unsigned n, size_t per)
+{
+	for (unsigned i = 0; i < n; i += (unsigned)per) {
+		b->sink += bx_sr25519_verify_batch(b->bsigs, b->bmsgs, b->blens, b->bpubs, per);
+	}
+}
+
+static void
+run_batch16(struct bench_ctx *b, unsigned n)
+{
+	run_batch(b, n, 16);
+}
+
+static void
+run_batch64(struct bench_ctx *b, unsigned n)
+{
+	run_batch(b, n, BATCH);
 }
 
 static void
@@ -122,6 +148,13 @@ setup(struct bench_ctx *b)
 	    bx_sr25519_verify(b->sig, b->msg, sizeof(b->msg), b->pub) != 0) {
 		return -1;
 	}
+	for (int i = 0; i < BATCH; i++) {
+		/* the same signature repeated: the work per entry is the same as for distinct ones */
+		b->bsigs[i] = b->sig;
+		b->bpubs[i] = b->pub;
+		b->bmsgs[i] = b->msg;
+		b->blens[i] = sizeof(b->msg);
+	}
 	crypto_sign_ed25519_keypair(b->ed_pk, b->ed_sk);
 	crypto_sign_ed25519_detached(b->ed_sig, NULL, b->msg, sizeof(b->msg), b->ed_sk);
 	b->big_len = 1 << 20;
@@ -137,18 +170,20 @@ int
 main(void)
 {
 	struct bench_ctx b;
-	double sign, verify, ref, ed, sha3, ss58;
+	double sign, verify, ref, ed, sha3, ss58, b16, b64;
 
 	if (setup(&b) != 0) {
 		fprintf(stderr, "bench_crypto: setup failed\n");
 		return 1;
 	}
-	ed = verify = ref = sign = sha3 = ss58 = 0;
+	ed = verify = ref = sign = sha3 = ss58 = b16 = b64 = 0;
 	for (int r = 0; r < ROUNDS; r++) {
 		/* the yardstick and the verifiers side by side in every round */
 		ed = BX_MAX(ed, measure(&b, run_ed25519));
 		verify = BX_MAX(verify, measure(&b, run_verify));
 		ref = BX_MAX(ref, measure(&b, run_verify_ref));
+		b16 = BX_MAX(b16, measure(&b, run_batch16));
+		b64 = BX_MAX(b64, measure(&b, run_batch64));
 		sign = BX_MAX(sign, measure(&b, run_sign));
 		sha3 = BX_MAX(sha3, measure(&b, run_sha3) * (double)b.big_len / 1e6);
 		ss58 = BX_MAX(ss58, measure(&b, run_ss58));
@@ -157,6 +192,8 @@ main(void)
 	bx_bench_emit("crypto", "sr25519_sign", "ops_per_s", sign, "1/s");
 	bx_bench_emit("crypto", "sr25519_verify", "ops_per_s", verify, "1/s");
 	bx_bench_emit("crypto", "sr25519_verify_ref", "ops_per_s", ref, "1/s");
+	bx_bench_emit("crypto", "sr25519_verify_batch16", "sigs_per_s", b16, "1/s");
+	bx_bench_emit("crypto", "sr25519_verify_batch64", "sigs_per_s", b64, "1/s");
 	bx_bench_emit("crypto", "ed25519_verify_libsodium", "ops_per_s", ed, "1/s");
 	bx_bench_emit("crypto", "sr25519_verify_cost_vs_ed25519", "ratio", ed / verify, "x");
 	bx_bench_emit("crypto", "sr25519_verify_ref_cost_vs_ed25519", "ratio", ed / ref, "x");

@@ -546,6 +546,127 @@ test_decode_vs_libsodium(void **state)
 	}
 }
 
+/* ---------- batch verification ---------- */
+
+#define NB 40
+
+struct batch {
+	uint8_t sig[NB][64], pub[NB][32], msg[NB][48];
+	const uint8_t *sigs[NB], *pubs[NB];
+	const void *msgs[NB];
+	size_t lens[NB];
+};
+
+static void
+make_batch(struct batch *b)
+{
+	uint8_t mini[32];
+
+	for (int i = 0; i < NB; i++) {
+		struct bx_sr25519_keypair *kp;
+		randombytes_buf(mini, 32);
+		assert_int_equal(bx_sr25519_keypair_from_seed(mini, &kp), 0);
+		memcpy(b->pub[i], bx_sr25519_public(kp), 32);
+		b->lens[i] = (size_t)i; /* 0..39 bytes */
+		randombytes_buf(b->msg[i], sizeof(b->msg[i]));
+		assert_int_equal(bx_sr25519_sign(b->sig[i], b->msg[i], b->lens[i], kp), 0);
+		bx_sr25519_keypair_destroy(kp);
+		b->sigs[i] = b->sig[i];
+		b->pubs[i] = b->pub[i];
+		b->msgs[i] = b->msg[i];
+	}
+}
+
+static void
+test_batch_valid(void **state)
+{
+	static const size_t sizes[] = { 0, 1, 2, 5, 16, 17, 33, NB };
+	struct batch b;
+
+	make_batch(&b);
+	for (size_t i = 0; i < BX_ARRAY_SIZE(sizes); i++) {
+		assert_int_equal(bx_sr25519_verify_batch(b.sigs, b.msgs, b.lens, b.pubs, sizes[i]),
+		                 0);
+	}
+}
+
+/* One bad signature anywhere in the batch fails the batch, whatever the flaw. */
+static void
+test_batch_one_bad(void **state)
+{
+	struct batch b;
+
+	make_batch(&b);
+	for (int i = 0; i < NB; i += 3) {
+		struct batch c = b;
+		for (int j = 0; j < NB; j++) {
+			c.sigs[j] = c.sig[j];
+			c.pubs[j] = c.pub[j];
+			c.msgs[j] = c.msg[j];
+		}
+		switch (i % 5) {
+		case 0:
+			c.sig[i][40] ^= 1;
+			break; /* s */
+		case 1:
+			c.sig[i][5] ^= 1;
+			break; /* R */
+		case 2:
+			c.pub[i][9] ^= 1;
+			break; /* key */
+		case 3:
+			c.sig[i][63] &= 0x7f;
+			break; /* marker */
+		default:
+			c.lens[i] = c.lens[i] ? c.lens[i] - 1 : 1;
+			break;
+		}
+		assert_int_equal(bx_sr25519_verify_batch(c.sigs, c.msgs, c.lens, c.pubs, NB),
+		                 -EBADMSG);
+		assert_int_equal(bx_sr25519_verify(c.sigs[i], c.msgs[i], c.lens[i], c.pubs[i]),
+		                 -EBADMSG);
+	}
+}
+
+/*
+ * Two invalid signatures whose errors cancel when the weights are equal
+ * (s1 + d, s2 - d under one key): random weights must still refuse them
+ * (sr25519.md §9.14).
+ */
+static void
+test_batch_cancelling_pair(void **state)
+{
+	struct batch b;
+	uint8_t d[32] = { 5 }, s[32];
+
+	make_batch(&b);
+	/* both messages signed by one key */
+	struct bx_sr25519_keypair *kp;
+	uint8_t mini[32] = { 9 };
+	assert_int_equal(bx_sr25519_keypair_from_seed(mini, &kp), 0);
+	for (int i = 0; i < 2; i++) {
+		memcpy(b.pub[i], bx_sr25519_public(kp), 32);
+		assert_int_equal(bx_sr25519_sign(b.sig[i], b.msg[i], b.lens[i], kp), 0);
+	}
+	bx_sr25519_keypair_destroy(kp);
+	memcpy(s, b.sig[0] + 32, 32);
+	s[31] &= 0x7f;
+	crypto_core_ristretto255_scalar_add(s, s, d);
+	memcpy(b.sig[0] + 32, s, 32);
+	b.sig[0][63] |= 0x80;
+	memcpy(s, b.sig[1] + 32, 32);
+	s[31] &= 0x7f;
+	crypto_core_ristretto255_scalar_sub(s, s, d);
+	memcpy(b.sig[1] + 32, s, 32);
+	b.sig[1][63] |= 0x80;
+	assert_int_equal(bx_sr25519_verify(b.sigs[0], b.msgs[0], b.lens[0], b.pubs[0]), -EBADMSG);
+	assert_int_equal(bx_sr25519_verify(b.sigs[1], b.msgs[1], b.lens[1], b.pubs[1]), -EBADMSG);
+	for (int rep = 0; rep < 20; rep++) {
+		assert_int_equal(bx_sr25519_verify_batch(b.sigs, b.msgs, b.lens, b.pubs, 2),
+		                 -EBADMSG);
+	}
+}
+
 static int
 create_kp(void *ctx, void **obj)
 {
@@ -590,6 +711,9 @@ main(void)
 		cmocka_unit_test(test_fast_vs_libsodium),
 		cmocka_unit_test(test_decode_vs_libsodium),
 		cmocka_unit_test(test_keypair_alloc_failures),
+		cmocka_unit_test(test_batch_valid),
+		cmocka_unit_test(test_batch_one_bad),
+		cmocka_unit_test(test_batch_cancelling_pair),
 	};
 	if (bx_crypto_init() != 0) {
 		return 1;

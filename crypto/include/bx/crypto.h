@@ -115,6 +115,18 @@ int bx_sr25519_verify_ctx(const uint8_t sig[64], const void *ctx, size_t ctx_len
                           size_t len, const uint8_t pub[32]) __bx_must_check;
 
 /*
+ * Verify n signatures (context "substrate") together: 0 if every one is
+ * valid, -EBADMSG if any is not (verify them one by one to learn which).
+ * Each signature gets the same per-signature checks as bx_sr25519_verify();
+ * the group equations are then summed with random 128-bit weights from
+ * libsodium, 16 signatures per pass, so a forged set passes with
+ * probability about 2^-128. Uses about 40 KiB of stack. n = 0 is valid.
+ */
+int bx_sr25519_verify_batch(const uint8_t *const sigs[], const void *const msgs[],
+                            const size_t lens[], const uint8_t *const pubs[], size_t n)
+	__bx_must_check;
+
+/*
  * The same check built only from libsodium's ristretto255 calls (two scalar
  * multiplications). Slower; kept as the reference the fast path is tested
  * against.
