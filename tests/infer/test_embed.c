@@ -265,6 +265,47 @@ test_tiny_reference(void **state)
 	bx_embed_model_destroy(m);
 }
 
+static int
+load_tiny(void *arg, void **obj)
+{
+	struct bx_errbuf eb;
+
+	return bx_embed_model_load(tiny_dir, arg, (struct bx_embed_model **)obj, &eb);
+}
+
+static void
+destroy_model(void *obj)
+{
+	bx_embed_model_destroy(obj);
+}
+
+static int
+make_ctx(void *arg, void **obj)
+{
+	return bx_embed_ctx_create(arg, 1, (struct bx_embed_ctx **)obj);
+}
+
+static void
+destroy_ctx(void *obj)
+{
+	bx_embed_ctx_destroy(obj);
+}
+
+/* Every allocation failure while loading or making a context is -ENOMEM, never a crash. */
+static void
+test_alloc_failures(void **state)
+{
+	struct bx_embed_opts ro = { .reference = true };
+	struct bx_embed_model *m;
+	struct bx_errbuf eb;
+
+	bx_test_alloc_walk(load_tiny, destroy_model, NULL);
+	bx_test_alloc_walk(load_tiny, destroy_model, &ro);
+	assert_int_equal(bx_embed_model_load(tiny_dir, NULL, &m, &eb), 0);
+	bx_test_alloc_walk(make_ctx, destroy_ctx, m);
+	bx_embed_model_destroy(m);
+}
+
 /* ---------------------------------------------------------------- */
 /* Full shape: oneDNN bf16 against the reference */
 
@@ -448,6 +489,75 @@ test_bad_inputs(void **state)
 	bx_embed_model_destroy(m);
 }
 
+/*
+ * The real upstream header with generated data: exactly the upstream size
+ * and layout, so the loader must check its sha256 (and refuse it), and with
+ * the check off it must run on the upstream tensor order.
+ */
+static void
+test_upstream_layout(void **state)
+{
+	char hdr_path[512], dir[64], path[128], vocab[512];
+	struct bx_embed_opts o = { .no_verify = true };
+	struct bx_embed_model *m = NULL;
+	struct bx_embed_ctx *ctx;
+	struct bx_st_file *hf;
+	struct bx_errbuf eb;
+	size_t hlen;
+	char *hdr = bx_test_read_file(
+		shared_or_skip("models/all-MiniLM-L6-v2/model.safetensors.header-only.bin",
+	                       hdr_path, sizeof(hdr_path)),
+		&hlen);
+	uint8_t *data = calloc(1, BX_MINILM_FILE_SIZE - hlen);
+	const char *text = "upstream layout";
+	size_t tlen = strlen(text);
+	float out[384];
+	FILE *fp;
+
+	assert_non_null(hdr);
+	assert_non_null(data);
+	assert_int_equal(bx_st_open(hdr_path, BX_ST_HEADER_ONLY, &hf, &eb), 0);
+	for (unsigned i = 0; i < bx_st_count(hf); i++) {
+		const struct bx_st_tensor *t = bx_st_get(hf, i);
+		uint8_t *p = data + t->begin;
+
+		for (uint64_t k = 0; t->dtype == BX_DT_F32 && k < (t->end - t->begin) / 4; k++) {
+			float v = 0.05f * sinf((float)(k * 7 + i));
+
+			memcpy(p + 4 * k, &v, 4);
+		}
+		for (uint64_t k = 0; t->dtype == BX_DT_I64 && k < (t->end - t->begin) / 8; k++) {
+			int64_t v = (int64_t)k;
+
+			memcpy(p + 8 * k, &v, 8);
+		}
+	}
+	bx_st_close(hf);
+	tmpdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/model.safetensors", dir);
+	fp = fopen(path, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(hdr, 1, hlen, fp), hlen);
+	assert_int_equal(fwrite(data, 1, BX_MINILM_FILE_SIZE - hlen, fp),
+	                 BX_MINILM_FILE_SIZE - hlen);
+	assert_int_equal(fclose(fp), 0);
+	snprintf(path, sizeof(path), "%s/vocab.txt", dir);
+	copy_file(shared_or_skip("models/all-MiniLM-L6-v2/vocab.txt", vocab, sizeof(vocab)), path);
+	assert_int_equal(bx_embed_model_load(dir, NULL, &m, &eb), -EBADMSG);
+	assert_non_null(strstr(eb.msg, "has the size of the upstream"));
+	assert_non_null(strstr(eb.msg, BX_MINILM_SHA256));
+	assert_int_equal(bx_embed_model_load(dir, &o, &m, &eb), 0);
+	assert_true(bx_embed_model_is_synthetic(m));
+	assert_int_equal(bx_embed_ctx_create(m, 1, &ctx), 0);
+	assert_int_equal(bx_embed_batch(ctx, &text, &tlen, 1, out), 0);
+	assert_float_equal(norm(out, 384), 1.0, 1e-5);
+	bx_embed_ctx_destroy(ctx);
+	bx_embed_model_destroy(m);
+	rm_rf(dir);
+	free(data);
+	free(hdr);
+}
+
 /* ---------------------------------------------------------------- */
 /* Bad model files, made from the tiny model */
 
@@ -560,7 +670,9 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tiny_reference),
+		cmocka_unit_test(test_alloc_failures),
 		cmocka_unit_test(test_bad_model_files),
+		cmocka_unit_test(test_upstream_layout),
 		cmocka_unit_test(test_bad_inputs),
 		cmocka_unit_test(test_full_bf16_vs_reference),
 		cmocka_unit_test(test_grouped_attention),
