@@ -1,0 +1,199 @@
+/*
+ * bx-validator: a Bittensor validator's dendrite as a benchmark. See
+ * --help, load.h (how load is driven and measured), score.h (scoring) and
+ * consensus.h (weights and Yuma).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bx/crypto.h>
+#include <bx/platform.h>
+
+#include "cli.h"
+#include "consensus.h"
+#include "report.h"
+#include "score.h"
+
+#define MAX_DIM 8192
+
+static struct bx_dd_identity ids[BX_CLI_MAX_IDS];
+static unsigned nb_ids;
+static float ref_vec[MAX_DIM];
+
+static void
+progress_line(void *arg, const char *line)
+{
+	(void)arg;
+	fprintf(stderr, "%s\n", line);
+}
+
+/* The miner's hotkey: given, or a generated stand-in (then nothing can be verified). */
+static int
+axon_key(struct bx_cli *cli, struct bx_errbuf *eb)
+{
+	struct bx_sr25519_keypair *kp;
+	uint8_t seed[32] = "bx-validator stand-in axon key";
+
+	if (cli->axon_hotkey[0] != 0) {
+		if (bx_ss58_decode(cli->axon_hotkey, strlen(cli->axon_hotkey), cli->ld.axon_pub,
+		                   NULL, eb) < 0) {
+			return -EINVAL;
+		}
+		cli->ld.have_axon_pub = true;
+		return 0;
+	}
+	if (bx_sr25519_keypair_from_seed(seed, &kp) < 0) {
+		return bx_err(eb, EIO, "cannot make a stand-in axon key");
+	}
+	bx_ss58_encode(cli->axon_hotkey, sizeof(cli->axon_hotkey), bx_sr25519_public(kp),
+	               BX_SS58_BITTENSOR);
+	bx_sr25519_keypair_destroy(kp);
+	return 0;
+}
+
+static int
+templates(struct bx_cli *cli, struct bx_dd_template *t, struct bx_errbuf *eb)
+{
+	struct bx_dd_payload p = { .texts = cli->texts,
+		                   .nb_texts = cli->nb_texts,
+		                   .prompt = cli->prompt,
+		                   .max_tokens = cli->max_tokens,
+		                   .temperature = cli->temperature,
+		                   .top_p = 1.0,
+		                   .seed = -1 };
+	int k, ret;
+
+	for (k = 0; k < BX_DD_NB_KINDS; k++) {
+		p.kind = (enum bx_dd_kind)k;
+		ret = bx_dd_template_init(&t[k], &p, cli->ld.ip, cli->ld.port, cli->axon_hotkey,
+		                          cli->dendrite_ip, cli->ld.timeout_s, eb);
+		if (ret < 0) {
+			return ret;
+		}
+		cli->ld.tmpl[k] = cli->mix[k] > 0 ? &t[k] : NULL;
+		cli->ld.mix[k] = cli->mix[k];
+	}
+	return 0;
+}
+
+static int
+load_run(struct bx_cli *cli, const struct bx_scorer *scorer, struct bx_errbuf *eb)
+{
+	struct bx_ld_result res;
+	struct bx_rp_summary s;
+	const struct bx_dd_template *first = NULL;
+	double rate;
+	int k, ret;
+
+	for (k = 0; k < BX_DD_NB_KINDS && first == NULL; k++) {
+		first = cli->ld.tmpl[k];
+	}
+	/* The client's own ceiling, reported beside every run. */
+	rate = bx_cli_sign_rate(first, &ids[0], 0.2);
+	cli->ld.score = bx_scorer_fn;
+	cli->ld.score_arg = (void *)scorer;
+	cli->ld.progress = cli->quiet ? NULL : progress_line;
+	ret = bx_ld_run(&cli->ld, &res, eb);
+	if (ret < 0) {
+		return ret;
+	}
+	ret = bx_rp_summarize(&s, &cli->ld, &res);
+	if (ret < 0) {
+		bx_ld_result_fini(&res);
+		return bx_err(eb, ENOMEM, "report: out of memory");
+	}
+	snprintf(s.url, sizeof(s.url), "%s", cli->url);
+	snprintf(s.mix, sizeof(s.mix), "%s", cli->mix_text);
+	s.sign_rate = rate;
+	bx_rp_text(&s, stdout);
+	if (cli->json_path != NULL && (ret = bx_rp_json(&s, cli->json_path)) < 0) {
+		bx_err(eb, -ret, "%s: %s", cli->json_path, bx_strerror(ret));
+	}
+	if (ret == 0 && cli->svg_path != NULL && (ret = bx_rp_svg(&s, cli->svg_path)) < 0) {
+		bx_err(eb, -ret, "%s: %s", cli->svg_path, bx_strerror(ret));
+	}
+	bx_rp_fini(&s);
+	bx_ld_result_fini(&res);
+	return ret;
+}
+
+static int
+run(struct bx_cli *cli, struct bx_errbuf *eb)
+{
+	struct bx_dd_template t[BX_DD_NB_KINDS];
+	struct bx_scorer scorer = { .norm_tol = 1e-3, .nb_texts = cli->nb_texts };
+	struct bx_cs_result cs;
+	int ret, k, n;
+
+	memset(t, 0, sizeof(t));
+	if (cli->reference != NULL) {
+		n = bx_score_parse_vector(cli->reference, ref_vec, MAX_DIM);
+		if (n < 0) {
+			return bx_err(eb, EINVAL,
+			              "--reference: not a comma-separated list of numbers");
+		}
+		scorer.ref = ref_vec;
+		scorer.dim = (unsigned)n;
+	}
+	if ((ret = bx_cli_identities(cli, ids, &nb_ids, eb)) < 0) {
+		return ret;
+	}
+	cli->ld.ids = ids;
+	cli->ld.nb_ids = nb_ids;
+	if (cli->nb_miners > 0) {
+		return bx_cs_run(cli, ids, nb_ids, &scorer, stdout, &cs, eb);
+	}
+	if ((ret = axon_key(cli, eb)) < 0 || (ret = templates(cli, t, eb)) < 0) {
+		goto out;
+	}
+	if (cli->sign_bench_s > 0) {
+		for (k = 0; k < BX_DD_NB_KINDS; k++) {
+			if (cli->ld.tmpl[k] != NULL) {
+				printf("{\"bench\": \"sign_rate\", \"synapse\": \"%s\", \"per_thread\": %.0f}\n",
+				       bx_dd_kind_name((enum bx_dd_kind)k),
+				       bx_cli_sign_rate(cli->ld.tmpl[k], &ids[0],
+				                        cli->sign_bench_s));
+			}
+		}
+		goto out;
+	}
+	ret = load_run(cli, &scorer, eb);
+out:
+	for (k = 0; k < BX_DD_NB_KINDS; k++) {
+		bx_dd_template_fini(&t[k]);
+	}
+	return ret;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct bx_cli cli;
+	struct bx_errbuf eb = { { 0 } };
+	unsigned i;
+	int ret = bx_cli_parse(&cli, argc, argv, &eb);
+
+	if (ret == 1) {
+		bx_cli_usage(stdout);
+		return 0;
+	}
+	if (ret < 0) {
+		fprintf(stderr, "bx-validator: %s\n", eb.msg);
+		return 2;
+	}
+	if (bx_crypto_init() < 0) {
+		fprintf(stderr, "bx-validator: libsodium failed to initialise\n");
+		return 1;
+	}
+	ret = run(&cli, &eb);
+	for (i = 0; i < nb_ids; i++) {
+		bx_dd_identity_fini(&ids[i]);
+	}
+	if (ret < 0) {
+		fprintf(stderr, "bx-validator: %s\n", eb.msg);
+		return ret == -EINVAL ? 2 : 1;
+	}
+	return 0;
+}

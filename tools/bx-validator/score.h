@@ -1,0 +1,49 @@
+/*
+ * Scoring what miners answer, as subnet validators do.
+ *
+ * Quality Q in [0, 1]:
+ *   embedding   the mean over the answered vectors of max(0, cos(answer,
+ *               reference)); 0 if any vector has the wrong dimension, is
+ *               not unit-norm (| |v| - 1 | > norm_tol), has a non-number,
+ *               or the count differs from the texts sent.
+ *   generation  agreement with the reference greedy output: the number of
+ *               leading whitespace-separated tokens equal to the
+ *               reference's, divided by the longer of the two lengths.
+ *   echo        1 for a 200 answer.
+ *
+ * Latency enters the final score linearly, as most subnets' reward
+ * functions do:  S = Q * (1 - w * min(1, t / T))  for an answer in time,
+ * S = 0 for a failure or an answer after the timeout T; t is the latency a
+ * validator sees, w the latency weight (default 0.2).
+ *
+ * The reference comes from the caller (a vector or a text); when bx's
+ * inference library lands, its reference path can fill it locally.
+ */
+#ifndef BX_SCORE_H
+#define BX_SCORE_H
+
+#include <jansson.h>
+
+#include "dendrite.h"
+
+struct bx_scorer {
+	const float *ref; /* reference embedding (dim), borrowed */
+	unsigned dim;
+	unsigned nb_texts;          /* vectors expected per answer */
+	double norm_tol;            /* 1e-3 */
+	const char *ref_completion; /* reference greedy output, borrowed */
+};
+
+float bx_score_embedding(const struct bx_scorer *s, json_t *body);
+float bx_score_generation(const struct bx_scorer *s, json_t *body, uint32_t *tokens);
+
+/* S = Q * (1 - w * min(1, t / T)); 0 when t > T. */
+double bx_score_final(double quality, double lat_s, double timeout_s, double w);
+
+/* bx_ld_score_fn for the load engine; arg is a struct bx_scorer. */
+float bx_scorer_fn(void *arg, enum bx_dd_kind kind, json_t *body, uint32_t *tokens);
+
+/* Parse "0.1,0.2,..." into out (cap floats). Returns the count, or -EINVAL. */
+int bx_score_parse_vector(const char *s, float *out, unsigned cap);
+
+#endif /* BX_SCORE_H */
