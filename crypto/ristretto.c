@@ -734,7 +734,7 @@ batch_step(struct ge_p2 *r, struct ge_p3 *out, const struct batch_point *pts, si
 
 	ge_p2_dbl(&t, r);
 	for (size_t k = 0; k < n; k++) {
-		int a = pts[k].na[i], b = pts[k].nr[i];
+		int a = (int)pts[k].na[i], b = (int)pts[k].nr[i];
 		if (a != 0) {
 			ge_p1p1_to_p3(&u, &t);
 			ge_add_cached(&t, &u, &pts[k].A[(a < 0 ? -a : a) / 2], a < 0);
