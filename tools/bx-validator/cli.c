@@ -326,7 +326,7 @@ bx_cli_parse(struct bx_cli *cli, int argc, char **argv, struct bx_errbuf *eb)
 	int c, ret;
 
 	defaults(cli);
-	optind = 1;
+	optind = 0; /* glibc: a full reset, so the parser can run again */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'h') {
