@@ -9,7 +9,7 @@
 
 int
 bx_nonce_window(int64_t nonce, double timeout_s, int64_t now_ns, uint64_t future_ns, char *msg,
-		size_t cap)
+                size_t cap)
 {
 	double timeout_ns = timeout_s * 1e9;
 
@@ -18,14 +18,14 @@ bx_nonce_window(int64_t nonce, double timeout_s, int64_t now_ns, uint64_t future
 		double allowed = ((double)BX_NONCE_ALLOWED_DELTA_NS + timeout_ns) / 1e9;
 
 		snprintf(msg, cap,
-			 "Nonce is too old: acceptable delta is %.2f seconds but request was %.2f "
-			 "seconds old",
-			 allowed, diff);
+		         "Nonce is too old: acceptable delta is %.2f seconds but request was "
+		         "%.2f seconds old",
+		         allowed, diff);
 		return 1;
 	}
 	if (nonce > now_ns && (uint64_t)(nonce - now_ns) > future_ns) {
 		snprintf(msg, cap, "Nonce is too far in the future: %.2f seconds ahead",
-			 (double)(nonce - now_ns) / 1e9);
+		         (double)(nonce - now_ns) / 1e9);
 		return 2;
 	}
 	return 0;
@@ -67,11 +67,13 @@ bx_replay_create(unsigned slots, struct bx_replay **out)
 	struct bx_replay *r;
 	uint32_t n;
 
-	for (n = 64; n < slots && n < (1u << 30); n <<= 1)
+	for (n = 64; n < slots && n < (1u << 30); n <<= 1) {
 		;
+	}
 	r = bx_calloc(1, sizeof(*r));
-	if (!r)
+	if (!r) {
 		return -ENOMEM;
+	}
 	r->slots = bx_calloc(n, sizeof(uint64_t));
 	if (!r->slots) {
 		bx_free(r);
@@ -85,8 +87,9 @@ bx_replay_create(unsigned slots, struct bx_replay **out)
 void
 bx_replay_destroy(struct bx_replay *r)
 {
-	if (!r)
+	if (!r) {
 		return;
+	}
 	bx_free(r->slots);
 	bx_free(r);
 }
@@ -126,8 +129,9 @@ bx_replay_seen(const struct bx_replay *r, uint64_t key, uint32_t now_s)
 	for (uint32_t k = 0; k < RP_PROBE; k++) {
 		uint64_t s = __atomic_load_n(&r->slots[(key + k) & r->mask], __ATOMIC_ACQUIRE);
 
-		if ((s >> 24) == fp && live(s, now_s))
+		if ((s >> 24) == fp && live(s, now_s)) {
 			return true;
+		}
 	}
 	return false;
 }
@@ -146,18 +150,21 @@ bx_replay_insert(struct bx_replay *r, uint64_t key, uint32_t now_s, uint32_t ttl
 			uint64_t s = __atomic_load_n(p, __ATOMIC_ACQUIRE);
 
 			if (live(s, now_s)) {
-				if ((s >> 24) == fp)
+				if ((s >> 24) == fp) {
 					return -EEXIST;
+				}
 			} else if (!cand) {
 				cand = p;
 				cand_old = s;
 			}
 		}
-		if (!cand)
+		if (!cand) {
 			return -ENOSPC;
+		}
 		if (__atomic_compare_exchange_n(cand, &cand_old, want, false, __ATOMIC_ACQ_REL,
-						__ATOMIC_ACQUIRE))
+		                                __ATOMIC_ACQUIRE)) {
 			return 0;
+		}
 	}
 	return -ENOSPC;
 }
@@ -169,11 +176,13 @@ bx_tb_init(struct bx_tb_table *t, unsigned entries, double rate, double burst)
 {
 	uint32_t n;
 
-	for (n = 16; n < entries && n < (1u << 24); n <<= 1)
+	for (n = 16; n < entries && n < (1u << 24); n <<= 1) {
 		;
+	}
 	t->e = bx_calloc(n, sizeof(*t->e));
-	if (!t->e)
+	if (!t->e) {
 		return -ENOMEM;
+	}
 	t->mask = n - 1;
 	t->rate = rate;
 	t->burst = burst < 1 ? 1 : burst;
@@ -192,20 +201,23 @@ bx_tb_take(struct bx_tb_table *t, uint64_t key, uint64_t now_ns)
 {
 	struct bx_tb *b;
 
-	if (t->rate <= 0)
+	if (t->rate <= 0) {
 		return true;
+	}
 	b = &t->e[key & t->mask];
 	if (b->key != key || b->last_ns == 0) {
 		b->key = key;
 		b->tokens = t->burst;
 	} else {
 		b->tokens += (double)(now_ns - b->last_ns) * 1e-9 * t->rate;
-		if (b->tokens > t->burst)
+		if (b->tokens > t->burst) {
 			b->tokens = t->burst;
+		}
 	}
 	b->last_ns = now_ns;
-	if (b->tokens < 1)
+	if (b->tokens < 1) {
 		return false;
+	}
 	b->tokens -= 1;
 	return true;
 }

@@ -79,19 +79,24 @@ parse_int64(struct bx_http_str s, int64_t *out)
 	uint64_t v = 0;
 	int nd = 0;
 
-	while (i < s.len && s.p[i] == ' ')
+	while (i < s.len && s.p[i] == ' ') {
 		i++;
-	if (i < s.len && (s.p[i] == '-' || s.p[i] == '+'))
+	}
+	if (i < s.len && (s.p[i] == '-' || s.p[i] == '+')) {
 		neg = s.p[i++] == '-';
+	}
 	for (; i < s.len && s.p[i] >= '0' && s.p[i] <= '9'; i++, nd++) {
-		if (v > (uint64_t)INT64_MAX / 10)
+		if (v > (uint64_t)INT64_MAX / 10) {
 			return -ERANGE;
+		}
 		v = v * 10 + (uint64_t)(s.p[i] - '0');
 	}
-	while (i < s.len && s.p[i] == ' ')
+	while (i < s.len && s.p[i] == ' ') {
 		i++;
-	if (nd == 0 || i != s.len || v > (uint64_t)INT64_MAX)
+	}
+	if (nd == 0 || i != s.len || v > (uint64_t)INT64_MAX) {
 		return -EINVAL;
+	}
 	*out = neg ? -(int64_t)v : (int64_t)v;
 	return 0;
 }
@@ -101,15 +106,18 @@ parse_float(struct bx_http_str s, double *out)
 {
 	char tmp[64], *end;
 
-	if (s.len == 0 || s.len >= sizeof(tmp))
+	if (s.len == 0 || s.len >= sizeof(tmp)) {
 		return -EINVAL;
+	}
 	memcpy(tmp, s.p, s.len);
 	tmp[s.len] = 0;
 	*out = strtod(tmp, &end);
-	while (*end == ' ')
+	while (*end == ' ') {
 		end++;
-	if (*end || end == tmp || isnan(*out))
+	}
+	if (*end || end == tmp || isnan(*out)) {
 		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -142,7 +150,8 @@ hdr_float(struct bx_obuf *b, const char *name, double v)
 	bx_http_header(b, name, tmp, (size_t)bx_py_float_repr(tmp, v));
 }
 
-/* A header value must stay one line of latin-1 text under aiohttp's 8190-byte limit. */
+/* A header value must stay one line of latin-1 text under aiohttp's 8190-byte
+ * limit. */
 static void
 hdr_msg(struct bx_obuf *b, const char *name, const char *msg)
 {
@@ -158,7 +167,8 @@ hdr_msg(struct bx_obuf *b, const char *name, const char *msg)
 	bx_obuf_put(b, "\r\n", 2);
 }
 
-/* Seconds as a decimal float with nanosecond digits ("0.000123456"): cheaper than repr. */
+/* Seconds as a decimal float with nanosecond digits ("0.000123456"): cheaper
+ * than repr. */
 static size_t
 fmt_secs(char out[32], uint64_t ns)
 {
@@ -199,9 +209,8 @@ uuid4(struct bx_axon_ctx *ax, char out[37])
 
 	ax->uuid_ctr++;
 	snprintf(out, 37, "%08x-%04x-4%03x-%04x-%012" PRIx64 "", (unsigned)(a >> 32),
-		 (unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xfff,
-		 (unsigned)(0x8000 | ((b2 >> 48) & 0x3fff)),
-		 (uint64_t)(b2 & 0xffffffffffffull));
+	         (unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xfff,
+	         (unsigned)(0x8000 | ((b2 >> 48) & 0x3fff)), (uint64_t)(b2 & 0xffffffffffffull));
 }
 
 /* ---------------- signing ---------------- */
@@ -215,8 +224,9 @@ sig_hex(char out[131], const uint8_t sig[64])
 }
 
 /*
- * axon.signature: sign f"{axon_nonce}.{dendrite_hotkey}.{axon_hotkey}.{axon_uuid}" (SDK §3.3).
- * No dendrite checks it and nothing in it depends on the request beyond the
+ * axon.signature: sign
+ * f"{axon_nonce}.{dendrite_hotkey}.{axon_hotkey}.{axon_uuid}" (SDK §3.3). No
+ * dendrite checks it and nothing in it depends on the request beyond the
  * caller's hotkey, so one signature (and its axon nonce) is reused per caller
  * for up to a second; the body signature is what binds each answer.
  */
@@ -232,8 +242,9 @@ sign_sdk(struct bx_axon_ctx *ax, struct rq *rq)
 
 	rq->axon_sig[0] = 0;
 	rq->axon_nonce = (int64_t)bx_wall_ns();
-	if (!sh->conf.sign_responses || !sh->conf.hotkey || !rq->d_hotkey.p)
+	if (!sh->conf.sign_responses || !sh->conf.hotkey || !rq->d_hotkey.p) {
 		return;
+	}
 	key = bx_hash64(rq->d_hotkey.p, rq->d_hotkey.len, 11) | 1;
 	slot = (unsigned)(key % BX_ARRAY_SIZE(ax->sdk_sig));
 	if (ax->sdk_sig[slot].key == key && now < ax->sdk_sig[slot].until_ns) {
@@ -242,11 +253,13 @@ sign_sdk(struct bx_axon_ctx *ax, struct rq *rq)
 		return;
 	}
 	n = snprintf(msg, sizeof(msg), "%" PRId64 ".%.*s.%s.%s", rq->axon_nonce,
-		     (int)BX_MIN(rq->d_hotkey.len, 64u), rq->d_hotkey.p, sh->hotkey, sh->uuid);
-	if (n < 0 || (size_t)n >= sizeof(msg) || rq->d_hotkey.len > 64)
+	             (int)BX_MIN(rq->d_hotkey.len, 64u), rq->d_hotkey.p, sh->hotkey, sh->uuid);
+	if (n < 0 || (size_t)n >= sizeof(msg) || rq->d_hotkey.len > 64) {
 		return;
-	if (bx_sr25519_sign(sig, msg, (size_t)n, sh->conf.hotkey) != 0)
+	}
+	if (bx_sr25519_sign(sig, msg, (size_t)n, sh->conf.hotkey) != 0) {
 		return;
+	}
 	sig_hex(rq->axon_sig, sig);
 	ax->sdk_sig[slot].key = key;
 	ax->sdk_sig[slot].until_ns = now + 1000000000ull;
@@ -261,7 +274,7 @@ sign_sdk(struct bx_axon_ctx *ax, struct rq *rq)
  */
 static void
 body_sign_headers(struct bx_axon_ctx *ax, struct rq *rq, const char *body, size_t len,
-		  struct bx_obuf *out)
+                  struct bx_obuf *out)
 {
 	const struct bx_axon_shared *sh = ax->sh;
 	uint8_t d[32], sig[64];
@@ -271,14 +284,16 @@ body_sign_headers(struct bx_axon_ctx *ax, struct rq *rq, const char *body, size_
 	bx_sha3_256(d, body, len);
 	bx_hex_encode(hex, d, 32);
 	hdr_z(out, "bt_header_axon_body_hash", hex);
-	if (!sh->conf.sign_responses || !sh->conf.hotkey)
+	if (!sh->conf.sign_responses || !sh->conf.hotkey) {
 		return;
+	}
 	n = snprintf(msg, sizeof(msg), "bx-axon-body-v1.%" PRId64 ".%.*s.%" PRId64 ".%.*s.%s.%s",
-		     (int64_t)rq->axon_nonce, (int)BX_MIN(rq->d_hotkey.len, 64u), rq->d_hotkey.p,
-		     (int64_t)rq->nonce, (int)BX_MIN(rq->d_uuid.len, 128u), rq->d_uuid.p,
-		     sh->hotkey, hex);
-	if (n < 0 || (size_t)n >= sizeof(msg))
+	             (int64_t)rq->axon_nonce, (int)BX_MIN(rq->d_hotkey.len, 64u), rq->d_hotkey.p,
+	             (int64_t)rq->nonce, (int)BX_MIN(rq->d_uuid.len, 128u), rq->d_uuid.p,
+	             sh->hotkey, hex);
+	if (n < 0 || (size_t)n >= sizeof(msg)) {
 		return;
+	}
 	if (bx_sr25519_sign(sig, msg, (size_t)n, sh->conf.hotkey) == 0) {
 		sig_hex(sh_, sig);
 		hdr_z(out, "bt_header_axon_body_signature", sh_);
@@ -294,61 +309,75 @@ finish(struct bx_obuf *out, const char *body, size_t len, bool keep_alive)
 	bx_obuf_put(out, body, len);
 }
 
-/* bt headers common to error responses (the header-derived synapse's to_headers()). */
+/* bt headers common to error responses (the header-derived synapse's
+ * to_headers()). */
 static void
 error_bt_headers(struct bx_axon_ctx *ax, struct rq *rq, int status, const char *msg,
-		 struct bx_obuf *out)
+                 struct bx_obuf *out)
 {
 	const struct bx_axon_shared *sh = ax->sh;
 
-	if (rq->type)
+	if (rq->type) {
 		hdr_z(out, "name", rq->type->name);
-	if (rq->have_timeout)
+	}
+	if (rq->have_timeout) {
 		hdr_float(out, "timeout", rq->timeout);
+	}
 	hdr_i64(out, "bt_header_axon_status_code", status);
 	hdr_msg(out, "bt_header_axon_status_message", msg);
 	hdr_secs(out, "bt_header_axon_process_time", bx_wall_ns() - rq->start_wall_ns);
-	if (rq->a_ip.p)
+	if (rq->a_ip.p) {
 		hdr(out, "bt_header_axon_ip", rq->a_ip);
-	if (rq->a_port.p)
+	}
+	if (rq->a_port.p) {
 		hdr(out, "bt_header_axon_port", rq->a_port);
+	}
 	hdr_i64(out, "bt_header_axon_version", sh->conf.version);
 	if (rq->axon_sig[0]) {
 		hdr_i64(out, "bt_header_axon_nonce", rq->axon_nonce);
 		hdr_z(out, "bt_header_axon_uuid", sh->uuid);
 	}
 	hdr_z(out, "bt_header_axon_hotkey", sh->hotkey);
-	if (rq->axon_sig[0])
+	if (rq->axon_sig[0]) {
 		hdr_z(out, "bt_header_axon_signature", rq->axon_sig);
+	}
 	if (rq->peer) {
 		hdr_z(out, "bt_header_dendrite_ip", rq->peer->ip);
 		hdr_i64(out, "bt_header_dendrite_port", rq->peer->port);
 	}
-	if (rq->have_version)
+	if (rq->have_version) {
 		hdr_i64(out, "bt_header_dendrite_version", rq->version);
-	if (rq->have_nonce)
+	}
+	if (rq->have_nonce) {
 		hdr_i64(out, "bt_header_dendrite_nonce", rq->nonce);
-	if (rq->d_uuid.p)
+	}
+	if (rq->d_uuid.p) {
 		hdr(out, "bt_header_dendrite_uuid", rq->d_uuid);
-	if (rq->d_hotkey.p)
+	}
+	if (rq->d_hotkey.p) {
 		hdr(out, "bt_header_dendrite_hotkey", rq->d_hotkey);
-	if (rq->d_sig.p)
+	}
+	if (rq->d_sig.p) {
 		hdr(out, "bt_header_dendrite_signature", rq->d_sig);
-	if (rq->body_hash.p)
+	}
+	if (rq->body_hash.p) {
 		hdr(out, "computed_body_hash", rq->body_hash);
+	}
 }
 
-/* JSONResponse({"message": msg}, status) with the bt headers. Returns keep-alive. */
+/* JSONResponse({"message": msg}, status) with the bt headers. Returns
+ * keep-alive. */
 static bool
 send_error(struct bx_axon_ctx *ax, struct rq *rq, int status, enum bx_dp_reason reason,
-	   const char *msg, struct bx_obuf *out)
+           const char *msg, struct bx_obuf *out)
 {
 	struct bx_obuf body;
 	struct bx_jw w;
 
 	ax->stats.rejected[reason]++;
-	if (rq->verified && !rq->axon_sig[0])
+	if (rq->verified && !rq->axon_sig[0]) {
 		sign_sdk(ax, rq);
+	}
 	bx_obuf_init(&body, ax->body_buf, ax->body_cap);
 	bx_jw_init(&w, &body, BX_JW_COMPACT);
 	bx_jw_obj_begin(&w);
@@ -365,7 +394,7 @@ send_error(struct bx_axon_ctx *ax, struct rq *rq, int status, enum bx_dp_reason 
 /* FastAPI's own 422/404/405 shape: {"detail": ...}, no bt headers. */
 static bool
 send_detail(struct bx_axon_ctx *ax, struct rq *rq, int status, enum bx_dp_reason reason,
-	    const char *detail_json, struct bx_obuf *out)
+            const char *detail_json, struct bx_obuf *out)
 {
 	size_t n = strlen(detail_json);
 
@@ -378,18 +407,20 @@ send_detail(struct bx_axon_ctx *ax, struct rq *rq, int status, enum bx_dp_reason
 
 static bool
 send_422(struct bx_axon_ctx *ax, struct rq *rq, const char *type, const char *loc_field,
-	 const char *msg, struct bx_obuf *out)
+         const char *msg, struct bx_obuf *out)
 {
 	char d[512];
 
-	if (loc_field)
+	if (loc_field) {
 		snprintf(d, sizeof(d),
-			 "{\"detail\":[{\"type\":\"%s\",\"loc\":[\"body\",\"%s\"],\"msg\":\"%s\"}]}",
-			 type, loc_field, msg);
-	else
+		         "{\"detail\":[{\"type\":\"%s\",\"loc\":[\"body\",\"%s\"],\"msg\":"
+		         "\"%s\"}]}",
+		         type, loc_field, msg);
+	} else {
 		snprintf(d, sizeof(d),
-			 "{\"detail\":[{\"type\":\"%s\",\"loc\":[\"body\"],\"msg\":\"%s\"}]}", type,
-			 msg);
+		         "{\"detail\":[{\"type\":\"%s\",\"loc\":[\"body\"],\"msg\":\"%s\"}]}", type,
+		         msg);
+	}
 	return send_detail(ax, rq, 422, BX_DP_R_BODY_JSON, d, out);
 }
 
@@ -397,9 +428,9 @@ void
 bx_axon_http_error(struct bx_axon_ctx *ax, int status, struct bx_obuf *out)
 {
 	static const char body[] = "{\"message\":\"Improperly formatted request.\"}";
-	enum bx_dp_reason r = (status == 413 || status == 414 || status == 431)
-				      ? BX_DP_R_HTTP_LIMIT
-				      : BX_DP_R_HTTP_BAD;
+	enum bx_dp_reason r = (status == 413 || status == 414 || status == 431) ?
+	                              BX_DP_R_HTTP_LIMIT :
+	                              BX_DP_R_HTTP_BAD;
 
 	ax->stats.rejected[r]++;
 	bx_http_status_line(out, status);
@@ -416,7 +447,10 @@ struct hname {
 	size_t off;
 };
 
-#define H(n, f) {n, offsetof(struct rq, f)}
+#define H(n, f)                           \
+	{                                 \
+		n, offsetof(struct rq, f) \
+	}
 static const struct hname bt_headers[] = {
 	H("name", name),
 	H("timeout", timeout_s),
@@ -432,7 +466,8 @@ static const struct hname bt_headers[] = {
 	H("bt_header_axon_hotkey", a_hotkey),
 };
 
-/* Fill rq's header views; returns the name of a header that does not parse, or NULL. */
+/* Fill rq's header views; returns the name of a header that does not parse, or
+ * NULL. */
 static const char *
 parse_bt_headers(struct rq *rq)
 {
@@ -441,8 +476,9 @@ parse_bt_headers(struct rq *rq)
 	for (unsigned i = 0; i < req->nb_headers; i++) {
 		const struct bx_http_hdr *h = &req->headers[i];
 
-		if (h->name.len < 4)
+		if (h->name.len < 4) {
 			continue;
+		}
 		for (unsigned k = 0; k < BX_ARRAY_SIZE(bt_headers); k++) {
 			const char *n = bt_headers[k].name;
 
@@ -450,34 +486,39 @@ parse_bt_headers(struct rq *rq)
 				struct bx_http_str *dst =
 					(struct bx_http_str *)((char *)rq + bt_headers[k].off);
 
-				if (!dst->p) /* first one wins, as Starlette's .get() */
+				if (!dst->p) { /* first one wins, as Starlette's .get() */
 					*dst = h->value;
+				}
 				break;
 			}
 		}
 	}
 	if (rq->timeout_s.p) {
-		if (parse_float(rq->timeout_s, &rq->timeout) < 0)
+		if (parse_float(rq->timeout_s, &rq->timeout) < 0) {
 			return "timeout";
+		}
 		rq->have_timeout = true;
 	} else {
 		rq->timeout = 12.0; /* Synapse.timeout default */
 	}
 	if (rq->d_version.p) {
-		if (parse_int64(rq->d_version, &rq->version) < 0)
+		if (parse_int64(rq->d_version, &rq->version) < 0) {
 			return "bt_header_dendrite_version";
+		}
 		rq->have_version = true;
 	}
 	if (rq->d_nonce.p) {
-		if (parse_int64(rq->d_nonce, &rq->nonce) < 0)
+		if (parse_int64(rq->d_nonce, &rq->nonce) < 0) {
 			return "bt_header_dendrite_nonce";
+		}
 		rq->have_nonce = true;
 	}
 	if (rq->a_port.p) {
 		int64_t port;
 
-		if (parse_int64(rq->a_port, &port) < 0)
+		if (parse_int64(rq->a_port, &port) < 0) {
 			return "bt_header_axon_port";
+		}
 	}
 	return NULL;
 }
@@ -492,13 +533,16 @@ verify_sig(struct bx_axon_ctx *ax, struct rq *rq, const char *msg, size_t n)
 
 	if (rq->d_sig.len != 130 || rq->d_sig.p[0] != '0' ||
 	    (rq->d_sig.p[1] != 'x' && rq->d_sig.p[1] != 'X') ||
-	    bx_hex_decode(sig, 64, rq->d_sig.p + 2, 128) < 0)
+	    bx_hex_decode(sig, 64, rq->d_sig.p + 2, 128) < 0) {
 		return false;
-	if (bx_sr25519_verify(sig, msg, n, rq->nr->hotkey_pub) == 0)
+	}
+	if (bx_sr25519_verify(sig, msg, n, rq->nr->hotkey_pub) == 0) {
 		return true;
+	}
 	/* btwallet also accepts the polkadot.js signRaw wrapping */
-	if (n + 15 > sizeof(wrapped))
+	if (n + 15 > sizeof(wrapped)) {
 		return false;
+	}
 	memcpy(wrapped, "<Bytes>", 7);
 	memcpy(wrapped + 7, msg, n);
 	memcpy(wrapped + 7 + n, "</Bytes>", 8);
@@ -538,8 +582,9 @@ bx_call_field(const struct bx_call *c, const char *name, size_t *len)
 	int f = bx_synapse_field(c->rq->type, name, strlen(name));
 	int t;
 
-	if (f < 0 || c->vals[f] < 0)
+	if (f < 0 || c->vals[f] < 0) {
 		return NULL;
+	}
 	t = c->vals[f];
 	if (c->j->toks[t].type == BX_J_STRING) { /* include the quotes */
 		*len = c->j->toks[t].len + 2;
@@ -554,10 +599,12 @@ bx_call_set_output(struct bx_call *c, const char *field, const char *json, size_
 {
 	int f = bx_synapse_field(c->rq->type, field, strlen(field));
 
-	if (f < 0 || !c->rq->type->fields[f].output)
+	if (f < 0 || !c->rq->type->fields[f].output) {
 		return -ENOENT;
-	if (len > c->ax->out_cap - c->out_used)
+	}
+	if (len > c->ax->out_cap - c->out_used) {
 		return -ENOSPC;
+	}
 	memcpy(c->ax->out_buf + c->out_used, json, len);
 	c->out_off[f] = (uint32_t)c->out_used;
 	c->out_len[f] = (uint32_t)len;
@@ -579,19 +626,20 @@ bx_call_fail(struct bx_call *c, int status, const char *message)
 static void
 write_terminal_dendrite(struct bx_jw *w, const struct bx_json *j, int obj)
 {
-	static const char *const keys[] = {"status_code", "status_message", "process_time", "ip",
-					   "port",	  "version",	    "nonce",	    "uuid",
-					   "hotkey",	  "signature"};
+	static const char *const keys[] = { "status_code", "status_message", "process_time", "ip",
+		                            "port",        "version",        "nonce",        "uuid",
+		                            "hotkey",      "signature" };
 
 	bx_jw_obj_begin(w);
 	for (unsigned i = 0; i < BX_ARRAY_SIZE(keys); i++) {
 		int v = obj >= 0 ? bx_json_get(j, obj, keys[i], strlen(keys[i])) : -1;
 
 		bx_jw_key(w, keys[i], strlen(keys[i]));
-		if (v < 0)
+		if (v < 0) {
 			bx_jw_null(w);
-		else
+		} else {
 			bx_jw_value(w, j, v);
+		}
 	}
 	bx_jw_obj_end(w);
 }
@@ -601,10 +649,11 @@ write_value_as_float(struct bx_jw *w, const struct bx_json *j, int t)
 {
 	double d;
 
-	if (j->toks[t].type == BX_J_INT && bx_json_double(j, t, &d) == 0)
+	if (j->toks[t].type == BX_J_INT && bx_json_double(j, t, &d) == 0) {
 		bx_jw_double(w, d);
-	else
+	} else {
 		bx_jw_value(w, j, t);
+	}
 }
 
 static void
@@ -622,22 +671,25 @@ write_synapse_body(struct bx_axon_ctx *ax, struct rq *rq, struct bx_call *c, str
 	bx_jw_str(&w, t->name, strlen(t->name));
 	bx_jw_key(&w, "timeout", 7);
 	v = bx_json_get(j, 0, "timeout", 7);
-	if (v >= 0 && j->toks[v].type != BX_J_NULL)
+	if (v >= 0 && j->toks[v].type != BX_J_NULL) {
 		write_value_as_float(&w, j, v);
-	else
+	} else {
 		bx_jw_double(&w, 12.0);
+	}
 	bx_jw_key(&w, "total_size", 10);
 	v = bx_json_get(j, 0, "total_size", 10);
-	if (v >= 0)
+	if (v >= 0) {
 		bx_jw_value(&w, j, v);
-	else
+	} else {
 		bx_jw_int(&w, 0);
+	}
 	bx_jw_key(&w, "header_size", 11);
 	v = bx_json_get(j, 0, "header_size", 11);
-	if (v >= 0)
+	if (v >= 0) {
 		bx_jw_value(&w, j, v);
-	else
+	} else {
 		bx_jw_int(&w, 0);
+	}
 	bx_jw_key(&w, "dendrite", 8);
 	write_terminal_dendrite(&w, j, bx_json_get(j, 0, "dendrite", 8));
 
@@ -656,16 +708,18 @@ write_synapse_body(struct bx_axon_ctx *ax, struct rq *rq, struct bx_call *c, str
 	}
 	bx_jw_key(&w, "ip", 2);
 	v = axon >= 0 ? bx_json_get(j, axon, "ip", 2) : -1;
-	if (v >= 0)
+	if (v >= 0) {
 		bx_jw_value(&w, j, v);
-	else
+	} else {
 		bx_jw_null(&w);
+	}
 	bx_jw_key(&w, "port", 4);
 	v = axon >= 0 ? bx_json_get(j, axon, "port", 4) : -1;
-	if (v >= 0)
+	if (v >= 0) {
 		bx_jw_value(&w, j, v);
-	else
+	} else {
 		bx_jw_null(&w);
+	}
 	bx_jw_key(&w, "version", 7);
 	bx_jw_int(&w, sh->conf.version);
 	bx_jw_key(&w, "nonce", 5);
@@ -675,31 +729,34 @@ write_synapse_body(struct bx_axon_ctx *ax, struct rq *rq, struct bx_call *c, str
 	bx_jw_key(&w, "hotkey", 6);
 	bx_jw_str(&w, sh->hotkey, sh->hotkey_len);
 	bx_jw_key(&w, "signature", 9);
-	if (rq->axon_sig[0])
+	if (rq->axon_sig[0]) {
 		bx_jw_str(&w, rq->axon_sig, 130);
-	else
+	} else {
 		bx_jw_null(&w);
+	}
 	bx_jw_obj_end(&w);
 
 	bx_jw_key(&w, "computed_body_hash", 18);
 	v = bx_json_get(j, 0, "computed_body_hash", 18);
-	if (v >= 0)
+	if (v >= 0) {
 		bx_jw_value(&w, j, v);
-	else
+	} else {
 		bx_jw_str(&w, "", 0);
+	}
 
 	for (unsigned i = 0; i < t->nb_fields; i++) {
 		const struct bx_syn_field *f = &t->fields[i];
 
 		bx_jw_key(&w, f->name, strlen(f->name));
-		if (c->out_set[i])
+		if (c->out_set[i]) {
 			bx_jw_raw(&w, ax->out_buf + c->out_off[i], c->out_len[i]);
-		else if (c->vals[i] >= 0 && f->type == BX_F_FLOAT)
+		} else if (c->vals[i] >= 0 && f->type == BX_F_FLOAT) {
 			write_value_as_float(&w, j, c->vals[i]);
-		else if (c->vals[i] >= 0)
+		} else if (c->vals[i] >= 0) {
 			bx_jw_value(&w, j, c->vals[i]);
-		else
+		} else {
 			bx_jw_raw(&w, f->def, strlen(f->def));
+		}
 	}
 	bx_jw_obj_end(&w);
 }
@@ -716,44 +773,53 @@ send_success(struct bx_axon_ctx *ax, struct rq *rq, struct bx_call *c, struct bx
 	if (body.overflow) {
 		rq->keep_alive = false;
 		return send_error(ax, rq, 500, BX_DP_R_RESPONSE_TOO_BIG,
-				  "Internal Server Error: response too large", out);
+		                  "Internal Server Error: response too large", out);
 	}
 	pt = bx_wall_ns() - rq->start_wall_ns;
 	bx_http_status_line(out, 200);
-	if (rq->type->streaming)
+	if (rq->type->streaming) {
 		hdr_z(out, "content-type", "text/event-stream");
-	else
+	} else {
 		hdr_z(out, "content-type", "application/json");
+	}
 	hdr_z(out, "name", rq->type->name);
 	hdr_float(out, "timeout", rq->timeout);
 	hdr_z(out, "bt_header_axon_status_code", "200");
 	hdr_z(out, "bt_header_axon_status_message", "Success");
 	hdr_secs(out, "bt_header_axon_process_time", pt);
-	if (rq->a_ip.p)
+	if (rq->a_ip.p) {
 		hdr(out, "bt_header_axon_ip", rq->a_ip);
-	if (rq->a_port.p)
+	}
+	if (rq->a_port.p) {
 		hdr(out, "bt_header_axon_port", rq->a_port);
+	}
 	hdr_i64(out, "bt_header_axon_version", sh->conf.version);
 	hdr_i64(out, "bt_header_axon_nonce", rq->axon_nonce);
 	hdr_z(out, "bt_header_axon_uuid", sh->uuid);
 	hdr_z(out, "bt_header_axon_hotkey", sh->hotkey);
-	if (rq->axon_sig[0])
+	if (rq->axon_sig[0]) {
 		hdr_z(out, "bt_header_axon_signature", rq->axon_sig);
-	if (rq->d_ip.p)
+	}
+	if (rq->d_ip.p) {
 		hdr(out, "bt_header_dendrite_ip", rq->d_ip);
-	if (rq->have_version)
+	}
+	if (rq->have_version) {
 		hdr_i64(out, "bt_header_dendrite_version", rq->version);
+	}
 	hdr_i64(out, "bt_header_dendrite_nonce", rq->nonce);
-	if (rq->d_uuid.p)
+	if (rq->d_uuid.p) {
 		hdr(out, "bt_header_dendrite_uuid", rq->d_uuid);
+	}
 	hdr(out, "bt_header_dendrite_hotkey", rq->d_hotkey);
-	if (rq->d_sig.p)
+	if (rq->d_sig.p) {
 		hdr(out, "bt_header_dendrite_signature", rq->d_sig);
+	}
 	hdr(out, "computed_body_hash", rq->body_hash);
 	if (rq->type->streaming) {
-		/* The stream body is the completion text, as one chunk (no inference yet). */
+		/* The stream body is the completion text, as one chunk (no inference yet).
+     */
 		int f = bx_synapse_field(rq->type, rq->type->output_for_stream,
-					 strlen(rq->type->output_for_stream));
+		                         strlen(rq->type->output_for_stream));
 		char tmp[4096];
 		long n = 0;
 
@@ -762,13 +828,15 @@ send_success(struct bx_axon_ctx *ax, struct rq *rq, struct bx_call *c, struct bx
 			struct bx_jtok ot[2];
 
 			if (bx_json_parse(&oj, ax->out_buf + c->out_off[f], c->out_len[f], ot, 2,
-					  1) == 0 &&
-			    oj.toks[0].type == BX_J_STRING)
+			                  1) == 0 &&
+			    oj.toks[0].type == BX_J_STRING) {
 				n = bx_json_str_copy(&oj, 0, tmp, sizeof(tmp));
+			}
 		}
 		bx_http_end_head_chunked(out, rq->keep_alive);
-		if (n > 0)
+		if (n > 0) {
 			bx_http_chunk(out, tmp, (size_t)n);
+		}
 		bx_http_chunk_end(out);
 	} else {
 		body_sign_headers(ax, rq, body.p, body.len, out);
@@ -782,7 +850,7 @@ send_success(struct bx_axon_ctx *ax, struct rq *rq, struct bx_call *c, struct bx
 
 bool
 bx_axon_handle(struct bx_axon_ctx *ax, const struct bx_http_req *req, const struct bx_peer *peer,
-	       struct bx_obuf *out)
+               struct bx_obuf *out)
 {
 	const struct bx_axon_shared *sh = ax->sh;
 	const struct bx_dp_conf *conf = &sh->conf;
@@ -809,24 +877,26 @@ bx_axon_handle(struct bx_axon_ctx *ax, const struct bx_http_req *req, const stru
 	ax->stats.requests++;
 
 	/* method */
-	if (!str_is(req->method, "POST") && !str_is(req->method, "GET"))
+	if (!str_is(req->method, "POST") && !str_is(req->method, "GET")) {
 		return send_detail(ax, rq, 405, BX_DP_R_METHOD,
-				   "{\"detail\":\"Method Not Allowed\"}", out);
+		                   "{\"detail\":\"Method Not Allowed\"}", out);
+	}
 
 	/* route: request.url.path.split("/")[1] */
 	for (name_len = 0; name_len + 1 < req->path.len && req->path.p[1 + name_len] != '/';
-	     name_len++)
+	     name_len++) {
 		;
+	}
 	rq->type = bx_synapse_find(req->path.p + 1, name_len);
 	if (!rq->type) {
 		snprintf(msg, sizeof(msg), "Synapse name '%.*s' not found. Available synapses %s",
-			 (int)BX_MIN(name_len, 256u), req->path.p + 1, sh->synapse_list);
+		         (int)BX_MIN(name_len, 256u), req->path.p + 1, sh->synapse_list);
 		return send_error(ax, rq, 404, BX_DP_R_UNKNOWN_SYNAPSE, msg, out);
 	}
 	if (1 + name_len != req->path.len) { /* "/Synapse/x": no FastAPI route */
 		rq->type = NULL;
 		return send_detail(ax, rq, 404, BX_DP_R_UNKNOWN_SYNAPSE,
-				   "{\"detail\":\"Not Found\"}", out);
+		                   "{\"detail\":\"Not Found\"}", out);
 	}
 	ti = bx_synapse_index(rq->type);
 
@@ -834,138 +904,157 @@ bx_axon_handle(struct bx_axon_ctx *ax, const struct bx_http_req *req, const stru
 	bad = parse_bt_headers(rq);
 	if (bad) {
 		snprintf(msg, sizeof(msg),
-			 "Improperly formatted request. Could not parse headers (%s) into synapse "
-			 "of type %s.",
-			 bad, rq->type->name);
+		         "Improperly formatted request. Could not parse headers (%s) into "
+		         "synapse "
+		         "of type %s.",
+		         bad, rq->type->name);
 		return send_error(ax, rq, 400, BX_DP_R_BAD_HEADERS, msg, out);
 	}
-	if (!rq->d_hotkey.p || rq->d_hotkey.len == 0)
-		return send_error(ax, rq, 401, BX_DP_R_NO_HOTKEY,
-				  "Not Verified with error: No SS58 formatted address or public key "
-				  "provided.",
-				  out);
-	if (!rq->have_nonce)
+	if (!rq->d_hotkey.p || rq->d_hotkey.len == 0) {
+		return send_error(
+			ax, rq, 401, BX_DP_R_NO_HOTKEY,
+			"Not Verified with error: No SS58 formatted address or public key "
+			"provided.",
+			out);
+	}
+	if (!rq->have_nonce) {
 		return send_error(ax, rq, 401, BX_DP_R_NO_NONCE,
-				  "Not Verified with error: Missing Nonce", out);
+		                  "Not Verified with error: Missing Nonce", out);
+	}
 
 	/* nonce window, then a replay lookup (insertion comes after the signature) */
 	if (rq->have_version && rq->version >= BX_V_7_2_0) {
 		char why[200];
 
 		r = bx_nonce_window(rq->nonce, rq->timeout, (int64_t)rq->start_wall_ns,
-				    conf->nonce_future_ns, why, sizeof(why));
+		                    conf->nonce_future_ns, why, sizeof(why));
 		if (r) {
 			snprintf(msg, sizeof(msg), "Not Verified with error: %s", why);
 			return send_error(ax, rq, 401,
-					  r == 1 ? BX_DP_R_NONCE_STALE : BX_DP_R_NONCE_FUTURE, msg,
-					  out);
+			                  r == 1 ? BX_DP_R_NONCE_STALE : BX_DP_R_NONCE_FUTURE, msg,
+			                  out);
 		}
 	} else if (!conf->allow_legacy_nonce) {
-		return send_error(ax, rq, 401, BX_DP_R_NONCE_LEGACY,
-				  "Not Verified with error: dendrite older than 7.2.0 is not accepted",
-				  out);
+		return send_error(
+			ax, rq, 401, BX_DP_R_NONCE_LEGACY,
+			"Not Verified with error: dendrite older than 7.2.0 is not accepted", out);
 	}
 	rkey = bx_replay_key(rq->d_hotkey.p, rq->d_hotkey.len, rq->d_uuid.p, rq->d_uuid.len,
-			     rq->nonce);
-	if (bx_replay_seen(sh->replay, rkey, now_s))
+	                     rq->nonce);
+	if (bx_replay_seen(sh->replay, rkey, now_s)) {
 		return send_error(ax, rq, 401, BX_DP_R_REPLAY,
-				  "Not Verified with error: Nonce is too old, a newer one was last "
-				  "processed",
-				  out);
+		                  "Not Verified with error: Nonce is too old, a newer one was last "
+		                  "processed",
+		                  out);
+	}
 
 	/* metagraph: registered, permit, stake */
 	mg = __atomic_load_n(&sh->mg, __ATOMIC_ACQUIRE);
 	rq->nr = bx_metagraph_find(mg, rq->d_hotkey.p, rq->d_hotkey.len);
-	if (!rq->nr)
+	if (!rq->nr) {
 		return send_error(ax, rq, 403, BX_DP_R_NOT_REGISTERED,
-				  "Forbidden. Key is blacklisted: Unrecognized hotkey.", out);
-	if (conf->require_permit && !rq->nr->validator_permit)
+		                  "Forbidden. Key is blacklisted: Unrecognized hotkey.", out);
+	}
+	if (conf->require_permit && !rq->nr->validator_permit) {
 		return send_error(ax, rq, 403, BX_DP_R_NO_PERMIT,
-				  "Forbidden. Key is blacklisted: Non-validator hotkey.", out);
-	if (rq->nr->stake < conf->min_stake)
+		                  "Forbidden. Key is blacklisted: Non-validator hotkey.", out);
+	}
+	if (rq->nr->stake < conf->min_stake) {
 		return send_error(ax, rq, 403, BX_DP_R_LOW_STAKE,
-				  "Forbidden. Key is blacklisted: Insufficient stake.", out);
+		                  "Forbidden. Key is blacklisted: Insufficient stake.", out);
+	}
 
 	/* token buckets */
-	if (!bx_tb_take(&ax->tb_ip, peer ? peer->ip_key : 0, now_mono))
+	if (!bx_tb_take(&ax->tb_ip, peer ? peer->ip_key : 0, now_mono)) {
 		return send_error(ax, rq, 429, BX_DP_R_RATE_IP,
-				  "Too many requests: rate limit for this IP exceeded", out);
-	if (!bx_tb_take(&ax->tb_hotkey, bx_hash64(rq->nr->hotkey_pub, 32, 7), now_mono))
+		                  "Too many requests: rate limit for this IP exceeded", out);
+	}
+	if (!bx_tb_take(&ax->tb_hotkey, bx_hash64(rq->nr->hotkey_pub, 32, 7), now_mono)) {
 		return send_error(ax, rq, 429, BX_DP_R_RATE_HOTKEY,
-				  "Too many requests: rate limit for this hotkey exceeded", out);
+		                  "Too many requests: rate limit for this hotkey exceeded", out);
+	}
 
 	/* signature: message with our own hotkey (§3.2) */
 	{
 		char m[1024];
 		int n = snprintf(m, sizeof(m), "%" PRId64 ".%.*s.%s.%.*s.%.*s", (int64_t)rq->nonce,
-				 (int)rq->d_hotkey.len, rq->d_hotkey.p, sh->hotkey,
-				 (int)BX_MIN(rq->d_uuid.len, 512u), rq->d_uuid.p ? rq->d_uuid.p : "",
-				 (int)BX_MIN(rq->body_hash.len, 128u),
-				 rq->body_hash.p ? rq->body_hash.p : "");
+		                 (int)rq->d_hotkey.len, rq->d_hotkey.p, sh->hotkey,
+		                 (int)BX_MIN(rq->d_uuid.len, 512u),
+		                 rq->d_uuid.p ? rq->d_uuid.p : "",
+		                 (int)BX_MIN(rq->body_hash.len, 128u),
+		                 rq->body_hash.p ? rq->body_hash.p : "");
 
 		mlen = n < 0 ? 0 : BX_MIN((size_t)n, sizeof(m) - 1);
 		if (!rq->a_hotkey.p || rq->a_hotkey.len != sh->hotkey_len ||
 		    memcmp(rq->a_hotkey.p, sh->hotkey, sh->hotkey_len) != 0) {
 			snprintf(msg, sizeof(msg),
-				 "Not Verified with error: Signature mismatch with %.*s and %.*s",
-				 (int)mlen, m, (int)BX_MIN(rq->d_sig.len, 200u),
-				 rq->d_sig.p ? rq->d_sig.p : "");
+			         "Not Verified with error: Signature mismatch with %.*s and %.*s",
+			         (int)mlen, m, (int)BX_MIN(rq->d_sig.len, 200u),
+			         rq->d_sig.p ? rq->d_sig.p : "");
 			return send_error(ax, rq, 401, BX_DP_R_AXON_MISMATCH, msg, out);
 		}
-		if (!rq->d_sig.p || rq->d_sig.len == 0)
+		if (!rq->d_sig.p || rq->d_sig.len == 0) {
 			return send_error(ax, rq, 401, BX_DP_R_NO_SIGNATURE,
-					  "Not Verified with error: Missing signature", out);
+			                  "Not Verified with error: Missing signature", out);
+		}
 		if (conf->verify_signatures && !verify_sig(ax, rq, m, mlen)) {
 			snprintf(msg, sizeof(msg),
-				 "Not Verified with error: Signature mismatch with %.*s and %.*s",
-				 (int)mlen, m, (int)BX_MIN(rq->d_sig.len, 200u), rq->d_sig.p);
+			         "Not Verified with error: Signature mismatch with %.*s and %.*s",
+			         (int)mlen, m, (int)BX_MIN(rq->d_sig.len, 200u), rq->d_sig.p);
 			return send_error(ax, rq, 401, BX_DP_R_BAD_SIGNATURE, msg, out);
 		}
 	}
 	r = bx_replay_insert(sh->replay, rkey, now_s,
-			     (uint32_t)(rq->timeout + (double)BX_NONCE_ALLOWED_DELTA_NS / 1e9 +
-					(double)conf->nonce_future_ns / 1e9) +
-				     2);
-	if (r == -EEXIST)
+	                     (uint32_t)(rq->timeout + (double)BX_NONCE_ALLOWED_DELTA_NS / 1e9 +
+	                                (double)conf->nonce_future_ns / 1e9) +
+	                             2);
+	if (r == -EEXIST) {
 		return send_error(ax, rq, 401, BX_DP_R_REPLAY,
-				  "Not Verified with error: Nonce is too old, a newer one was last "
-				  "processed",
-				  out);
-	if (r < 0)
+		                  "Not Verified with error: Nonce is too old, a newer one was last "
+		                  "processed",
+		                  out);
+	}
+	if (r < 0) {
 		return send_error(ax, rq, 503, BX_DP_R_REPLAY_FULL,
-				  "Service unavailable: replay cache full", out);
+		                  "Service unavailable: replay cache full", out);
+	}
 	rq->verified = true;
 	sign_sdk(ax, rq);
 
 	/* body: JSON, fields, types */
 	r = bx_json_parse(&j, req->body, req->content_length, ax->toks, ax->tok_cap,
-			  BX_JSON_MAX_DEPTH);
-	if (r < 0)
+	                  BX_JSON_MAX_DEPTH);
+	if (r < 0) {
 		return send_422(ax, rq, "json_invalid", NULL,
-				r == -E2BIG ? "JSON too complex" : "JSON decode error", out);
-	if (j.toks[0].type != BX_J_OBJECT)
-		return send_422(ax, rq, "model_attributes_type", NULL,
-				"Input should be a valid dictionary or object to extract fields from",
-				out);
+		                r == -E2BIG ? "JSON too complex" : "JSON decode error", out);
+	}
+	if (j.toks[0].type != BX_J_OBJECT) {
+		return send_422(
+			ax, rq, "model_attributes_type", NULL,
+			"Input should be a valid dictionary or object to extract fields from", out);
+	}
 	for (unsigned i = 0; i < rq->type->nb_fields; i++) {
 		const struct bx_syn_field *f = &rq->type->fields[i];
 		const char *why;
 
 		vals[i] = bx_json_get(&j, 0, f->name, strlen(f->name));
 		if (vals[i] < 0) {
-			if (f->required)
+			if (f->required) {
 				return send_422(ax, rq, "missing", f->name, "Field required", out);
+			}
 			continue;
 		}
-		if (bx_synapse_check_value(f, &j, vals[i], &why) < 0)
+		if (bx_synapse_check_value(f, &j, vals[i], &why) < 0) {
 			return send_422(ax, rq, why, f->name, "Input has the wrong type", out);
+		}
 	}
 
 	/* body hash (§2): a mismatch is a 500 in the stock axon */
-	if (rq->type->nb_hash == 0)
+	if (rq->type->nb_hash == 0) {
 		memcpy(hash, EMPTY_HASH, sizeof(EMPTY_HASH));
-	else
+	} else {
 		bx_synapse_body_hash(rq->type, &j, vals, hash);
+	}
 	if (!rq->body_hash.p || rq->body_hash.len != 64 || memcmp(rq->body_hash.p, hash, 64) != 0) {
 		char id[37];
 
@@ -981,7 +1070,7 @@ bx_axon_handle(struct bx_axon_ctx *ax, const struct bx_http_req *req, const stru
 	c->j = &j;
 	c->vals = vals;
 	snprintf(c->hotkey, sizeof(c->hotkey), "%.*s", (int)BX_MIN(rq->d_hotkey.len, 63u),
-		 rq->d_hotkey.p);
+	         rq->d_hotkey.p);
 	if (sh->handlers[ti].fn) {
 		r = sh->handlers[ti].fn(sh->handlers[ti].arg, c);
 		if (r < 0 && !c->fail_status) {
@@ -993,22 +1082,22 @@ bx_axon_handle(struct bx_axon_ctx *ax, const struct bx_http_req *req, const stru
 		}
 	} else if (rq->type->nb_fields != 0) {
 		/* No model behind this synapse: what a stock axon answers for a handler
-		 * raising a SynapseException with status 503 (§4.3). */
+     * raising a SynapseException with status 503 (§4.3). */
 		snprintf(c->fail_msg, sizeof(c->fail_msg),
-			 "Service unavailable: no model loaded for %s", rq->type->name);
+		         "Service unavailable: no model loaded for %s", rq->type->name);
 		c->fail_status = 503;
 		return send_error(ax, rq, 503, BX_DP_R_UNAVAILABLE, c->fail_msg, out);
 	}
-	if (c->fail_status)
+	if (c->fail_status) {
 		return send_error(ax, rq, c->fail_status, BX_DP_R_HANDLER, c->fail_msg, out);
+	}
 	return send_success(ax, rq, c, out);
 }
 
 /* ---------------- set-up ---------------- */
 
 int
-bx_axon_shared_init(struct bx_axon_shared *sh, const struct bx_dp_conf *conf,
-		    struct bx_errbuf *eb)
+bx_axon_shared_init(struct bx_axon_shared *sh, const struct bx_dp_conf *conf, struct bx_errbuf *eb)
 {
 	int r;
 	size_t o = 0;
@@ -1023,9 +1112,10 @@ bx_axon_shared_init(struct bx_axon_shared *sh, const struct bx_dp_conf *conf,
 	sh->lim.max_body = conf->max_body;
 	if (conf->hotkey) {
 		r = bx_ss58_encode(sh->hotkey, sizeof(sh->hotkey), bx_sr25519_public(conf->hotkey),
-				   BX_SS58_BITTENSOR);
-		if (r < 0)
+		                   BX_SS58_BITTENSOR);
+		if (r < 0) {
 			return bx_err(eb, -r, "dataplane: cannot encode the axon hotkey");
+		}
 	} else {
 		return bx_err(eb, EINVAL, "dataplane: no axon hotkey configured");
 	}
@@ -1037,19 +1127,21 @@ bx_axon_shared_init(struct bx_axon_shared *sh, const struct bx_dp_conf *conf,
 		memcpy(rnd, &a, 8);
 		memcpy(rnd + 8, &b, 8);
 		snprintf(sh->uuid, sizeof(sh->uuid),
-			 "%02x%02x%02x%02x-%02x%02x-11%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-			 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6],
-			 (rnd[7] & 0x3f) | 0x80, rnd[8], rnd[9], rnd[10], rnd[11], rnd[12], rnd[13],
-			 rnd[14]);
+		         "%02x%02x%02x%02x-%02x%02x-11%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		         rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6],
+		         (rnd[7] & 0x3f) | 0x80, rnd[8], rnd[9], rnd[10], rnd[11], rnd[12], rnd[13],
+		         rnd[14]);
 	}
 	o += (size_t)snprintf(sh->synapse_list, sizeof(sh->synapse_list), "[");
-	for (unsigned i = 0; i < bx_nb_synapse_types; i++)
+	for (unsigned i = 0; i < bx_nb_synapse_types; i++) {
 		o += (size_t)snprintf(sh->synapse_list + o, sizeof(sh->synapse_list) - o, "%s'%s'",
-				      i ? ", " : "", bx_synapse_types[i].name);
+		                      i ? ", " : "", bx_synapse_types[i].name);
+	}
 	snprintf(sh->synapse_list + o, sizeof(sh->synapse_list) - o, "]");
 	r = bx_replay_create(conf->replay_slots, &sh->replay);
-	if (r < 0)
+	if (r < 0) {
 		return bx_err(eb, -r, "dataplane: cannot allocate the replay cache");
+	}
 	return 0;
 }
 

@@ -19,7 +19,8 @@
 
 #define BX_AXON_MAX_TYPES 8
 
-/* Per server; read-only while workers run, except the metagraph pointer and epochs. */
+/* Per server; read-only while workers run, except the metagraph pointer and
+ * epochs. */
 struct bx_axon_shared {
 	struct bx_dp_conf conf;
 	struct bx_http_limits lim;
@@ -28,10 +29,12 @@ struct bx_axon_shared {
 	char hotkey[64];
 	size_t hotkey_len;
 	char uuid[40]; /* our axon uuid, fixed per server */
+
 	struct {
 		bx_synapse_fn *fn;
 		void *arg;
 	} handlers[BX_AXON_MAX_TYPES];
+
 	unsigned nb_workers;
 	char synapse_list[256]; /* "['Synapse', 'TextEmbedding', ...]" */
 };
@@ -54,6 +57,7 @@ struct bx_axon_ctx {
 	size_t out_cap;
 	struct bx_dp_stats stats;
 	uint64_t uuid_ctr;
+
 	/* SDK-style axon signatures, reused per caller hotkey for up to a second */
 	struct {
 		uint64_t key;
@@ -64,7 +68,7 @@ struct bx_axon_ctx {
 };
 
 int bx_axon_shared_init(struct bx_axon_shared *sh, const struct bx_dp_conf *conf,
-			struct bx_errbuf *eb);
+                        struct bx_errbuf *eb);
 void bx_axon_shared_fini(struct bx_axon_shared *sh);
 
 int bx_axon_ctx_init(struct bx_axon_ctx *ax, const struct bx_axon_shared *sh);
@@ -75,9 +79,10 @@ void bx_axon_ctx_fini(struct bx_axon_ctx *ax);
  * Returns true if the connection stays open after it.
  */
 bool bx_axon_handle(struct bx_axon_ctx *ax, const struct bx_http_req *req,
-		    const struct bx_peer *peer, struct bx_obuf *out);
+                    const struct bx_peer *peer, struct bx_obuf *out);
 
-/* Answer an HTTP-level error (-status from the parser); the connection then closes. */
+/* Answer an HTTP-level error (-status from the parser); the connection then
+ * closes. */
 void bx_axon_http_error(struct bx_axon_ctx *ax, int status, struct bx_obuf *out);
 
 #endif

@@ -25,16 +25,18 @@ bx_conn_tx_cap(const struct bx_dp_worker *w)
 uint32_t
 bx_conn_rx_room(const struct bx_dp_worker *w, const struct bx_conn *c)
 {
-	if (c->closing || c->close_after)
+	if (c->closing || c->close_after) {
 		return 0;
+	}
 	return w->dp->sh.conf.rx_buf - c->rx_len;
 }
 
 void
 bx_conn_rx_compact(struct bx_conn *c)
 {
-	if (c->rx_off == 0)
+	if (c->rx_off == 0) {
 		return;
+	}
 	memmove(c->rx, c->rx + c->rx_off, c->rx_len - c->rx_off);
 	c->rx_len -= c->rx_off;
 	c->rx_off = 0;
@@ -51,8 +53,9 @@ bx_conn_process(struct bx_dp_worker *w, struct bx_conn *c)
 		struct bx_obuf out;
 		long n;
 
-		if (tx_cap - c->tx_len < sh->conf.tx_buf + HEAD_ROOM)
+		if (tx_cap - c->tx_len < sh->conf.tx_buf + HEAD_ROOM) {
 			break; /* backpressure: wait for the send side */
+		}
 		n = bx_http_parse_request(c->rx + c->rx_off, c->rx_len - c->rx_off, &sh->lim, &req);
 		bx_obuf_init(&out, c->tx + c->tx_len, tx_cap - c->tx_len);
 		if (n == BX_HTTP_INCOMPLETE) {
@@ -70,8 +73,9 @@ bx_conn_process(struct bx_dp_worker *w, struct bx_conn *c)
 			c->close_after = true;
 			break;
 		}
-		if (!bx_axon_handle(&w->ax, &req, &c->peer, &out))
+		if (!bx_axon_handle(&w->ax, &req, &c->peer, &out)) {
 			c->close_after = true;
+		}
 		if (out.overflow) { /* a response must fit; drop the connection if not */
 			c->close_after = true;
 			out.len = 0;
@@ -79,8 +83,9 @@ bx_conn_process(struct bx_dp_worker *w, struct bx_conn *c)
 		c->tx_len += (uint32_t)out.len;
 		c->rx_off += (uint32_t)n;
 	}
-	if (c->rx_off == c->rx_len && !c->recv_pending)
+	if (c->rx_off == c->rx_len && !c->recv_pending) {
 		c->rx_off = c->rx_len = 0; /* the common case: nothing left, nothing to move */
+	}
 	if (c->rx_len > c->rx_off && !c->close_after) {
 		if (!c->has_partial) {
 			c->has_partial = true;
@@ -100,8 +105,9 @@ bx_conn_peer(struct bx_conn *c)
 	c->peer.ip[0] = 0;
 	c->peer.port = 0;
 	c->peer.ip_key = 0;
-	if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) < 0)
+	if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) < 0) {
 		return;
+	}
 	if (ss.ss_family == AF_INET) {
 		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
 
@@ -113,7 +119,7 @@ bx_conn_peer(struct bx_conn *c)
 
 		if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
 			inet_ntop(AF_INET, a->sin6_addr.s6_addr + 12, c->peer.ip,
-				  sizeof(c->peer.ip));
+			          sizeof(c->peer.ip));
 			c->peer.ip_key = bx_hash64(a->sin6_addr.s6_addr + 12, 4, 3);
 		} else {
 			inet_ntop(AF_INET6, &a->sin6_addr, c->peer.ip, sizeof(c->peer.ip));
@@ -139,7 +145,7 @@ bx_dp_listen(const struct bx_dp_conf *c, uint16_t port, struct bx_errbuf *eb)
 		a->sin_port = htons(port);
 		sl = sizeof(*a);
 	} else if (inet_pton(AF_INET6, c->listen_addr, &((struct sockaddr_in6 *)&ss)->sin6_addr) ==
-		   1) {
+	           1) {
 		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
 
 		a->sin6_family = AF_INET6;
@@ -147,11 +153,12 @@ bx_dp_listen(const struct bx_dp_conf *c, uint16_t port, struct bx_errbuf *eb)
 		sl = sizeof(*a);
 	} else {
 		return bx_err(eb, EINVAL, "dataplane: listen address \"%s\" is not an IP literal",
-			      c->listen_addr);
+		              c->listen_addr);
 	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
+	if (fd < 0) {
 		return bx_err(eb, errno, "dataplane: socket: %s", bx_strerror(errno));
+	}
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
 		int e = errno;
@@ -163,8 +170,8 @@ bx_dp_listen(const struct bx_dp_conf *c, uint16_t port, struct bx_errbuf *eb)
 		int e = errno;
 
 		close(fd);
-		return bx_err(eb, e, "dataplane: cannot listen on %s:%u: %s", c->listen_addr,
-			      port, bx_strerror(e));
+		return bx_err(eb, e, "dataplane: cannot listen on %s:%u: %s", c->listen_addr, port,
+		              bx_strerror(e));
 	}
 	return fd;
 }

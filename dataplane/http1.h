@@ -24,13 +24,14 @@
 
 struct bx_http_limits {
 	uint32_t max_request_line; /* bytes before CRLF; longer: 414 */
-	uint32_t max_headers;	   /* header lines (<= BX_HTTP_MAX_HEADERS); more: 431 */
+	uint32_t max_headers;      /* header lines (<= BX_HTTP_MAX_HEADERS); more: 431 */
 	uint32_t max_header_line;  /* one header line; longer: 431 */
-	uint32_t max_head;	   /* request line + headers + blank line; larger: 431 */
-	uint64_t max_body;	   /* Content-Length; larger: 413 */
+	uint32_t max_head;         /* request line + headers + blank line; larger: 431 */
+	uint64_t max_body;         /* Content-Length; larger: 413 */
 };
 
-/* Defaults: 8 KiB request line, 64 headers, 8 KiB line, 16 KiB head, 1 MiB body. */
+/* Defaults: 8 KiB request line, 64 headers, 8 KiB line, 16 KiB head, 1 MiB
+ * body. */
 void bx_http_limits_default(struct bx_http_limits *lim);
 
 struct bx_http_str {
@@ -47,9 +48,9 @@ struct bx_http_req {
 	struct bx_http_str method;
 	struct bx_http_str target; /* as sent */
 	struct bx_http_str path;   /* target up to '?' */
-	int minor_version;	   /* 0 or 1 */
-	bool keep_alive;	   /* after this request */
-	bool has_body_len;	   /* a Content-Length header was present */
+	int minor_version;         /* 0 or 1 */
+	bool keep_alive;           /* after this request */
+	bool has_body_len;         /* a Content-Length header was present */
 	unsigned nb_headers;
 	struct bx_http_hdr headers[BX_HTTP_MAX_HEADERS];
 	uint64_t content_length;
@@ -68,11 +69,11 @@ struct bx_http_req {
  * status and the connection closed. Never reads buf[len] or beyond.
  */
 long bx_http_parse_request(const char *buf, size_t len, const struct bx_http_limits *lim,
-			   struct bx_http_req *req);
+                           struct bx_http_req *req);
 
 /* First header whose name matches case-insensitively, or NULL. */
 const struct bx_http_hdr *bx_http_find(const struct bx_http_req *req, const char *name,
-				       size_t name_len);
+                                       size_t name_len);
 
 bool bx_http_str_eq_nocase(struct bx_http_str s, const char *lit, size_t lit_len);
 
@@ -90,7 +91,8 @@ struct bx_obuf {
 	size_t len;
 	size_t cap;
 	bool overflow;
-	/* Optional: when set, a full buffer is handed to sink and emptied (streaming hashes). */
+	/* Optional: when set, a full buffer is handed to sink and emptied (streaming
+   * hashes). */
 	void (*sink)(void *arg, const void *data, size_t n);
 	void *sink_arg;
 };
@@ -122,9 +124,11 @@ void bx_http_status_line(struct bx_obuf *b, int status);
 void bx_http_header(struct bx_obuf *b, const char *name, const char *value, size_t value_len);
 /* Content-Length, Connection (keep-alive or close), blank line. */
 void bx_http_end_head(struct bx_obuf *b, size_t content_length, bool keep_alive);
-/* Transfer-Encoding: chunked, Connection, blank line: the head of a streamed response. */
+/* Transfer-Encoding: chunked, Connection, blank line: the head of a streamed
+ * response. */
 void bx_http_end_head_chunked(struct bx_obuf *b, bool keep_alive);
-/* One chunk ("<hex>\r\n<data>\r\n"); an empty chunk is not written (use chunk_end). */
+/* One chunk ("<hex>\r\n<data>\r\n"); an empty chunk is not written (use
+ * chunk_end). */
 void bx_http_chunk(struct bx_obuf *b, const void *data, size_t n);
 /* The last chunk "0\r\n\r\n". */
 void bx_http_chunk_end(struct bx_obuf *b);

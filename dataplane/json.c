@@ -34,8 +34,9 @@ skip_ws(struct jparser *p)
 	while (p->i < p->n) {
 		char c = p->s[p->i];
 
-		if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+		if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
 			break;
+		}
 		p->i++;
 	}
 }
@@ -45,8 +46,9 @@ new_tok(struct jparser *p, enum bx_jtype type, size_t start)
 {
 	struct bx_jtok *t;
 
-	if (p->nb >= p->cap)
+	if (p->nb >= p->cap) {
 		return -E2BIG;
+	}
 	t = &p->toks[p->nb];
 	t->type = (uint8_t)type;
 	t->escaped = 0;
@@ -61,12 +63,15 @@ new_tok(struct jparser *p, enum bx_jtype type, size_t start)
 static int
 hexval(char c)
 {
-	if (c >= '0' && c <= '9')
+	if (c >= '0' && c <= '9') {
 		return c - '0';
-	if (c >= 'a' && c <= 'f')
+	}
+	if (c >= 'a' && c <= 'f') {
 		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
+	}
+	if (c >= 'A' && c <= 'F') {
 		return c - 'A' + 10;
+	}
 	return -1;
 }
 
@@ -93,16 +98,19 @@ utf8_len(const uint8_t *s, size_t n, uint32_t *cp_out)
 	} else {
 		return 0;
 	}
-	if (n < len)
+	if (n < len) {
 		return 0;
+	}
 	for (size_t k = 1; k < len; k++) {
-		if ((s[k] & 0xc0) != 0x80)
+		if ((s[k] & 0xc0) != 0x80) {
 			return 0;
+		}
 		cp = (cp << 6) | (s[k] & 0x3f);
 	}
 	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff))) {
 		return 0;
+	}
 	*cp_out = cp;
 	return len;
 }
@@ -112,8 +120,9 @@ parse_string(struct jparser *p)
 {
 	int t = new_tok(p, BX_J_STRING, p->i + 1);
 
-	if (t < 0)
+	if (t < 0) {
 		return t;
+	}
 	p->i++; /* opening quote */
 	while (p->i < p->n) {
 		uint8_t c = (uint8_t)p->s[p->i];
@@ -124,24 +133,29 @@ parse_string(struct jparser *p)
 			p->toks[t].next = p->nb;
 			return t;
 		}
-		if (c < 0x20)
+		if (c < 0x20) {
 			return -EINVAL;
+		}
 		if (c == '\\') {
 			char e;
 
 			p->toks[t].escaped = 1;
-			if (p->i + 1 >= p->n)
+			if (p->i + 1 >= p->n) {
 				return -EINVAL;
+			}
 			e = p->s[p->i + 1];
 			if (e == 'u') {
-				if (p->i + 6 > p->n)
+				if (p->i + 6 > p->n) {
 					return -EINVAL;
-				for (int k = 2; k < 6; k++)
-					if (hexval(p->s[p->i + (size_t)k]) < 0)
+				}
+				for (int k = 2; k < 6; k++) {
+					if (hexval(p->s[p->i + (size_t)k]) < 0) {
 						return -EINVAL;
+					}
+				}
 				p->i += 6;
 			} else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' ||
-				   e == 'n' || e == 'r' || e == 't') {
+			           e == 'n' || e == 'r' || e == 't') {
 				p->i += 2;
 			} else {
 				return -EINVAL;
@@ -154,8 +168,9 @@ parse_string(struct jparser *p)
 			uint32_t cp;
 			size_t l = utf8_len((const uint8_t *)p->s + p->i, p->n - p->i, &cp);
 
-			if (l == 0)
+			if (l == 0) {
 				return -EINVAL;
+			}
 			p->i += l;
 		}
 	}
@@ -165,8 +180,9 @@ parse_string(struct jparser *p)
 static bool
 match_lit(struct jparser *p, const char *lit, size_t n)
 {
-	if (p->n - p->i < n || memcmp(p->s + p->i, lit, n) != 0)
+	if (p->n - p->i < n || memcmp(p->s + p->i, lit, n) != 0) {
 		return false;
+	}
 	p->i += n;
 	return true;
 }
@@ -185,13 +201,15 @@ parse_number(struct jparser *p)
 			goto done;
 		}
 	}
-	if (p->i >= p->n)
+	if (p->i >= p->n) {
 		return -EINVAL;
+	}
 	if (p->s[p->i] == '0') {
 		p->i++;
 	} else if (p->s[p->i] >= '1' && p->s[p->i] <= '9') {
-		while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9')
+		while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9') {
 			p->i++;
+		}
 	} else {
 		return -EINVAL;
 	}
@@ -200,29 +218,35 @@ parse_number(struct jparser *p)
 
 		p->i++;
 		d0 = p->i;
-		while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9')
+		while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9') {
 			p->i++;
-		if (p->i == d0)
+		}
+		if (p->i == d0) {
 			return -EINVAL;
+		}
 		is_float = true;
 	}
 	if (p->i < p->n && (p->s[p->i] == 'e' || p->s[p->i] == 'E')) {
 		size_t d0;
 
 		p->i++;
-		if (p->i < p->n && (p->s[p->i] == '+' || p->s[p->i] == '-'))
+		if (p->i < p->n && (p->s[p->i] == '+' || p->s[p->i] == '-')) {
 			p->i++;
+		}
 		d0 = p->i;
-		while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9')
+		while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9') {
 			p->i++;
-		if (p->i == d0)
+		}
+		if (p->i == d0) {
 			return -EINVAL;
+		}
 		is_float = true;
 	}
 	t = new_tok(p, is_float ? BX_J_FLOAT : BX_J_INT, s);
 done:
-	if (t < 0)
+	if (t < 0) {
 		return t;
+	}
 	p->toks[t].len = (uint32_t)(p->i - s);
 	p->toks[t].next = p->nb;
 	return t;
@@ -236,11 +260,13 @@ parse_container(struct jparser *p, unsigned depth, bool is_obj)
 	int t, r;
 	char close = is_obj ? '}' : ']';
 
-	if (depth >= p->max_depth)
+	if (depth >= p->max_depth) {
 		return -ELOOP;
+	}
 	t = new_tok(p, is_obj ? BX_J_OBJECT : BX_J_ARRAY, p->i);
-	if (t < 0)
+	if (t < 0) {
 		return t;
+	}
 	p->i++;
 	skip_ws(p);
 	if (p->i < p->n && p->s[p->i] == close) {
@@ -250,24 +276,29 @@ parse_container(struct jparser *p, unsigned depth, bool is_obj)
 	for (;;) {
 		skip_ws(p);
 		if (is_obj) {
-			if (p->i >= p->n || p->s[p->i] != '"')
+			if (p->i >= p->n || p->s[p->i] != '"') {
 				return -EINVAL;
+			}
 			r = parse_string(p);
-			if (r < 0)
+			if (r < 0) {
 				return r;
+			}
 			skip_ws(p);
-			if (p->i >= p->n || p->s[p->i] != ':')
+			if (p->i >= p->n || p->s[p->i] != ':') {
 				return -EINVAL;
+			}
 			p->i++;
 			skip_ws(p);
 		}
 		r = parse_value(p, depth + 1);
-		if (r < 0)
+		if (r < 0) {
 			return r;
+		}
 		p->toks[t].nb++;
 		skip_ws(p);
-		if (p->i >= p->n)
+		if (p->i >= p->n) {
 			return -EINVAL;
+		}
 		if (p->s[p->i] == ',') {
 			p->i++;
 			continue;
@@ -291,8 +322,9 @@ parse_value(struct jparser *p, unsigned depth)
 	size_t s = p->i;
 	enum bx_jtype type;
 
-	if (p->i >= p->n)
+	if (p->i >= p->n) {
 		return -EINVAL;
+	}
 	switch (p->s[p->i]) {
 	case '{':
 		return parse_container(p, depth, true);
@@ -301,36 +333,42 @@ parse_value(struct jparser *p, unsigned depth)
 	case '"':
 		return parse_string(p);
 	case 't':
-		if (!match_lit(p, "true", 4))
+		if (!match_lit(p, "true", 4)) {
 			return -EINVAL;
+		}
 		type = BX_J_TRUE;
 		break;
 	case 'f':
-		if (!match_lit(p, "false", 5))
+		if (!match_lit(p, "false", 5)) {
 			return -EINVAL;
+		}
 		type = BX_J_FALSE;
 		break;
 	case 'n':
-		if (!match_lit(p, "null", 4))
+		if (!match_lit(p, "null", 4)) {
 			return -EINVAL;
+		}
 		type = BX_J_NULL;
 		break;
 	case 'N':
-		if (!match_lit(p, "NaN", 3))
+		if (!match_lit(p, "NaN", 3)) {
 			return -EINVAL;
+		}
 		type = BX_J_NONFINITE;
 		break;
 	case 'I':
-		if (!match_lit(p, "Infinity", 8))
+		if (!match_lit(p, "Infinity", 8)) {
 			return -EINVAL;
+		}
 		type = BX_J_NONFINITE;
 		break;
 	default:
 		return parse_number(p);
 	}
 	t = new_tok(p, type, s);
-	if (t < 0)
+	if (t < 0) {
 		return t;
+	}
 	p->toks[t].len = (uint32_t)(p->i - s);
 	p->toks[t].next = p->nb;
 	return t;
@@ -338,7 +376,7 @@ parse_value(struct jparser *p, unsigned depth)
 
 int
 bx_json_parse(struct bx_json *j, const char *text, size_t len, struct bx_jtok *toks, uint32_t cap,
-	      unsigned max_depth)
+              unsigned max_depth)
 {
 	struct jparser p = {
 		.s = text,
@@ -354,20 +392,24 @@ bx_json_parse(struct bx_json *j, const char *text, size_t len, struct bx_jtok *t
 	j->toks = toks;
 	j->nb_toks = 0;
 	j->cap = cap;
-	if (len > UINT32_MAX)
+	if (len > UINT32_MAX) {
 		return -E2BIG;
+	}
 	skip_ws(&p);
 	r = parse_value(&p, 0);
-	if (r < 0)
+	if (r < 0) {
 		return r;
+	}
 	skip_ws(&p);
-	if (p.i != p.n)
+	if (p.i != p.n) {
 		return -EINVAL;
+	}
 	j->nb_toks = p.nb;
 	return 0;
 }
 
-/* Decode one escape or UTF-8 sequence of a string at s[*i]; returns the code point. */
+/* Decode one escape or UTF-8 sequence of a string at s[*i]; returns the code
+ * point. */
 static uint32_t
 str_next_cp(const char *s, size_t n, size_t *i)
 {
@@ -379,14 +421,19 @@ str_next_cp(const char *s, size_t n, size_t *i)
 
 		*i += 2;
 		switch (e) {
-		case 'b': return '\b';
-		case 'f': return '\f';
-		case 'n': return '\n';
-		case 'r': return '\r';
-		case 't': return '\t';
+		case 'b':
+			return '\b';
+		case 'f':
+			return '\f';
+		case 'n':
+			return '\n';
+		case 'r':
+			return '\r';
+		case 't':
+			return '\t';
 		case 'u':
 			cp = (uint32_t)(hexval(s[*i]) << 12 | hexval(s[*i + 1]) << 8 |
-					hexval(s[*i + 2]) << 4 | hexval(s[*i + 3]));
+			                hexval(s[*i + 2]) << 4 | hexval(s[*i + 3]));
 			*i += 4;
 			if (cp >= 0xd800 && cp <= 0xdbff && *i + 6 <= n && s[*i] == '\\' &&
 			    s[*i + 1] == 'u') {
@@ -400,7 +447,8 @@ str_next_cp(const char *s, size_t n, size_t *i)
 				}
 			}
 			return cp;
-		default: return (uint32_t)(uint8_t)e; /* " \ / */
+		default:
+			return (uint32_t)(uint8_t)e; /* " \ / */
 		}
 	}
 	if (c < 0x80) {
@@ -447,19 +495,22 @@ bx_json_str_copy(const struct bx_json *j, int t, char *out, size_t cap)
 	const char *s = j->src + k->start;
 	size_t i = 0, o = 0;
 
-	if (k->type != BX_J_STRING)
+	if (k->type != BX_J_STRING) {
 		return -1;
+	}
 	if (!k->escaped) {
-		if (k->len > cap)
+		if (k->len > cap) {
 			return -1;
+		}
 		memcpy(out, s, k->len);
 		return k->len;
 	}
 	while (i < k->len) {
 		uint32_t cp = str_next_cp(s, k->len, &i);
 
-		if (cap - o < 4)
+		if (cap - o < 4) {
 			return -1;
+		}
 		o += put_utf8(out + o, cp);
 	}
 	return (long)o;
@@ -472,16 +523,19 @@ bx_json_str_eq(const struct bx_json *j, int t, const char *str, size_t n)
 	const char *s = j->src + k->start;
 	size_t i = 0, o = 0;
 
-	if (k->type != BX_J_STRING)
+	if (k->type != BX_J_STRING) {
 		return false;
-	if (!k->escaped)
+	}
+	if (!k->escaped) {
 		return k->len == n && memcmp(s, str, n) == 0;
+	}
 	while (i < k->len) {
 		char tmp[4];
 		size_t l = put_utf8(tmp, str_next_cp(s, k->len, &i));
 
-		if (n - o < l || memcmp(str + o, tmp, l) != 0)
+		if (n - o < l || memcmp(str + o, tmp, l) != 0) {
 			return false;
+		}
 		o += l;
 	}
 	return o == n;
@@ -492,13 +546,15 @@ bx_json_get(const struct bx_json *j, int obj, const char *key, size_t key_len)
 {
 	int k;
 
-	if (obj < 0 || j->toks[obj].type != BX_J_OBJECT)
+	if (obj < 0 || j->toks[obj].type != BX_J_OBJECT) {
 		return -1;
+	}
 	for (k = bx_json_child(j, obj); k >= 0 && k < (int)j->toks[obj].next;) {
 		int v = k + 1;
 
-		if (bx_json_str_eq(j, k, key, key_len))
+		if (bx_json_str_eq(j, k, key, key_len)) {
 			return v;
+		}
 		k = bx_json_next(j, v);
 	}
 	return -1;
@@ -513,8 +569,9 @@ bx_json_int64(const struct bx_json *j, int t, int64_t *out)
 	uint64_t v = 0;
 	uint32_t i = 0;
 
-	if (k->type != BX_J_INT)
+	if (k->type != BX_J_INT) {
 		return -EINVAL;
+	}
 	if (s[0] == '-') {
 		neg = true;
 		i = 1;
@@ -522,17 +579,20 @@ bx_json_int64(const struct bx_json *j, int t, int64_t *out)
 	for (; i < k->len; i++) {
 		uint64_t d = (uint64_t)(s[i] - '0');
 
-		if (v > (UINT64_MAX - d) / 10)
+		if (v > (UINT64_MAX - d) / 10) {
 			return -ERANGE;
+		}
 		v = v * 10 + d;
 	}
 	if (neg) {
-		if (v > (uint64_t)INT64_MAX + 1)
+		if (v > (uint64_t)INT64_MAX + 1) {
 			return -ERANGE;
+		}
 		*out = (int64_t)(0 - v);
 	} else {
-		if (v > (uint64_t)INT64_MAX)
+		if (v > (uint64_t)INT64_MAX) {
 			return -ERANGE;
+		}
 		*out = (int64_t)v;
 	}
 	return 0;
@@ -549,14 +609,16 @@ bx_json_double(const struct bx_json *j, int t, double *out)
 		*out = s[0] == 'N' ? NAN : s[0] == '-' ? -INFINITY : INFINITY;
 		return 0;
 	}
-	if (k->type != BX_J_INT && k->type != BX_J_FLOAT)
+	if (k->type != BX_J_INT && k->type != BX_J_FLOAT) {
 		return -EINVAL;
+	}
 	if (k->len >= sizeof(tmp)) {
 		/* absurdly long literal: Python would still parse it; so do we, slowly */
 		char *big = malloc(k->len + 1);
 
-		if (!big)
+		if (!big) {
 			return -ENOMEM;
+		}
 		memcpy(big, s, k->len);
 		big[k->len] = 0;
 		*out = strtod(big, NULL);
@@ -589,10 +651,11 @@ pre_value(struct bx_jw *w)
 		return;
 	}
 	if (!w->first[w->depth]) {
-		if (w->style == BX_JW_PY_DEFAULT)
+		if (w->style == BX_JW_PY_DEFAULT) {
 			bx_obuf_put(w->b, ", ", 2);
-		else
+		} else {
 			bx_obuf_putc(w->b, ',');
+		}
 	}
 	w->first[w->depth] = false;
 }
@@ -602,10 +665,11 @@ open_(struct bx_jw *w, char c)
 {
 	pre_value(w);
 	bx_obuf_putc(w->b, c);
-	if (w->depth < BX_JSON_MAX_DEPTH)
+	if (w->depth < BX_JSON_MAX_DEPTH) {
 		w->depth++;
-	else
+	} else {
 		w->b->overflow = true;
+	}
 	w->first[w->depth] = true;
 }
 
@@ -624,16 +688,18 @@ bx_jw_arr_begin(struct bx_jw *w)
 void
 bx_jw_obj_end(struct bx_jw *w)
 {
-	if (w->depth)
+	if (w->depth) {
 		w->depth--;
+	}
 	bx_obuf_putc(w->b, '}');
 }
 
 void
 bx_jw_arr_end(struct bx_jw *w)
 {
-	if (w->depth)
+	if (w->depth) {
 		w->depth--;
+	}
 	bx_obuf_putc(w->b, ']');
 }
 
@@ -642,8 +708,10 @@ static const char hexd[] = "0123456789abcdef";
 static void
 put_u_escape(struct bx_obuf *b, uint32_t u)
 {
-	char e[6] = {'\\', 'u', hexd[(u >> 12) & 15], hexd[(u >> 8) & 15], hexd[(u >> 4) & 15],
-		     hexd[u & 15]};
+	char e[6] = {
+		'\\',        'u', hexd[(u >> 12) & 15], hexd[(u >> 8) & 15], hexd[(u >> 4) & 15],
+		hexd[u & 15]
+	};
 
 	bx_obuf_put(b, e, 6);
 }
@@ -655,14 +723,29 @@ json_escape_cp(struct bx_jw *w, uint32_t cp)
 	struct bx_obuf *b = w->b;
 
 	switch (cp) {
-	case '"': bx_obuf_put(b, "\\\"", 2); return;
-	case '\\': bx_obuf_put(b, "\\\\", 2); return;
-	case '\n': bx_obuf_put(b, "\\n", 2); return;
-	case '\r': bx_obuf_put(b, "\\r", 2); return;
-	case '\t': bx_obuf_put(b, "\\t", 2); return;
-	case '\b': bx_obuf_put(b, "\\b", 2); return;
-	case '\f': bx_obuf_put(b, "\\f", 2); return;
-	default: break;
+	case '"':
+		bx_obuf_put(b, "\\\"", 2);
+		return;
+	case '\\':
+		bx_obuf_put(b, "\\\\", 2);
+		return;
+	case '\n':
+		bx_obuf_put(b, "\\n", 2);
+		return;
+	case '\r':
+		bx_obuf_put(b, "\\r", 2);
+		return;
+	case '\t':
+		bx_obuf_put(b, "\\t", 2);
+		return;
+	case '\b':
+		bx_obuf_put(b, "\\b", 2);
+		return;
+	case '\f':
+		bx_obuf_put(b, "\\f", 2);
+		return;
+	default:
+		break;
 	}
 	if (cp < 0x20) {
 		put_u_escape(b, cp);
@@ -716,10 +799,11 @@ bx_jw_key(struct bx_jw *w, const char *k, size_t n)
 {
 	pre_value(w);
 	jw_str_cps(w, k, n, false);
-	if (w->style == BX_JW_PY_DEFAULT)
+	if (w->style == BX_JW_PY_DEFAULT) {
 		bx_obuf_put(w->b, ": ", 2);
-	else
+	} else {
 		bx_obuf_putc(w->b, ':');
+	}
 	w->after_key = true;
 }
 
@@ -743,22 +827,24 @@ bx_jw_double(struct bx_jw *w, double v)
 	char tmp[32];
 
 	pre_value(w);
-	if (isnan(v))
+	if (isnan(v)) {
 		bx_obuf_put(w->b, "NaN", 3);
-	else if (isinf(v))
+	} else if (isinf(v)) {
 		bx_obuf_puts(w->b, v < 0 ? "-Infinity" : "Infinity");
-	else
+	} else {
 		bx_obuf_put(w->b, tmp, (size_t)bx_py_float_repr(tmp, v));
+	}
 }
 
 void
 bx_jw_bool(struct bx_jw *w, bool v)
 {
 	pre_value(w);
-	if (v)
+	if (v) {
 		bx_obuf_put(w->b, "true", 4);
-	else
+	} else {
 		bx_obuf_put(w->b, "false", 5);
+	}
 }
 
 void
@@ -788,8 +874,9 @@ bx_jw_value(struct bx_jw *w, const struct bx_json *j, int t)
 		return;
 	case BX_J_ARRAY:
 		bx_jw_arr_begin(w);
-		for (c = bx_json_child(j, t); c >= 0 && c < (int)k->next; c = bx_json_next(j, c))
+		for (c = bx_json_child(j, t); c >= 0 && c < (int)k->next; c = bx_json_next(j, c)) {
 			bx_jw_value(w, j, c);
+		}
 		bx_jw_arr_end(w);
 		return;
 	case BX_J_OBJECT:
@@ -797,10 +884,11 @@ bx_jw_value(struct bx_jw *w, const struct bx_json *j, int t)
 		for (c = bx_json_child(j, t); c >= 0 && c < (int)k->next;) {
 			pre_value(w);
 			jw_str_cps(w, j->src + j->toks[c].start, j->toks[c].len, true);
-			if (w->style == BX_JW_PY_DEFAULT)
+			if (w->style == BX_JW_PY_DEFAULT) {
 				bx_obuf_put(w->b, ": ", 2);
-			else
+			} else {
 				bx_obuf_putc(w->b, ':');
+			}
 			w->after_key = true;
 			bx_jw_value(w, j, c + 1);
 			c = bx_json_next(j, c + 1);
@@ -822,51 +910,64 @@ bx_py_float_repr(char buf[32], double v)
 	int nd = 0, exp10, p, pos = 0;
 	const char *e;
 
-	if (isnan(v))
+	if (isnan(v)) {
 		return snprintf(buf, 32, "nan");
-	if (isinf(v))
+	}
+	if (isinf(v)) {
 		return snprintf(buf, 32, v < 0 ? "-inf" : "inf");
-	if (v == 0)
+	}
+	if (v == 0) {
 		return snprintf(buf, 32, signbit(v) ? "-0.0" : "0.0");
+	}
 	/* shortest precision that round-trips; %.*e rounds correctly (glibc) */
 	for (p = 1; p <= 17; p++) {
 		snprintf(tmp, sizeof(tmp), "%.*e", p - 1, v);
-		if (strtod(tmp, NULL) == v)
+		if (strtod(tmp, NULL) == v) {
 			break;
+		}
 	}
 	/* tmp = [-]d[.ddd]e[+-]XX */
-	for (const char *s = tmp; *s && *s != 'e'; s++)
-		if (*s >= '0' && *s <= '9')
+	for (const char *s = tmp; *s && *s != 'e'; s++) {
+		if (*s >= '0' && *s <= '9') {
 			digits[nd++] = *s;
-	while (nd > 1 && digits[nd - 1] == '0')
+		}
+	}
+	while (nd > 1 && digits[nd - 1] == '0') {
 		nd--;
+	}
 	e = strchr(tmp, 'e');
 	exp10 = atoi(e + 1);
-	if (v < 0)
+	if (v < 0) {
 		buf[pos++] = '-';
+	}
 	if (exp10 < -4 || exp10 >= 16) {
 		buf[pos++] = digits[0];
 		if (nd > 1) {
 			buf[pos++] = '.';
-			for (int i = 1; i < nd; i++)
+			for (int i = 1; i < nd; i++) {
 				buf[pos++] = digits[i];
+			}
 		}
 		pos += snprintf(buf + pos, (size_t)(32 - pos), "e%c%02d", exp10 < 0 ? '-' : '+',
-				exp10 < 0 ? -exp10 : exp10);
+		                exp10 < 0 ? -exp10 : exp10);
 	} else if (exp10 < 0) {
 		buf[pos++] = '0';
 		buf[pos++] = '.';
-		for (int i = 0; i < -exp10 - 1; i++)
+		for (int i = 0; i < -exp10 - 1; i++) {
 			buf[pos++] = '0';
-		for (int i = 0; i < nd; i++)
+		}
+		for (int i = 0; i < nd; i++) {
 			buf[pos++] = digits[i];
+		}
 	} else {
-		for (int i = 0; i <= exp10; i++)
+		for (int i = 0; i <= exp10; i++) {
 			buf[pos++] = i < nd ? digits[i] : '0';
+		}
 		buf[pos++] = '.';
 		if (nd > exp10 + 1) {
-			for (int i = exp10 + 1; i < nd; i++)
+			for (int i = exp10 + 1; i < nd; i++) {
 				buf[pos++] = digits[i];
+			}
 		} else {
 			buf[pos++] = '0';
 		}
@@ -875,25 +976,31 @@ bx_py_float_repr(char buf[32], double v)
 	return pos;
 }
 
-/* Python's str.isprintable(), for code points >= 0x80 (close approximation, see README). */
+/* Python's str.isprintable(), for code points >= 0x80 (close approximation, see
+ * README). */
 static bool
 py_printable(uint32_t cp)
 {
-	if (cp <= 0xa0 || cp == 0xad)
+	if (cp <= 0xa0 || cp == 0xad) {
 		return false;
+	}
 	if ((cp >= 0x600 && cp <= 0x605) || cp == 0x61c || cp == 0x6dd || cp == 0x70f ||
-	    cp == 0x890 || cp == 0x891 || cp == 0x8e2 || cp == 0x180e || cp == 0x1680)
+	    cp == 0x890 || cp == 0x891 || cp == 0x8e2 || cp == 0x180e || cp == 0x1680) {
 		return false;
+	}
 	if ((cp >= 0x2000 && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202f) ||
-	    (cp >= 0x205f && cp <= 0x2064) || (cp >= 0x2066 && cp <= 0x206f) || cp == 0x3000)
+	    (cp >= 0x205f && cp <= 0x2064) || (cp >= 0x2066 && cp <= 0x206f) || cp == 0x3000) {
 		return false;
+	}
 	if ((cp >= 0xd800 && cp <= 0xf8ff) || (cp >= 0xfdd0 && cp <= 0xfdef) || cp == 0xfeff ||
-	    (cp >= 0xfff9 && cp <= 0xfffb) || (cp & 0xfffe) == 0xfffe)
+	    (cp >= 0xfff9 && cp <= 0xfffb) || (cp & 0xfffe) == 0xfffe) {
 		return false;
+	}
 	if (cp == 0x110bd || cp == 0x110cd || (cp >= 0x13430 && cp <= 0x1343f) ||
 	    (cp >= 0x1bca0 && cp <= 0x1bca3) || (cp >= 0x1d173 && cp <= 0x1d17a) ||
-	    (cp >= 0xe0000 && cp <= 0xe0fff) || cp >= 0xf0000)
+	    (cp >= 0xe0000 && cp <= 0xe0fff) || cp >= 0xf0000) {
 		return false;
+	}
 	return true;
 }
 
@@ -933,12 +1040,13 @@ py_repr_str(struct bx_obuf *b, const struct bx_json *j, int t)
 		} else if (cp < 0x7f) {
 			bx_obuf_putc(b, (char)cp);
 		} else if (!py_printable(cp)) {
-			if (cp <= 0xff)
+			if (cp <= 0xff) {
 				bx_obuf_printf(b, "\\x%02x", cp);
-			else if (cp <= 0xffff)
+			} else if (cp <= 0xffff) {
 				bx_obuf_printf(b, "\\u%04x", cp);
-			else
+			} else {
 				bx_obuf_printf(b, "\\U%08x", cp);
+			}
 		} else {
 			char tmp[4];
 
@@ -960,10 +1068,11 @@ py_number(struct bx_obuf *b, const struct bx_json *j, int t, bool as_float)
 	if (k->type == BX_J_INT && !as_float) {
 		const char *s = j->src + k->start;
 
-		if (k->len == 2 && s[0] == '-' && s[1] == '0')
+		if (k->len == 2 && s[0] == '-' && s[1] == '0') {
 			bx_obuf_putc(b, '0'); /* int("-0") == 0 */
-		else
+		} else {
 			bx_obuf_put(b, s, k->len);
+		}
 		return;
 	}
 	if (bx_json_double(j, t, &d) < 0) {
@@ -981,18 +1090,29 @@ py_repr(struct bx_obuf *b, const struct bx_json *j, int t, bool ints_as_float)
 	bool first = true;
 
 	switch (k->type) {
-	case BX_J_NULL: bx_obuf_put(b, "None", 4); return;
-	case BX_J_TRUE: bx_obuf_put(b, "True", 4); return;
-	case BX_J_FALSE: bx_obuf_put(b, "False", 5); return;
+	case BX_J_NULL:
+		bx_obuf_put(b, "None", 4);
+		return;
+	case BX_J_TRUE:
+		bx_obuf_put(b, "True", 4);
+		return;
+	case BX_J_FALSE:
+		bx_obuf_put(b, "False", 5);
+		return;
 	case BX_J_INT:
 	case BX_J_FLOAT:
-	case BX_J_NONFINITE: py_number(b, j, t, ints_as_float); return;
-	case BX_J_STRING: py_repr_str(b, j, t); return;
+	case BX_J_NONFINITE:
+		py_number(b, j, t, ints_as_float);
+		return;
+	case BX_J_STRING:
+		py_repr_str(b, j, t);
+		return;
 	case BX_J_ARRAY:
 		bx_obuf_putc(b, '[');
 		for (c = bx_json_child(j, t); c >= 0 && c < (int)k->next; c = bx_json_next(j, c)) {
-			if (!first)
+			if (!first) {
 				bx_obuf_put(b, ", ", 2);
+			}
 			first = false;
 			py_repr(b, j, c, ints_as_float);
 		}
@@ -1001,8 +1121,9 @@ py_repr(struct bx_obuf *b, const struct bx_json *j, int t, bool ints_as_float)
 	case BX_J_OBJECT:
 		bx_obuf_putc(b, '{');
 		for (c = bx_json_child(j, t); c >= 0 && c < (int)k->next;) {
-			if (!first)
+			if (!first) {
 				bx_obuf_put(b, ", ", 2);
+			}
 			first = false;
 			py_repr_str(b, j, c);
 			bx_obuf_put(b, ": ", 2);
@@ -1011,7 +1132,9 @@ py_repr(struct bx_obuf *b, const struct bx_json *j, int t, bool ints_as_float)
 		}
 		bx_obuf_putc(b, '}');
 		return;
-	default: b->overflow = true; return;
+	default:
+		b->overflow = true;
+		return;
 	}
 }
 

@@ -26,16 +26,16 @@ enum bx_jtype {
 	BX_J_NULL,
 	BX_J_FALSE,
 	BX_J_TRUE,
-	BX_J_INT,	/* integer literal */
-	BX_J_FLOAT,	/* with fraction or exponent */
+	BX_J_INT,       /* integer literal */
+	BX_J_FLOAT,     /* with fraction or exponent */
 	BX_J_NONFINITE, /* NaN, Infinity, -Infinity */
-	BX_J_STRING,	/* start/len exclude the quotes */
+	BX_J_STRING,    /* start/len exclude the quotes */
 	BX_J_ARRAY,
 	BX_J_OBJECT,
 };
 
 struct bx_jtok {
-	uint8_t type;	 /* enum bx_jtype */
+	uint8_t type;    /* enum bx_jtype */
 	uint8_t escaped; /* BX_J_STRING: contains a backslash */
 	uint16_t _pad;
 	uint32_t start; /* offset in the text */
@@ -61,24 +61,28 @@ struct bx_json {
  * itself at most BX_JSON_MAX_DEPTH).
  */
 int bx_json_parse(struct bx_json *j, const char *text, size_t len, struct bx_jtok *toks,
-		  uint32_t cap, unsigned max_depth);
+                  uint32_t cap, unsigned max_depth);
 
 /* Value of member `key` of object token `obj`, or -1. */
 int bx_json_get(const struct bx_json *j, int obj, const char *key, size_t key_len);
+
 /* First child (for arrays: element 0; for objects: key 0), or -1 if empty. */
 static inline int
 bx_json_child(const struct bx_json *j, int t)
 {
 	return j->toks[t].nb ? t + 1 : -1;
 }
+
 static inline int
 bx_json_next(const struct bx_json *j, int t)
 {
 	return (int)j->toks[t].next;
 }
+
 /* Compare a STRING token's (unescaped) value with s. */
 bool bx_json_str_eq(const struct bx_json *j, int t, const char *s, size_t n);
-/* Unescape a STRING token into out as UTF-8 (lone surrogates as WTF-8). Returns length or -1. */
+/* Unescape a STRING token into out as UTF-8 (lone surrogates as WTF-8). Returns
+ * length or -1. */
 long bx_json_str_copy(const struct bx_json *j, int t, char *out, size_t cap);
 /* INT token to int64 (-ERANGE if it does not fit, -EINVAL if not an INT). */
 int bx_json_int64(const struct bx_json *j, int t, int64_t *out);
@@ -88,7 +92,7 @@ int bx_json_double(const struct bx_json *j, int t, double *out);
 /* ---------------- writer ---------------- */
 
 enum bx_jw_style {
-	BX_JW_COMPACT,	  /* separators (",", ":"), ensure_ascii=False */
+	BX_JW_COMPACT,    /* separators (",", ":"), ensure_ascii=False */
 	BX_JW_PY_DEFAULT, /* separators (", ", ": "), ensure_ascii=True */
 };
 

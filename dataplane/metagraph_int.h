@@ -8,8 +8,8 @@
 
 struct bx_metagraph {
 	uint32_t nb;
-	uint32_t mask;	  /* slots - 1 */
-	int32_t *slots;	  /* index into n[], -1 empty */
+	uint32_t mask;  /* slots - 1 */
+	int32_t *slots; /* index into n[], -1 empty */
 	int64_t block;
 	struct bx_mg_neuron *n;
 };

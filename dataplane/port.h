@@ -23,10 +23,10 @@ struct bx_dp;
 struct bx_conn {
 	int fd;
 	uint32_t idx;
-	char *rx;	 /* receive buffer, rx_buf bytes */
+	char *rx;        /* receive buffer, rx_buf bytes */
 	uint32_t rx_off; /* start of bytes not yet answered */
 	uint32_t rx_len; /* end of bytes held */
-	char *tx;	 /* send buffer, tx_cap bytes */
+	char *tx;        /* send buffer, tx_cap bytes */
 	uint32_t tx_len; /* bytes queued */
 	uint32_t tx_sent;
 	bool recv_pending, send_pending;
@@ -86,7 +86,8 @@ struct bx_dp {
 
 /* ---- helpers for backends (conn.c, server.c) ---- */
 
-/* Listening socket for conf (SO_REUSEPORT); port 0 binds any port. Returns fd or -errno. */
+/* Listening socket for conf (SO_REUSEPORT); port 0 binds any port. Returns fd
+ * or -errno. */
 int bx_dp_listen(const struct bx_dp_conf *c, uint16_t port, struct bx_errbuf *eb);
 /* Fill peer from an accepted socket. */
 void bx_conn_peer(struct bx_conn *c);
@@ -102,11 +103,13 @@ void bx_conn_process(struct bx_dp_worker *w, struct bx_conn *c);
  * flight (the kernel writes at rx + rx_len).
  */
 void bx_conn_rx_compact(struct bx_conn *c);
-/* Bytes the next recv may use at rx + rx_len (0 = paused: rx full or closing). */
+/* Bytes the next recv may use at rx + rx_len (0 = paused: rx full or closing).
+ */
 uint32_t bx_conn_rx_room(const struct bx_dp_worker *w, const struct bx_conn *c);
 uint32_t bx_conn_tx_cap(const struct bx_dp_worker *w);
 
-/* Quiescent-state marks around blocking waits (server.c reclaims metagraphs). */
+/* Quiescent-state marks around blocking waits (server.c reclaims metagraphs).
+ */
 static inline void
 bx_worker_offline(struct bx_dp_worker *w)
 {
@@ -117,7 +120,7 @@ static inline void
 bx_worker_online(struct bx_dp_worker *w)
 {
 	__atomic_store_n(&w->qs, __atomic_load_n(&w->dp->epoch, __ATOMIC_SEQ_CST),
-			 __ATOMIC_SEQ_CST);
+	                 __ATOMIC_SEQ_CST);
 }
 
 #endif

@@ -14,7 +14,6 @@
  * (request_timeout_ms) connections and drives the drain on stop.
  */
 #include <errno.h>
-#include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
@@ -23,9 +22,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <liburing.h>
+
 #include "port.h"
 
-enum { T_RECV = 0, T_SEND = 1, T_ACCEPT = 2, T_TICK = 3, T_WAKE = 4, T_IGNORE = 5 };
+enum {
+	T_RECV = 0,
+	T_SEND = 1,
+	T_ACCEPT = 2,
+	T_TICK = 3,
+	T_WAKE = 4,
+	T_IGNORE = 5
+};
 
 #define TAG_MASK 7ull
 
@@ -70,11 +78,13 @@ arm_accept(struct bx_dp_worker *w, struct uw *u)
 {
 	struct io_uring_sqe *sqe;
 
-	if (u->accept_armed || u->draining)
+	if (u->accept_armed || u->draining) {
 		return;
+	}
 	sqe = sqe_get(u);
-	if (!sqe)
+	if (!sqe) {
 		return;
+	}
 	io_uring_prep_multishot_accept(sqe, w->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	io_uring_sqe_set_data64(sqe, ud(u, T_ACCEPT));
 	u->accept_armed = true;
@@ -85,8 +95,9 @@ arm_tick(struct uw *u)
 {
 	struct io_uring_sqe *sqe = sqe_get(u);
 
-	if (!sqe)
+	if (!sqe) {
 		return;
+	}
 	io_uring_prep_timeout(sqe, &u->tick, 0, 0);
 	io_uring_sqe_set_data64(sqe, ud(u, T_TICK));
 }
@@ -96,8 +107,9 @@ arm_wake(struct uw *u)
 {
 	struct io_uring_sqe *sqe = sqe_get(u);
 
-	if (!sqe)
+	if (!sqe) {
 		return;
+	}
 	io_uring_prep_read(sqe, u->efd, &u->efd_val, sizeof(u->efd_val), 0);
 	io_uring_sqe_set_data64(sqe, ud(u, T_WAKE));
 }
@@ -105,8 +117,9 @@ arm_wake(struct uw *u)
 static void
 conn_release_if_done(struct bx_dp_worker *w, struct uw *u, struct bx_conn *c)
 {
-	if (!c->closing || c->recv_pending || c->send_pending)
+	if (!c->closing || c->recv_pending || c->send_pending) {
 		return;
+	}
 	close(c->fd);
 	c->fd = -1;
 	c->closing = false;
@@ -118,29 +131,33 @@ conn_release_if_done(struct bx_dp_worker *w, struct uw *u, struct bx_conn *c)
 static void
 conn_close(struct bx_dp_worker *w, struct uw *u, struct bx_conn *c)
 {
-	if (c->fd < 0)
+	if (c->fd < 0) {
 		return;
+	}
 	if (!c->closing) {
 		c->closing = true;
-		if (c->recv_pending || c->send_pending)
+		if (c->recv_pending || c->send_pending) {
 			shutdown(c->fd, SHUT_RDWR); /* completes what is in flight */
+		}
 	}
 	conn_release_if_done(w, u, c);
 }
 
-/* Post what the connection needs: a send for queued bytes, a recv when there is room. */
+/* Post what the connection needs: a send for queued bytes, a recv when there is
+ * room. */
 static void
 conn_pump(struct bx_dp_worker *w, struct uw *u, struct bx_conn *c)
 {
 	struct io_uring_sqe *sqe;
 
-	if (c->closing)
+	if (c->closing) {
 		return;
+	}
 	if (!c->send_pending && c->tx_len > c->tx_sent) {
 		sqe = sqe_get(u);
 		if (sqe) {
 			io_uring_prep_send(sqe, c->fd, c->tx + c->tx_sent, c->tx_len - c->tx_sent,
-					   MSG_NOSIGNAL);
+			                   MSG_NOSIGNAL);
 			io_uring_sqe_set_data64(sqe, ud(c, T_SEND));
 			c->send_pending = true;
 		}
@@ -172,10 +189,12 @@ on_accept(struct bx_dp_worker *w, struct uw *u, struct io_uring_cqe *cqe)
 	struct bx_conn *c;
 	int one = 1;
 
-	if (!(cqe->flags & IORING_CQE_F_MORE))
+	if (!(cqe->flags & IORING_CQE_F_MORE)) {
 		u->accept_armed = false;
-	if (cqe->res < 0)
+	}
+	if (cqe->res < 0) {
 		return;
+	}
 	if (u->draining || u->nb_free == 0) {
 		close(cqe->res);
 		w->ax.stats.conns_refused++;
@@ -241,8 +260,9 @@ on_send(struct bx_dp_worker *w, struct uw *u, struct bx_conn *c, int res)
 	if (c->tx_sent == c->tx_len) {
 		c->tx_sent = c->tx_len = 0;
 		/* room again: answer requests held back by backpressure */
-		if (c->rx_len > c->rx_off && !c->close_after)
+		if (c->rx_len > c->rx_off && !c->close_after) {
 			bx_conn_process(w, c);
+		}
 	}
 	conn_pump(w, u, c);
 }
@@ -256,8 +276,9 @@ sweep(struct bx_dp_worker *w, struct uw *u)
 	for (uint32_t i = 0; i < u->nb_conns; i++) {
 		struct bx_conn *c = &u->conns[i];
 
-		if (c->fd < 0 || c->closing)
+		if (c->fd < 0 || c->closing) {
 			continue;
+		}
 		if (u->draining) {
 			if (u->forced || (c->rx_len == c->rx_off && c->tx_len == 0)) {
 				conn_close(w, u, c);
@@ -267,12 +288,12 @@ sweep(struct bx_dp_worker *w, struct uw *u)
 			conn_pump(w, u, c);
 			continue;
 		}
-		if (c->has_partial &&
-		    now - c->partial_since_ns > (uint64_t)cf->request_timeout_ms * 1000000ull) {
-			w->ax.stats.conns_timed_out++;
-			conn_close(w, u, c);
-		} else if (c->rx_len == c->rx_off && c->tx_len == 0 &&
-			   now - c->last_active_ns > (uint64_t)cf->idle_timeout_ms * 1000000ull) {
+		bool slow = c->has_partial && now - c->partial_since_ns >
+		                                      (uint64_t)cf->request_timeout_ms * 1000000ull;
+		bool idle = c->rx_len == c->rx_off && c->tx_len == 0 &&
+		            now - c->last_active_ns > (uint64_t)cf->idle_timeout_ms * 1000000ull;
+
+		if (slow || idle) {
 			w->ax.stats.conns_timed_out++;
 			conn_close(w, u, c);
 		}
@@ -306,25 +327,27 @@ uring_init(struct bx_dp_worker *w, struct bx_errbuf *eb)
 	int r;
 
 	u = bx_aligned_alloc(64, sizeof(*u));
-	if (!u)
+	if (!u) {
 		return -ENOMEM;
+	}
 	memset(u, 0, sizeof(*u));
 	u->efd = -1;
 	w->priv = u;
 	u->nb_conns = cf->max_conns;
 	u->conns = bx_calloc(u->nb_conns, sizeof(*u->conns));
 	u->free_stack = bx_calloc(u->nb_conns, sizeof(*u->free_stack));
-	if (!u->conns || !u->free_stack)
+	if (!u->conns || !u->free_stack) {
 		return -ENOMEM;
+	}
 	per = (size_t)cf->rx_buf + tx_cap;
 	per = (per + 4095) & ~(size_t)4095;
 	u->mem_len = per * u->nb_conns;
 	u->mem = mmap(NULL, u->mem_len, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (u->mem == MAP_FAILED) {
 		u->mem = NULL;
 		return bx_err(eb, ENOMEM, "dataplane: worker %u: cannot map %zu MiB of buffers",
-			      w->id, u->mem_len >> 20);
+		              w->id, u->mem_len >> 20);
 	}
 	for (uint32_t i = 0; i < u->nb_conns; i++) {
 		struct bx_conn *c = &u->conns[i];
@@ -337,8 +360,9 @@ uring_init(struct bx_dp_worker *w, struct bx_errbuf *eb)
 	}
 	u->nb_free = u->nb_conns;
 	u->efd = eventfd(0, EFD_CLOEXEC);
-	if (u->efd < 0)
+	if (u->efd < 0) {
 		return bx_err(eb, errno, "dataplane: eventfd: %s", bx_strerror(errno));
+	}
 
 	memset(&p, 0, sizeof(p));
 	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
@@ -350,12 +374,13 @@ uring_init(struct bx_dp_worker *w, struct bx_errbuf *eb)
 		p.cq_entries = BX_MAX(cf->ring_entries * 2, cf->max_conns * 4);
 		r = io_uring_queue_init_params(cf->ring_entries, &u->ring, &p);
 	}
-	if (r < 0)
+	if (r < 0) {
 		return bx_err(eb, -r, "dataplane: worker %u: io_uring_queue_init: %s", w->id,
-			      bx_strerror(r));
+		              bx_strerror(r));
+	}
 	u->ring_ok = true;
 	u->tick.tv_sec = 0;
-	u->tick.tv_nsec = 500 * 1000 * 1000;
+	u->tick.tv_nsec = 500000000LL;
 	return 0;
 }
 
@@ -380,37 +405,46 @@ uring_run(struct bx_dp_worker *w)
 			       bx_strerror(r));
 			return r;
 		}
-		io_uring_for_each_cqe(&u->ring, head, cqe)
-		{
+		io_uring_for_each_cqe(&u->ring, head, cqe) {
 			uint64_t d = io_uring_cqe_get_data64(cqe);
 			void *p = (void *)(uintptr_t)(d & ~TAG_MASK);
 
 			n++;
 			switch (d & TAG_MASK) {
-			case T_RECV: on_recv(w, u, p, cqe->res); break;
-			case T_SEND: on_send(w, u, p, cqe->res); break;
-			case T_ACCEPT: on_accept(w, u, cqe); break;
+			case T_RECV:
+				on_recv(w, u, p, cqe->res);
+				break;
+			case T_SEND:
+				on_send(w, u, p, cqe->res);
+				break;
+			case T_ACCEPT:
+				on_accept(w, u, cqe);
+				break;
 			case T_TICK:
 				sweep(w, u);
 				arm_tick(u);
 				break;
 			case T_WAKE:
-				if (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE))
+				if (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
 					arm_wake(u);
+				}
 				break;
-			default: break;
+			default:
+				break;
 			}
 		}
 		io_uring_cq_advance(&u->ring, n);
 		if (__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
-			if (!u->draining)
+			if (!u->draining) {
 				start_drain(w, u);
+			}
 			if (!u->forced && bx_time_ns() >= w->drain_deadline_ns) {
 				u->forced = true;
 				sweep(w, u);
 			}
-			if (u->nb_open == 0)
+			if (u->nb_open == 0) {
 				break;
+			}
 		} else if (!u->accept_armed) {
 			arm_accept(w, u);
 		}
@@ -424,8 +458,9 @@ uring_wake(struct bx_dp_worker *w)
 	struct uw *u = w->priv;
 	uint64_t one = 1;
 
-	if (u && u->efd >= 0 && write(u->efd, &one, sizeof(one)) < 0)
+	if (u && u->efd >= 0 && write(u->efd, &one, sizeof(one)) < 0) {
 		BX_LOG(WARN, "dataplane: worker %u: eventfd write: %s", w->id, bx_strerror(errno));
+	}
 }
 
 static void
@@ -433,18 +468,25 @@ uring_fini(struct bx_dp_worker *w)
 {
 	struct uw *u = w->priv;
 
-	if (!u)
+	if (!u) {
 		return;
-	if (u->ring_ok)
+	}
+	if (u->ring_ok) {
 		io_uring_queue_exit(&u->ring); /* cancels what is still in flight */
-	if (u->conns)
-		for (uint32_t i = 0; i < u->nb_conns; i++)
-			if (u->conns[i].fd >= 0)
+	}
+	if (u->conns) {
+		for (uint32_t i = 0; i < u->nb_conns; i++) {
+			if (u->conns[i].fd >= 0) {
 				close(u->conns[i].fd);
-	if (u->efd >= 0)
+			}
+		}
+	}
+	if (u->efd >= 0) {
 		close(u->efd);
-	if (u->mem)
+	}
+	if (u->mem) {
 		munmap(u->mem, u->mem_len);
+	}
 	bx_free(u->conns);
 	bx_free(u->free_stack);
 	bx_free(u);

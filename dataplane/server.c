@@ -93,8 +93,9 @@ static const struct bx_port_ops *
 find_ops(const char *name)
 {
 #ifdef BX_HAVE_IO_URING
-	if (!name || strcmp(name, "io_uring") == 0)
+	if (!name || strcmp(name, "io_uring") == 0) {
 		return &bx_port_uring_ops;
+	}
 #endif
 	(void)name;
 	return NULL;
@@ -103,32 +104,41 @@ find_ops(const char *name)
 static int
 check_conf(const struct bx_dp_conf *c, struct bx_errbuf *eb)
 {
-	if (c->nb_cores == 0 || c->nb_cores > BX_DP_MAX_CORES)
+	if (c->nb_cores == 0 || c->nb_cores > BX_DP_MAX_CORES) {
 		return bx_err(eb, EINVAL, "dataplane: nb_cores must be 1..%d", BX_DP_MAX_CORES);
-	if (c->max_conns == 0 || c->max_conns > (1u << 20))
+	}
+	if (c->max_conns == 0 || c->max_conns > (1u << 20)) {
 		return bx_err(eb, EINVAL, "dataplane: max_conns must be 1..1048576");
-	if (c->max_headers == 0 || c->max_headers > BX_HTTP_MAX_HEADERS)
+	}
+	if (c->max_headers == 0 || c->max_headers > BX_HTTP_MAX_HEADERS) {
 		return bx_err(eb, EINVAL, "dataplane: max_headers must be 1..%d",
-			      BX_HTTP_MAX_HEADERS);
-	if (c->max_request_line >= c->max_head || c->max_header_line >= c->max_head)
-		return bx_err(eb, EINVAL, "dataplane: request and header lines must be shorter "
-					  "than max_head");
-	if ((uint64_t)c->max_head + c->max_body > c->rx_buf)
+		              BX_HTTP_MAX_HEADERS);
+	}
+	if (c->max_request_line >= c->max_head || c->max_header_line >= c->max_head) {
 		return bx_err(eb, EINVAL,
-			      "dataplane: max_head (%u) + max_body (%u) must fit rx_buf (%u)",
-			      c->max_head, c->max_body, c->rx_buf);
-	if (c->tx_buf < 4096 || c->tx_buf > (64u << 20))
+		              "dataplane: request and header lines must be shorter "
+		              "than max_head");
+	}
+	if ((uint64_t)c->max_head + c->max_body > c->rx_buf) {
+		return bx_err(eb, EINVAL,
+		              "dataplane: max_head (%u) + max_body (%u) must fit rx_buf (%u)",
+		              c->max_head, c->max_body, c->rx_buf);
+	}
+	if (c->tx_buf < 4096 || c->tx_buf > (64u << 20)) {
 		return bx_err(eb, EINVAL, "dataplane: tx_buf must be 4 KiB..64 MiB");
-	if (c->idle_timeout_ms < 1000)
+	}
+	if (c->idle_timeout_ms < 1000) {
 		return bx_err(eb, EINVAL, "dataplane: idle_timeout_ms must be >= 1000");
-	if (!c->hotkey)
+	}
+	if (!c->hotkey) {
 		return bx_err(eb, EINVAL, "dataplane: no axon hotkey");
+	}
 	return 0;
 }
 
 int
 bx_dp_create(const struct bx_dp_conf *conf, struct bx_metagraph *mg, struct bx_dp **out,
-	     struct bx_errbuf *eb)
+             struct bx_errbuf *eb)
 {
 	struct bx_dp *dp;
 	int r;
@@ -149,7 +159,7 @@ bx_dp_create(const struct bx_dp_conf *conf, struct bx_metagraph *mg, struct bx_d
 		bx_free(dp);
 		bx_metagraph_free(mg);
 		return bx_err(eb, ENOTSUP, "dataplane: port backend \"%s\" is not built in",
-			      conf->port_backend ? conf->port_backend : "(null)");
+		              conf->port_backend ? conf->port_backend : "(null)");
 	}
 	r = bx_axon_shared_init(&dp->sh, conf, eb);
 	if (r < 0) {
@@ -187,8 +197,9 @@ bx_dp_set_handler(struct bx_dp *dp, const char *synapse, bx_synapse_fn *fn, void
 {
 	const struct bx_synapse_type *t = bx_synapse_find(synapse, strlen(synapse));
 
-	if (!t || dp->running)
+	if (!t || dp->running) {
 		return t ? -EBUSY : -ENOENT;
+	}
 	dp->sh.handlers[bx_synapse_index(t)].fn = fn;
 	dp->sh.handlers[bx_synapse_index(t)].arg = arg;
 	return 0;
@@ -212,17 +223,21 @@ worker_main(void *arg)
 {
 	struct bx_dp_worker *w = arg;
 	struct bx_dp *dp = w->dp;
-	struct bx_errbuf eb = {.msg = ""};
+	struct bx_errbuf eb = { .msg = "" };
 	int r = 0;
 
-	if (dp->sh.conf.pin)
+	if (dp->sh.conf.pin) {
 		r = bx_thread_pin_self(w->cpu, &eb);
-	if (r == 0)
+	}
+	if (r == 0) {
 		r = bx_axon_ctx_init(&w->ax, &dp->sh);
-	if (r == 0)
+	}
+	if (r == 0) {
 		r = dp->ops->init(w, &eb);
-	if (r < 0 && !eb.msg[0])
+	}
+	if (r < 0 && !eb.msg[0]) {
 		bx_err(&eb, -r, "dataplane: worker %u: %s", w->id, bx_strerror(r));
+	}
 	ready(dp, r, &eb);
 	if (r < 0) {
 		w->run_rc = r;
@@ -230,11 +245,13 @@ worker_main(void *arg)
 	}
 	/* wait until every worker is up (or start failed) */
 	pthread_mutex_lock(&dp->start_lock);
-	while (dp->nb_ready < dp->nb_workers)
+	while (dp->nb_ready < dp->nb_workers) {
 		pthread_cond_wait(&dp->start_cond, &dp->start_lock);
+	}
 	pthread_mutex_unlock(&dp->start_lock);
-	if (dp->start_rc == 0)
+	if (dp->start_rc == 0) {
 		w->run_rc = dp->ops->run(w);
+	}
 	bx_worker_offline(w);
 	dp->ops->fini(w);
 	return NULL;
@@ -248,8 +265,9 @@ stop_workers(struct bx_dp *dp, unsigned drain_ms)
 	for (unsigned i = 0; i < dp->nb_workers; i++) {
 		struct bx_dp_worker *w = &dp->workers[i];
 
-		if (!w->started)
+		if (!w->started) {
 			continue;
+		}
 		w->drain_deadline_ns = deadline;
 		__atomic_store_n(&w->stop, 1, __ATOMIC_SEQ_CST);
 		dp->ops->wake(w);
@@ -257,13 +275,15 @@ stop_workers(struct bx_dp *dp, unsigned drain_ms)
 	for (unsigned i = 0; i < dp->nb_workers; i++) {
 		struct bx_dp_worker *w = &dp->workers[i];
 
-		if (!w->started)
+		if (!w->started) {
 			continue;
+		}
 		pthread_join(w->thread, NULL);
 		w->started = false;
 		bx_axon_ctx_fini(&w->ax);
-		if (w->listen_fd >= 0)
+		if (w->listen_fd >= 0) {
 			close(w->listen_fd);
+		}
 		w->listen_fd = -1;
 	}
 }
@@ -273,9 +293,11 @@ bx_dp_start(struct bx_dp *dp, struct bx_errbuf *eb)
 {
 	int r;
 
-	if (dp->running)
+	if (dp->running) {
 		return -EBUSY;
-	/* listeners first, on this thread: worker 0 learns the port when conf.port is 0 */
+	}
+	/* listeners first, on this thread: worker 0 learns the port when conf.port is
+   * 0 */
 	dp->bound_port = dp->sh.conf.port;
 	for (unsigned i = 0; i < dp->nb_workers; i++) {
 		int fd = bx_dp_listen(&dp->sh.conf, dp->bound_port, eb);
@@ -292,10 +314,12 @@ bx_dp_start(struct bx_dp *dp, struct bx_errbuf *eb)
 			struct sockaddr_storage ss;
 			socklen_t sl = sizeof(ss);
 
-			if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-				dp->bound_port = ntohs(ss.ss_family == AF_INET
-							       ? ((struct sockaddr_in *)&ss)->sin_port
-							       : ((struct sockaddr_in6 *)&ss)->sin6_port);
+			if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+				dp->bound_port =
+					ntohs(ss.ss_family == AF_INET ?
+				                      ((struct sockaddr_in *)&ss)->sin_port :
+				                      ((struct sockaddr_in6 *)&ss)->sin6_port);
+			}
 		}
 	}
 	dp->nb_ready = 0;
@@ -311,15 +335,17 @@ bx_dp_start(struct bx_dp *dp, struct bx_errbuf *eb)
 
 			bx_err(&e2, r, "dataplane: pthread_create: %s", bx_strerror(r));
 			/* account for the workers that will never report */
-			for (unsigned k = i; k < dp->nb_workers; k++)
+			for (unsigned k = i; k < dp->nb_workers; k++) {
 				ready(dp, -r, &e2);
+			}
 			break;
 		}
 		w->started = true;
 	}
 	pthread_mutex_lock(&dp->start_lock);
-	while (dp->nb_ready < dp->nb_workers)
+	while (dp->nb_ready < dp->nb_workers) {
 		pthread_cond_wait(&dp->start_cond, &dp->start_lock);
+	}
 	r = dp->start_rc;
 	pthread_mutex_unlock(&dp->start_lock);
 	if (r < 0) {
@@ -359,8 +385,9 @@ bx_dp_swap_metagraph(struct bx_dp *dp, struct bx_metagraph *mg)
 		for (;;) {
 			uint64_t q = __atomic_load_n(&w->qs, __ATOMIC_SEQ_CST);
 
-			if (q == BX_QS_OFFLINE || q >= e)
+			if (q == BX_QS_OFFLINE || q >= e) {
 				break;
+			}
 			usleep(200);
 		}
 	}
@@ -375,8 +402,9 @@ bx_dp_reload_metagraph(struct bx_dp *dp, const char *path, struct bx_errbuf *eb)
 	struct bx_metagraph *mg;
 	int r = bx_metagraph_load(path, &mg, eb);
 
-	if (r < 0)
+	if (r < 0) {
 		return r;
+	}
 	BX_LOG(NOTICE, "dataplane: metagraph %s: %u neurons, block %" PRId64 "", path,
 	       bx_metagraph_size(mg), (int64_t)bx_metagraph_block(mg));
 	return bx_dp_swap_metagraph(dp, mg);
@@ -391,8 +419,9 @@ bx_dp_stats(const struct bx_dp *dp, struct bx_dp_stats *out)
 
 		out->requests += __atomic_load_n(&s->requests, __ATOMIC_RELAXED);
 		out->responses_ok += __atomic_load_n(&s->responses_ok, __ATOMIC_RELAXED);
-		for (unsigned k = 0; k < BX_DP_R_MAX; k++)
+		for (unsigned k = 0; k < BX_DP_R_MAX; k++) {
 			out->rejected[k] += __atomic_load_n(&s->rejected[k], __ATOMIC_RELAXED);
+		}
 		out->conns_accepted += __atomic_load_n(&s->conns_accepted, __ATOMIC_RELAXED);
 		out->conns_refused += __atomic_load_n(&s->conns_refused, __ATOMIC_RELAXED);
 		out->conns_closed += __atomic_load_n(&s->conns_closed, __ATOMIC_RELAXED);
@@ -405,8 +434,9 @@ bx_dp_stats(const struct bx_dp *dp, struct bx_dp_stats *out)
 void
 bx_dp_stop(struct bx_dp *dp, unsigned drain_ms)
 {
-	if (!dp || !dp->running)
+	if (!dp || !dp->running) {
 		return;
+	}
 	stop_workers(dp, drain_ms);
 	dp->running = false;
 }
@@ -414,8 +444,9 @@ bx_dp_stop(struct bx_dp *dp, unsigned drain_ms)
 void
 bx_dp_destroy(struct bx_dp *dp)
 {
-	if (!dp)
+	if (!dp) {
 		return;
+	}
 	bx_dp_stop(dp, 0);
 	bx_axon_shared_fini(&dp->sh);
 	pthread_mutex_destroy(&dp->reload_lock);

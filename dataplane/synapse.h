@@ -13,23 +13,23 @@
 #include "json.h"
 
 enum bx_ftype {
-	BX_F_STR,	 /* str */
-	BX_F_INT,	 /* int */
-	BX_F_FLOAT,	 /* float (an int literal becomes a float) */
-	BX_F_BOOL,	 /* bool */
-	BX_F_LIST_STR,	 /* List[str] */
+	BX_F_STR,        /* str */
+	BX_F_INT,        /* int */
+	BX_F_FLOAT,      /* float (an int literal becomes a float) */
+	BX_F_BOOL,       /* bool */
+	BX_F_LIST_STR,   /* List[str] */
 	BX_F_LIST_FLOAT, /* List[float] */
-	BX_F_LIST_VEC,	 /* List[List[float]] */
-	BX_F_MESSAGES,	 /* List[Dict[str, str]] */
+	BX_F_LIST_VEC,   /* List[List[float]] */
+	BX_F_MESSAGES,   /* List[Dict[str, str]] */
 };
 
 struct bx_syn_field {
 	const char *name;
-	uint8_t type;	  /* enum bx_ftype */
-	bool optional;	  /* Optional[...]: null allowed */
-	bool required;	  /* no default: absent -> 422 */
-	bool output;	  /* filled by the handler */
-	const char *def;  /* default as compact JSON ("null", "[]", "256") */
+	uint8_t type;       /* enum bx_ftype */
+	bool optional;      /* Optional[...]: null allowed */
+	bool required;      /* no default: absent -> 422 */
+	bool output;        /* filled by the handler */
+	const char *def;    /* default as compact JSON ("null", "[]", "256") */
 	const char *def_py; /* str() of the default, for the body hash */
 };
 
@@ -41,7 +41,7 @@ struct bx_synapse_type {
 	unsigned nb_fields;
 	const uint8_t *hash_fields; /* indices into fields, ClassVar order */
 	unsigned nb_hash;
-	bool streaming;		/* answered as text/event-stream, chunked */
+	bool streaming;                /* answered as text/event-stream, chunked */
 	const char *output_for_stream; /* the field whose text is streamed */
 };
 
@@ -59,7 +59,7 @@ int bx_synapse_field(const struct bx_synapse_type *t, const char *name, size_t l
  * with a pydantic error type name in *why ("list_type", "string_type", ...).
  */
 int bx_synapse_check_value(const struct bx_syn_field *f, const struct bx_json *j, int t,
-			   const char **why);
+                           const char **why);
 
 /*
  * The body hash the dendrite computed: SHA3-256 over the concatenated hex
@@ -67,7 +67,7 @@ int bx_synapse_check_value(const struct bx_syn_field *f, const struct bx_json *j
  * (field defaults when absent). vals[i] is the value token of fields[i] or -1.
  * hex gets 64 lowercase hex digits and a NUL.
  */
-void bx_synapse_body_hash(const struct bx_synapse_type *t, const struct bx_json *j,
-			  const int *vals, char hex[65]);
+void bx_synapse_body_hash(const struct bx_synapse_type *t, const struct bx_json *j, const int *vals,
+                          char hex[65]);
 
 #endif

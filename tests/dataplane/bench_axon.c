@@ -9,7 +9,8 @@
  * request, both response signatures) and "unsigned" (verify_signatures and
  * sign_responses off: what the dataplane costs without crypto).
  *
- * Environment: BX_BENCH_RATES="2000,5000,..." BX_BENCH_SECS=2 BX_BENCH_CONNS=32.
+ * Environment: BX_BENCH_RATES="2000,5000,..." BX_BENCH_SECS=2
+ * BX_BENCH_CONNS=32.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,16 +23,16 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bx_bench.h"
 #include "dp_testlib.h"
 
-#define MAX_CONNS   256
-#define FIFO	    4096
-#define REQ_MAX	    2048
+#define MAX_CONNS 256
+#define FIFO      4096
+#define REQ_MAX   2048
 
 struct cconn {
 	int fd;
@@ -52,12 +53,13 @@ now_ns(void)
 static int
 connect_port(uint16_t port)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
 	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
 		return -1;
+	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	fcntl(fd, F_SETFL, O_NONBLOCK);
 	return fd;
@@ -69,10 +71,12 @@ send_full(int fd, const char *p, size_t n)
 	while (n) {
 		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
 
-		if (k < 0 && errno == EAGAIN)
+		if (k < 0 && errno == EAGAIN) {
 			continue; /* loopback buffer full: spin (the server is behind) */
-		if (k <= 0)
+		}
+		if (k <= 0) {
 			return -1;
+		}
 		p += k;
 		n -= (size_t)k;
 	}
@@ -95,8 +99,9 @@ run_rate(const char *mode, uint16_t port, double rate, double secs, unsigned nco
 	struct dpt_req q;
 	char name[64];
 
-	if (!reqs || !lens || !lat || !lag || !cc || ep < 0)
+	if (!reqs || !lens || !lat || !lag || !cc || ep < 0) {
 		return -1;
+	}
 	/* pre-sign every request (client cost stays out of the timed part) */
 	gen0 = now_ns();
 	for (size_t i = 0; i < n; i++) {
@@ -108,13 +113,14 @@ run_rate(const char *mode, uint16_t port, double rate, double secs, unsigned nco
 		lens[i] = (uint32_t)dpt_build(&q, reqs + i * REQ_MAX, REQ_MAX);
 	}
 	fprintf(stderr, "bench_axon: %s %.0f/s: %zu requests signed in %.2f s\n", mode, rate, n,
-		(double)(now_ns() - gen0) / 1e9);
+	        (double)(now_ns() - gen0) / 1e9);
 	for (unsigned c = 0; c < nconns; c++) {
-		struct epoll_event ev = {.events = EPOLLIN, .data.u32 = c};
+		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = c };
 
 		cc[c].fd = connect_port(port);
-		if (cc[c].fd < 0)
+		if (cc[c].fd < 0) {
 			return -1;
+		}
 		epoll_ctl(ep, EPOLL_CTL_ADD, cc[c].fd, &ev);
 	}
 	t0 = now_ns() + 2000000;
@@ -122,7 +128,7 @@ run_rate(const char *mode, uint16_t port, double rate, double secs, unsigned nco
 	while (done + bad < n && now_ns() < deadline) {
 		uint64_t now = now_ns();
 		struct epoll_event evs[64];
-		struct timespec ts = {0, 1000000};
+		struct timespec ts = { 0, 1000000 };
 		int ne;
 
 		while (sent < n && t0 + sent * period <= now) {
@@ -135,12 +141,13 @@ run_rate(const char *mode, uint16_t port, double rate, double secs, unsigned nco
 			}
 			c->due[c->tail++ % FIFO] = t0 + sent * period;
 			lag[sent] = now_ns() - (t0 + sent * period);
-			if (send_full(c->fd, reqs + sent * REQ_MAX, lens[sent]) < 0)
+			if (send_full(c->fd, reqs + sent * REQ_MAX, lens[sent]) < 0) {
 				return -1;
+			}
 			sent++;
 		}
 		/* sleep until the next request is due or a response arrives: a spinning
-		 * client would steal the server's cores */
+     * client would steal the server's cores */
 		if (sent < n) {
 			uint64_t due = t0 + sent * period, t = now_ns();
 
@@ -154,8 +161,9 @@ run_rate(const char *mode, uint16_t port, double rate, double secs, unsigned nco
 			struct dpt_resp r;
 
 			if (k <= 0) {
-				if (k < 0 && errno == EAGAIN)
+				if (k < 0 && errno == EAGAIN) {
 					continue;
+				}
 				fprintf(stderr, "bench_axon: connection closed by server\n");
 				return -1;
 			}
@@ -179,13 +187,14 @@ run_rate(const char *mode, uint16_t port, double rate, double secs, unsigned nco
 	snprintf(name, sizeof(name), "%s_%.0f", mode, rate);
 	bx_bench_emit("axon", name, "offered", rate, "1/s");
 	bx_bench_emit("axon", name, "throughput",
-		      last > t0 ? (double)done / ((double)(last - t0) / 1e9) : 0, "1/s");
+	              last > t0 ? (double)done / ((double)(last - t0) / 1e9) : 0, "1/s");
 	bx_bench_emit("axon", name, "errors", (double)bad + (double)(n - done - bad), "count");
 	bx_bench_emit_latency("axon", name, lat, done);
 	bx_bench_emit("axon", name, "client_send_lag_p99",
-		      (double)bx_bench_percentile(lag, sent, 99) / 1e3, "us");
-	for (unsigned c = 0; c < nconns; c++)
+	              (double)bx_bench_percentile(lag, sent, 99) / 1e3, "us");
+	for (unsigned c = 0; c < nconns; c++) {
 		close(cc[c].fd);
+	}
 	close(ep);
 	free(reqs);
 	free(lens);
@@ -199,9 +208,11 @@ static int
 client(const char *mode, uint16_t port, const double *rates, unsigned nrates, double secs,
        unsigned nconns)
 {
-	for (unsigned i = 0; i < nrates; i++)
-		if (run_rate(mode, port, rates[i], secs, nconns) < 0)
+	for (unsigned i = 0; i < nrates; i++) {
+		if (run_rate(mode, port, rates[i], secs, nconns) < 0) {
 			return 1;
+		}
+	}
 	return 0;
 }
 
@@ -220,14 +231,16 @@ serve(const char *mode, bool crypto, const double *rates, unsigned nrates, doubl
 	pid_t pid;
 	int status;
 
-	if (bx_metagraph_parse(mgj, n, "bench", &mg, &eb) < 0)
+	if (bx_metagraph_parse(mgj, n, "bench", &mg, &eb) < 0) {
 		return 1;
+	}
 	bx_dp_conf_default(&c);
 	snprintf(c.listen_addr, sizeof(c.listen_addr), "127.0.0.1");
 	c.port = 0;
 	c.nb_cores = ncpu >= 2 ? 2 : 1;
-	if (getenv("BX_BENCH_SERVER_CORES"))
+	if (getenv("BX_BENCH_SERVER_CORES")) {
 		c.nb_cores = (unsigned)atoi(getenv("BX_BENCH_SERVER_CORES"));
+	}
 	c.cpus[0] = 0;
 	c.cpus[1] = 1;
 	c.pin = true;
@@ -242,17 +255,20 @@ serve(const char *mode, bool crypto, const double *rates, unsigned nrates, doubl
 	fflush(stdout);
 	pid = fork();
 	if (pid == 0) {
-		if (getenv("BX_BENCH_CLIENT_CPU"))
+		if (getenv("BX_BENCH_CLIENT_CPU")) {
 			bx_thread_pin_self((unsigned)atoi(getenv("BX_BENCH_CLIENT_CPU")), NULL);
+		}
 		_exit(client(mode, bx_dp_port(dp), rates, nrates, secs, nconns));
 	}
 	waitpid(pid, &status, 0);
 	bx_dp_stats(dp, &st);
 	fprintf(stderr, "bench_axon: %s server: %" PRIu64 " requests, %" PRIu64 " ok", mode,
-		st.requests, st.responses_ok);
-	for (unsigned k = 0; k < BX_DP_R_MAX; k++)
-		if (st.rejected[k])
+	        st.requests, st.responses_ok);
+	for (unsigned k = 0; k < BX_DP_R_MAX; k++) {
+		if (st.rejected[k]) {
 			fprintf(stderr, ", %s %" PRIu64, bx_dp_reason_name(k), st.rejected[k]);
+		}
+	}
 	fprintf(stderr, "\n");
 	bx_dp_stop(dp, 1000);
 	bx_dp_destroy(dp);
@@ -262,7 +278,7 @@ serve(const char *mode, bool crypto, const double *rates, unsigned nrates, doubl
 int
 main(void)
 {
-	double rates[16] = {2000, 5000, 7500, 10000, 15000, 20000};
+	double rates[16] = { 2000, 5000, 7500, 10000, 15000, 20000 };
 	unsigned nrates = 6, nconns = 32;
 	double secs = 2;
 	const char *e;
@@ -273,21 +289,26 @@ main(void)
 
 		nrates = 0;
 		for (char *t = strtok_r(s, ",", &save); t && nrates < 16;
-		     t = strtok_r(NULL, ",", &save))
+		     t = strtok_r(NULL, ",", &save)) {
 			rates[nrates++] = atof(t);
+		}
 		free(s);
 	}
-	if ((e = getenv("BX_BENCH_SECS")) != NULL)
+	if ((e = getenv("BX_BENCH_SECS")) != NULL) {
 		secs = atof(e);
-	if ((e = getenv("BX_BENCH_CONNS")) != NULL)
+	}
+	if ((e = getenv("BX_BENCH_CONNS")) != NULL) {
 		nconns = (unsigned)atoi(e);
-	if (nconns == 0 || nconns > MAX_CONNS)
+	}
+	if (nconns == 0 || nconns > MAX_CONNS) {
 		nconns = 32;
+	}
 	dpt_keys_make(&K);
 	bx_log_set_levels("warn", NULL);
 	r = serve("verified", true, rates, nrates, secs, nconns);
-	if (r == 0)
+	if (r == 0) {
 		r = serve("unsigned", false, rates, nrates, secs, nconns);
+	}
 	dpt_keys_free(&K);
 	return r;
 }

@@ -24,8 +24,9 @@ mk(uint8_t fill, struct bx_sr25519_keypair **kp, char *ss58)
 void
 dpt_keys_make(struct dpt_keys *k)
 {
-	if (bx_crypto_init() < 0)
+	if (bx_crypto_init() < 0) {
 		abort();
+	}
 	mk(0x11, &k->miner, k->miner_ss58);
 	mk(0x22, &k->validator, k->validator_ss58);
 	mk(0x33, &k->nopermit, k->nopermit_ss58);
@@ -47,11 +48,13 @@ dpt_metagraph_json(const struct dpt_keys *k, char *buf, size_t cap)
 	return (size_t)snprintf(
 		buf, cap,
 		"{\"netuid\": 1, \"block\": 4242, \"neurons\": ["
-		"{\"uid\": 0, \"hotkey\": \"%s\", \"coldkey\": \"%s\", \"stake\": 5000.0, "
+		"{\"uid\": 0, \"hotkey\": \"%s\", \"coldkey\": \"%s\", \"stake\": "
+		"5000.0, "
 		"\"validator_permit\": true, \"ip\": \"127.0.0.1\"}, "
 		"{\"uid\": 1, \"hotkey\": \"%s\", \"coldkey\": \"%s\", \"stake\": 10.0, "
 		"\"validator_permit\": false, \"ip\": \"127.0.0.2\"}, "
-		"{\"uid\": 2, \"hotkey\": \"%s\", \"stake\": 0, \"validator_permit\": false}]}",
+		"{\"uid\": 2, \"hotkey\": \"%s\", \"stake\": 0, \"validator_permit\": "
+		"false}]}",
 		k->validator_ss58, k->stranger_ss58, k->nopermit_ss58, k->stranger_ss58,
 		k->miner_ss58);
 }
@@ -70,7 +73,7 @@ dpt_build(const struct dpt_req *r, char *buf, size_t cap)
 	int ml;
 
 	ml = snprintf(msg, sizeof(msg), "%" PRId64 ".%s.%s.%s.%s", (int64_t)nonce, r->signer_ss58,
-		      r->axon_hotkey, uuid, hash);
+	              r->axon_hotkey, uuid, hash);
 	if (r->sig_mode != 2 && r->sig_mode != 3) {
 		uint8_t s[64];
 		char wrapped[1100];
@@ -81,8 +84,9 @@ dpt_build(const struct dpt_req *r, char *buf, size_t cap)
 		} else {
 			bx_sr25519_sign(s, msg, (size_t)ml, r->signer);
 		}
-		if (r->sig_mode == 1)
+		if (r->sig_mode == 1) {
 			s[5] ^= 1;
+		}
 		sig[0] = '0';
 		sig[1] = 'x';
 		bx_hex_encode(sig + 2, s, 64);
@@ -92,51 +96,57 @@ dpt_build(const struct dpt_req *r, char *buf, size_t cap)
 	} else {
 		blen = (size_t)snprintf(
 			body, sizeof(body),
-			"{\"name\": \"%s\", \"timeout\": 12.0, \"total_size\": 1234, \"header_size\": 0, "
+			"{\"name\": \"%s\", \"timeout\": 12.0, \"total_size\": 1234, "
+			"\"header_size\": 0, "
 			"\"dendrite\": {\"status_code\": null, \"status_message\": null, "
-			"\"process_time\": null, \"ip\": \"127.0.0.1\", \"port\": null, \"version\": "
-			"%" PRId64 ", \"nonce\": %" PRId64 ", \"uuid\": \"%s\", \"hotkey\": \"%s\", \"signature\": "
+			"\"process_time\": null, \"ip\": \"127.0.0.1\", \"port\": null, "
+			"\"version\": "
+			"%" PRId64 ", \"nonce\": %" PRId64
+			", \"uuid\": \"%s\", \"hotkey\": \"%s\", \"signature\": "
 			"%s%s%s}, "
-			"\"axon\": {\"status_code\": null, \"status_message\": null, \"process_time\": "
-			"null, \"ip\": \"127.0.0.1\", \"port\": 8091, \"version\": null, \"nonce\": "
+			"\"axon\": {\"status_code\": null, \"status_message\": null, "
+			"\"process_time\": "
+			"null, \"ip\": \"127.0.0.1\", \"port\": 8091, \"version\": null, "
+			"\"nonce\": "
 			"null, \"uuid\": null, \"hotkey\": \"%s\", \"signature\": null}, "
 			"\"computed_body_hash\": \"\"%s%s}",
 			r->synapse, (int64_t)version, (int64_t)nonce, uuid, r->signer_ss58,
-			sig[0] ? "\"" : "", sig[0] ? sig : "null", sig[0] ? "\"" : "", r->axon_hotkey,
-			r->fields_json ? ", " : "", r->fields_json ? r->fields_json : "");
+			sig[0] ? "\"" : "", sig[0] ? sig : "null", sig[0] ? "\"" : "",
+			r->axon_hotkey, r->fields_json ? ", " : "",
+			r->fields_json ? r->fields_json : "");
 	}
 	n = (size_t)snprintf(buf, cap,
-			     "POST /%s HTTP/1.1\r\n"
-			     "Host: 127.0.0.1:8091\r\n"
-			     "name: %s\r\n"
-			     "timeout: 12.0\r\n"
-			     "bt_header_axon_ip: 127.0.0.1\r\n"
-			     "bt_header_axon_port: 8091\r\n"
-			     "bt_header_axon_hotkey: %s\r\n"
-			     "bt_header_dendrite_ip: 127.0.0.1\r\n"
-			     "bt_header_dendrite_version: %" PRId64 "\r\n"
-			     "%s%" PRId64 "%s"
-			     "bt_header_dendrite_uuid: %s\r\n"
-			     "bt_header_dendrite_hotkey: %s\r\n"
-			     "%s%s%s"
-			     "header_size: 640\r\n"
-			     "total_size: 1234\r\n"
-			     "computed_body_hash: %s\r\n"
-			     "Accept: */*\r\n"
-			     "Accept-Encoding: gzip, deflate\r\n"
-			     "User-Agent: Python/3.11 aiohttp/3.9.5\r\n"
-			     "%s"
-			     "Content-Length: %zu\r\n"
-			     "Content-Type: application/json\r\n"
-			     "%s"
-			     "\r\n",
-			     r->synapse, r->synapse, r->axon_hotkey, (int64_t)version,
-			     r->no_nonce ? "" : "bt_header_dendrite_nonce: ", (int64_t)nonce,
-			     r->no_nonce ? "" : "\r\n", uuid, r->signer_ss58,
-			     r->sig_mode == 3 ? "" : "bt_header_dendrite_signature: ", sig,
-			     r->sig_mode == 3 ? "" : "\r\n", hash,
-			     r->extra_headers ? r->extra_headers : "", blen,
-			     r->conn_close ? "Connection: close\r\n" : "");
+	                     "POST /%s HTTP/1.1\r\n"
+	                     "Host: 127.0.0.1:8091\r\n"
+	                     "name: %s\r\n"
+	                     "timeout: 12.0\r\n"
+	                     "bt_header_axon_ip: 127.0.0.1\r\n"
+	                     "bt_header_axon_port: 8091\r\n"
+	                     "bt_header_axon_hotkey: %s\r\n"
+	                     "bt_header_dendrite_ip: 127.0.0.1\r\n"
+	                     "bt_header_dendrite_version: %" PRId64 "\r\n"
+	                     "%s%" PRId64 "%s"
+	                     "bt_header_dendrite_uuid: %s\r\n"
+	                     "bt_header_dendrite_hotkey: %s\r\n"
+	                     "%s%s%s"
+	                     "header_size: 640\r\n"
+	                     "total_size: 1234\r\n"
+	                     "computed_body_hash: %s\r\n"
+	                     "Accept: */*\r\n"
+	                     "Accept-Encoding: gzip, deflate\r\n"
+	                     "User-Agent: Python/3.11 aiohttp/3.9.5\r\n"
+	                     "%s"
+	                     "Content-Length: %zu\r\n"
+	                     "Content-Type: application/json\r\n"
+	                     "%s"
+	                     "\r\n",
+	                     r->synapse, r->synapse, r->axon_hotkey, (int64_t)version,
+	                     r->no_nonce ? "" : "bt_header_dendrite_nonce: ", (int64_t)nonce,
+	                     r->no_nonce ? "" : "\r\n", uuid, r->signer_ss58,
+	                     r->sig_mode == 3 ? "" : "bt_header_dendrite_signature: ", sig,
+	                     r->sig_mode == 3 ? "" : "\r\n", hash,
+	                     r->extra_headers ? r->extra_headers : "", blen,
+	                     r->conn_close ? "Connection: close\r\n" : "");
 	if (r->no_nonce) {
 		/* remove the digits printed for the absent nonce header */
 		char tmp[32];
@@ -149,8 +159,9 @@ dpt_build(const struct dpt_req *r, char *buf, size_t cap)
 			n -= strlen(tmp);
 		}
 	}
-	if (n + blen > cap)
+	if (n + blen > cap) {
 		abort();
+	}
 	memcpy(buf + n, body, blen);
 	return n + blen;
 }
@@ -162,8 +173,9 @@ dpt_parse_resp(const char *buf, size_t len, struct dpt_resp *out)
 	const char *cl;
 	char v[32];
 
-	if (!end || len < 12)
+	if (!end || len < 12) {
 		return -1;
+	}
 	out->status = atoi(buf + 9);
 	out->head = buf;
 	out->head_len = (size_t)(end - buf) + 4;
@@ -174,8 +186,9 @@ dpt_parse_resp(const char *buf, size_t len, struct dpt_resp *out)
 		return out->total <= len ? 0 : -1;
 	}
 	cl = memmem(out->body, len - out->head_len, "0\r\n\r\n", 5);
-	if (!cl)
+	if (!cl) {
 		return -1;
+	}
 	out->body_len = (size_t)(cl - out->body);
 	out->total = (size_t)(cl + 5 - buf);
 	return 0;
@@ -190,17 +203,20 @@ dpt_header(const struct dpt_resp *r, const char *name, char *v, size_t cap)
 	while (p < end) {
 		const char *eol = memmem(p, (size_t)(end - p), "\r\n", 2);
 
-		if (!eol)
+		if (!eol) {
 			break;
+		}
 		if ((size_t)(eol - p) > nl + 1 && memcmp(p, name, nl) == 0 && p[nl] == ':') {
 			const char *s = p + nl + 1;
 			size_t n;
 
-			while (*s == ' ')
+			while (*s == ' ') {
 				s++;
+			}
 			n = (size_t)(eol - s);
-			if (n >= cap)
+			if (n >= cap) {
 				n = cap - 1;
+			}
 			memcpy(v, s, n);
 			v[n] = 0;
 			return true;

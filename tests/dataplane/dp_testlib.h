@@ -21,23 +21,25 @@ struct dpt_keys {
 /* Deterministic keys from fixed seeds. Aborts on failure. */
 void dpt_keys_make(struct dpt_keys *k);
 void dpt_keys_free(struct dpt_keys *k);
-/* A metagraph JSON text: validator (permit, stake 5000), nopermit (stake 10). */
+/* A metagraph JSON text: validator (permit, stake 5000), nopermit (stake 10).
+ */
 size_t dpt_metagraph_json(const struct dpt_keys *k, char *buf, size_t cap);
 
 struct dpt_req {
-	const char *synapse;	  /* "Synapse" */
-	const char *fields_json;  /* subclass fields as json.dumps text without braces, or NULL */
-	const char *body_hash;	  /* computed_body_hash header; NULL: the SHA3("") constant */
+	const char *synapse;     /* "Synapse" */
+	const char *fields_json; /* subclass fields as json.dumps text without braces,
+                              or NULL */
+	const char *body_hash;   /* computed_body_hash header; NULL: the SHA3("") constant */
 	const struct bx_sr25519_keypair *signer;
 	const char *signer_ss58;
-	const char *axon_hotkey; /* bt_header_axon_hotkey and the signed message */
-	int64_t nonce;		 /* 0: now */
-	int64_t version;	 /* 0: 10002000 */
-	const char *uuid;	 /* NULL: fixed */
-	int sig_mode;		 /* 0 normal, 1 corrupt, 2 empty, 3 absent, 4 <Bytes> wrapped */
+	const char *axon_hotkey;   /* bt_header_axon_hotkey and the signed message */
+	int64_t nonce;             /* 0: now */
+	int64_t version;           /* 0: 10002000 */
+	const char *uuid;          /* NULL: fixed */
+	int sig_mode;              /* 0 normal, 1 corrupt, 2 empty, 3 absent, 4 <Bytes> wrapped */
 	const char *extra_headers; /* raw lines, each ending CRLF */
 	bool no_nonce;
-	const char *raw_body;	 /* replaces the JSON body */
+	const char *raw_body; /* replaces the JSON body */
 	bool conn_close;
 };
 
@@ -54,9 +56,11 @@ struct dpt_resp {
 	size_t total; /* bytes this response used */
 };
 
-/* Parse one response at buf (Content-Length or chunked). 0 or -1 (incomplete/bad). */
+/* Parse one response at buf (Content-Length or chunked). 0 or -1
+ * (incomplete/bad). */
 int dpt_parse_resp(const char *buf, size_t len, struct dpt_resp *out);
-/* Value of a header (case-sensitive name), copied NUL-terminated into v; false if absent. */
+/* Value of a header (case-sensitive name), copied NUL-terminated into v; false
+ * if absent. */
 bool dpt_header(const struct dpt_resp *r, const char *name, char *v, size_t cap);
 
 #endif

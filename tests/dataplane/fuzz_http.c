@@ -30,17 +30,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t n = 0; n < size; n += 1 + n / 8) {
 		long v = bx_http_parse_request(buf, n, &lim, &r2);
 
-		if (v != BX_HTTP_INCOMPLETE && v != full)
+		if (v != BX_HTTP_INCOMPLETE && v != full) {
 			abort();
+		}
 	}
 	/* walk pipelined requests like a connection would */
 	while (full > 0) {
-		if (req.total_len != (size_t)full || req.head_len > req.total_len)
+		if (req.total_len != (size_t)full || req.head_len > req.total_len) {
 			abort();
-		for (unsigned i = 0; i < req.nb_headers; i++)
+		}
+		for (unsigned i = 0; i < req.nb_headers; i++) {
 			if (req.headers[i].name.p < buf + off ||
-			    req.headers[i].value.p + req.headers[i].value.len > buf + size)
+			    req.headers[i].value.p + req.headers[i].value.len > buf + size) {
 				abort();
+			}
+		}
 		off += (size_t)full;
 		full = bx_http_parse_request(buf + off, size - off, &lim, &req);
 	}

@@ -25,7 +25,7 @@ static struct bx_axon_ctx AX;
 static char OUT[1 << 17];
 static struct bx_jtok RTOKS[4096];
 
-static struct bx_peer PEER = {.ip = "127.0.0.1", .port = 40000, .ip_key = 1};
+static struct bx_peer PEER = { .ip = "127.0.0.1", .port = 40000, .ip_key = 1 };
 
 static int
 setup(void **state)
@@ -105,7 +105,7 @@ expect(const struct dpt_resp *r, int status, const char *msg_prefix)
 
 	if (r->status != status) {
 		fprintf(stderr, "status %d, want %d: %.*s\n", r->status, status, (int)r->body_len,
-			r->body);
+		        r->body);
 		fail();
 	}
 	assert_true(dpt_header(r, "content-type", v, sizeof(v)));
@@ -156,10 +156,11 @@ test_echo_success(void **state)
 
 	/* body: compact JSON, every field in model order */
 	assert_int_equal(bx_json_parse(&j, r.body, r.body_len, RTOKS, 4096, 8), 0);
-	assert_memory_equal(r.body, "{\"name\":\"Synapse\",\"timeout\":12.0,\"total_size\":1234,"
-				    "\"header_size\":0,\"dendrite\":{\"status_code\":null,",
-			    strlen("{\"name\":\"Synapse\",\"timeout\":12.0,\"total_size\":1234,"
-				   "\"header_size\":0,\"dendrite\":{\"status_code\":null,"));
+	assert_memory_equal(r.body,
+	                    "{\"name\":\"Synapse\",\"timeout\":12.0,\"total_size\":1234,"
+	                    "\"header_size\":0,\"dendrite\":{\"status_code\":null,",
+	                    strlen("{\"name\":\"Synapse\",\"timeout\":12.0,\"total_size\":1234,"
+	                           "\"header_size\":0,\"dendrite\":{\"status_code\":null,"));
 	ax = bx_json_get(&j, 0, "axon", 4);
 	assert_true(ax >= 0);
 	assert_int_equal(j.toks[0].nb, 7);
@@ -167,13 +168,14 @@ test_echo_success(void **state)
 	assert_memory_equal(j.src + j.toks[t].start, "200", 3);
 	assert_true(bx_json_str_eq(&j, bx_json_get(&j, ax, "status_message", 14), "Success", 7));
 	assert_true(bx_json_str_eq(&j, bx_json_get(&j, ax, "hotkey", 6), K.miner_ss58,
-				   strlen(K.miner_ss58)));
+	                           strlen(K.miner_ss58)));
 	assert_int_equal(j.toks[bx_json_get(&j, ax, "process_time", 12)].type, BX_J_FLOAT);
 
-	/* axon.signature = sign(f"{axon.nonce}.{dendrite.hotkey}.{axon.hotkey}.{axon.uuid}") */
+	/* axon.signature =
+   * sign(f"{axon.nonce}.{dendrite.hotkey}.{axon.hotkey}.{axon.uuid}") */
 	t = bx_json_get(&j, ax, "nonce", 5);
 	snprintf(axon_nonce, sizeof(axon_nonce), "%.*s", (int)j.toks[t].len,
-		 j.src + j.toks[t].start);
+	         j.src + j.toks[t].start);
 	assert_true(bx_json_str_copy(&j, bx_json_get(&j, ax, "uuid", 4), uuid, sizeof(uuid)) == 36);
 	uuid[36] = 0;
 	snprintf(msg, sizeof(msg), "%s.%s.%s.%s", axon_nonce, K.validator_ss58, K.miner_ss58, uuid);
@@ -190,7 +192,7 @@ test_echo_success(void **state)
 	assert_true(dpt_header(&r, "bt_header_axon_body_signature", bsig, sizeof(bsig)));
 	assert_true(dpt_header(&r, "bt_header_dendrite_nonce", v, sizeof(v)));
 	snprintf(msg, sizeof(msg), "bx-axon-body-v1.%s.%s.%s.%s.%s.%s", axon_nonce,
-		 K.validator_ss58, v, "5ecbd69c-1cec-11ee-b0dc-e29ce36fec1a", K.miner_ss58, bh);
+	         K.validator_ss58, v, "5ecbd69c-1cec-11ee-b0dc-e29ce36fec1a", K.miner_ss58, bh);
 	assert_int_equal(bx_hex_decode(sig, 64, bsig, strlen(bsig)), 0);
 	assert_int_equal(bx_sr25519_verify(sig, msg, strlen(msg), bx_sr25519_public(K.miner)), 0);
 
@@ -201,7 +203,8 @@ test_echo_success(void **state)
 	assert_int_equal(r.status, 200);
 }
 
-/* Hashes computed with CPython 3.11: H(H(str(v1)) + H(str(v2)) + ...), H = sha3_256 hex. */
+/* Hashes computed with CPython 3.11: H(H(str(v1)) + H(str(v2)) + ...), H =
+ * sha3_256 hex. */
 #define HASH_TEXTS "ac3455c37ab7979777a7597cf550aee713105dedc0112ba58fc2006769425ac4"
 #define HASH_GEN1  "45943da9dbf519c4ee9c388bca6f284161234ea3a2ee3af172c73a2f92a37c2b"
 #define HASH_GEN2  "18f645395ef287bd34c969424496d38d82c5ae5738709c74f5ab2438869e98da"
@@ -213,7 +216,8 @@ test_body_hash_and_unavailable(void **state)
 	struct dpt_resp r;
 
 	(void)state;
-	/* texts=["hello","it's",'say "hi"',"naïve"] (the spec's vector) reaches the handler */
+	/* texts=["hello","it's",'say "hi"',"naïve"] (the spec's vector) reaches the
+   * handler */
 	base_req(&q, "TextEmbedding");
 	q.fields_json = "\"texts\": [\"hello\", \"it's\", \"say \\\"hi\\\"\", \"na\\u00efve\"], "
 			"\"model\": null, \"embeddings\": null";
@@ -224,13 +228,15 @@ test_body_hash_and_unavailable(void **state)
 	/* TextGeneration: messages dicts, None, int, float */
 	base_req(&q, "TextGeneration");
 	q.fields_json = "\"messages\": [{\"role\": \"user\", \"content\": \"Hi \\u00e9\\n\"}], "
-			"\"prompt\": null, \"max_tokens\": 64, \"temperature\": 0.7, \"top_p\": 1.0, "
+			"\"prompt\": null, \"max_tokens\": 64, \"temperature\": 0.7, \"top_p\": "
+			"1.0, "
 			"\"seed\": null, \"completion\": null";
 	q.body_hash = HASH_GEN1;
 	r = run(&q);
 	expect(&r, 503, "Service unavailable: no model loaded for TextGeneration");
 
-	/* an int literal in a float field hashes as a float (1 -> "1.0"); absent fields use defaults */
+	/* an int literal in a float field hashes as a float (1 -> "1.0"); absent
+   * fields use defaults */
 	base_req(&q, "StreamingTextGeneration");
 	q.fields_json = "\"messages\": [], \"prompt\": \"tell me\", \"temperature\": 1, "
 			"\"top_p\": 0.95, \"seed\": 42";
@@ -238,7 +244,8 @@ test_body_hash_and_unavailable(void **state)
 	r = run(&q);
 	expect(&r, 503, "Service unavailable: no model loaded for StreamingTextGeneration");
 
-	/* a body that does not match its signed hash: 500 "Internal Server Error #<uuid>" */
+	/* a body that does not match its signed hash: 500 "Internal Server Error
+   * #<uuid>" */
 	base_req(&q, "TextEmbedding");
 	q.fields_json = "\"texts\": [\"hello\"]";
 	q.body_hash = HASH_TEXTS;
@@ -272,7 +279,8 @@ test_handler(void **state)
 
 	(void)state;
 	/* hash of texts=["a"] */
-	snprintf(h, sizeof(h), "%s", "e48d7c5b9fa30a3dc0df2e8a6a7a4ad3f9ac9c3bf09b8a1d2f07e4b0ba0f0a2d");
+	snprintf(h, sizeof(h), "%s",
+	         "e48d7c5b9fa30a3dc0df2e8a6a7a4ad3f9ac9c3bf09b8a1d2f07e4b0ba0f0a2d");
 	SH.handlers[1].fn = embed_handler;
 	base_req(&q, "TextEmbedding");
 	q.fields_json = "\"texts\": [\"a\"]";
@@ -297,8 +305,9 @@ test_handler(void **state)
 	t = bx_json_get(&j, 0, "model", 5);
 	assert_int_equal(j.toks[t].type, BX_J_NULL);
 	/* fields come after the base fields, in declaration order */
-	assert_non_null(strstr(r.body, "\"computed_body_hash\":\"\",\"texts\":[\"a\"],\"model\":null,"
-				       "\"embeddings\":[[0.5,-1.0]]}"));
+	assert_non_null(strstr(r.body,
+	                       "\"computed_body_hash\":\"\",\"texts\":[\"a\"],\"model\":null,"
+	                       "\"embeddings\":[[0.5,-1.0]]}"));
 }
 
 static void
@@ -313,7 +322,8 @@ test_rejections(void **state)
 	base_req(&q, "Nope");
 	r = run(&q);
 	expect(&r, 404,
-	       "Synapse name 'Nope' not found. Available synapses ['Synapse', 'TextEmbedding', "
+	       "Synapse name 'Nope' not found. Available synapses ['Synapse', "
+	       "'TextEmbedding', "
 	       "'TextGeneration', 'StreamingTextGeneration']");
 
 	/* bad signature */
@@ -339,7 +349,8 @@ test_rejections(void **state)
 	q.nonce = (int64_t)bx_wall_ns() - 30000000000LL;
 	r = run(&q);
 	expect(&r, 401,
-	       "Not Verified with error: Nonce is too old: acceptable delta is 16.00 seconds but "
+	       "Not Verified with error: Nonce is too old: acceptable delta is 16.00 "
+	       "seconds but "
 	       "request was 30.");
 	/* far-future nonce */
 	base_req(&q, "Synapse");
@@ -353,7 +364,9 @@ test_rejections(void **state)
 	r = run(&q);
 	assert_int_equal(r.status, 200);
 	r = run(&q);
-	expect(&r, 401, "Not Verified with error: Nonce is too old, a newer one was last processed");
+	expect(&r, 401,
+	       "Not Verified with error: Nonce is too old, a newer one was last "
+	       "processed");
 	assert_int_equal(AX.stats.rejected[BX_DP_R_REPLAY], 1);
 	/* a reordered (older but fresh) nonce from the same dendrite is fine */
 	q.nonce -= 1000;
@@ -387,7 +400,8 @@ test_rejections(void **state)
 	base_req(&q, "Synapse");
 	snprintf(line, sizeof(line), "bt_header_dendrite_version: x\r\n");
 	q.extra_headers = line;
-	/* the first of two identical names wins, so put the bad one in a fresh request */
+	/* the first of two identical names wins, so put the bad one in a fresh
+   * request */
 	q.version = 0;
 	r = run(&q);
 	assert_int_equal(r.status, 200);
@@ -450,10 +464,11 @@ test_rate_limit(void **state)
 	for (int i = 0; i < 6; i++) {
 		base_req(&q, "Synapse");
 		r = run(&q);
-		if (r.status == 200)
+		if (r.status == 200) {
 			ok++;
-		else if (r.status == 429)
+		} else if (r.status == 429) {
 			limited++;
+		}
 	}
 	bx_tb_fini(&AX.tb_hotkey);
 	AX.tb_hotkey = saved;
@@ -485,11 +500,12 @@ test_metagraph(void **state)
 	bx_metagraph_free(mg);
 
 	assert_int_equal(bx_metagraph_parse("[{\"uid\": 0, \"hotkey\": \"5abc\"}]", 31, "bad.json",
-					    &mg, &eb),
-			 -EINVAL);
+	                                    &mg, &eb),
+	                 -EINVAL);
 	assert_non_null(strstr(eb.msg, "bad.json"));
-	snprintf(buf, sizeof(buf), "[{\"uid\": 0, \"hotkey\": \"%s\"}, {\"uid\": 1, \"hotkey\": \"%s\"}]",
-		 K.miner_ss58, K.miner_ss58);
+	snprintf(buf, sizeof(buf),
+	         "[{\"uid\": 0, \"hotkey\": \"%s\"}, {\"uid\": 1, \"hotkey\": \"%s\"}]",
+	         K.miner_ss58, K.miner_ss58);
 	assert_int_equal(bx_metagraph_parse(buf, strlen(buf), "dup", &mg, &eb), -EINVAL);
 	assert_non_null(strstr(eb.msg, "twice"));
 }
@@ -512,9 +528,11 @@ test_replay_cache(void **state)
 	{
 		int full = 0;
 
-		for (uint64_t k = 1; k < 200; k++)
-			if (bx_replay_insert(rp, (k << 24) | 5, 2000, 20) == -ENOSPC)
+		for (uint64_t k = 1; k < 200; k++) {
+			if (bx_replay_insert(rp, (k << 24) | 5, 2000, 20) == -ENOSPC) {
 				full++;
+			}
+		}
 		assert_true(full > 0);
 	}
 	bx_replay_destroy(rp);

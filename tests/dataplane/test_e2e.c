@@ -35,8 +35,9 @@ make_mg(void)
 	struct bx_metagraph *mg;
 	struct bx_errbuf eb;
 
-	if (bx_metagraph_parse(buf, n, "test", &mg, &eb) < 0)
+	if (bx_metagraph_parse(buf, n, "test", &mg, &eb) < 0) {
 		abort();
+	}
 	return mg;
 }
 
@@ -60,11 +61,13 @@ setup(void **state)
 	c.hotkey = K.miner;
 	c.replay_slots = 1 << 16;
 	r = bx_dp_create(&c, make_mg(), &DP, &eb);
-	if (r == 0)
+	if (r == 0) {
 		r = bx_dp_start(DP, &eb);
+	}
 	if (r < 0) {
-		if (r == -ENOSYS || r == -EPERM)
+		if (r == -ENOSYS || r == -EPERM) {
 			bx_test_skip("io_uring is not available here");
+		}
 		fprintf(stderr, "start: %s\n", eb.msg);
 		return -1;
 	}
@@ -85,9 +88,9 @@ teardown(void **state)
 static int
 connect_lo(void)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(PORT)};
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(PORT) };
 	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-	struct timeval tv = {.tv_sec = 5};
+	struct timeval tv = { .tv_sec = 5 };
 
 	assert_true(fd >= 0);
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -129,7 +132,7 @@ read_responses(int fd, char *buf, size_t cap, unsigned count, struct dpt_resp *o
 
 			if (k <= 0) {
 				fprintf(stderr, "recv: %zd (%s) after %u responses\n", k,
-					strerror(errno), got);
+				        strerror(errno), got);
 				fail();
 			}
 			len += (size_t)k;
@@ -182,27 +185,31 @@ test_pipelined_and_split(void **state)
 	/* eight requests in one write: one of them for an unknown synapse */
 	for (int i = 0; i < 8; i++) {
 		base_req(&q);
-		if (i == 5)
+		if (i == 5) {
 			q.synapse = "Nope";
+		}
 		n += dpt_build(&q, req + n, sizeof(req) - n);
 	}
 	send_all(fd, req, n);
 	read_responses(fd, buf, sizeof(buf), 8, r);
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < 8; i++) {
 		assert_int_equal(r[i].status, i == 5 ? 404 : 200);
+	}
 
 	/* one request, one byte per write */
 	base_req(&q);
 	n = dpt_build(&q, req, sizeof(req));
 	for (size_t i = 0; i < n; i++) {
 		send_all(fd, req + i, 1);
-		if (i % 64 == 0)
+		if (i % 64 == 0) {
 			usleep(100);
+		}
 	}
 	read_responses(fd, buf, sizeof(buf), 1, r);
 	assert_int_equal(r[0].status, 200);
 
-	/* a request split across writes with the next one starting in the same write */
+	/* a request split across writes with the next one starting in the same write
+   */
 	{
 		size_t a, b;
 
@@ -285,7 +292,7 @@ test_metagraph_swap(void **state)
 	(void)state;
 	/* a metagraph without the validator: 403, then the full one back: 200 */
 	snprintf(mgj, sizeof(mgj), "[{\"uid\": 5, \"hotkey\": \"%s\", \"validator_permit\": true}]",
-		 K.stranger_ss58);
+	         K.stranger_ss58);
 	assert_int_equal(bx_metagraph_parse(mgj, strlen(mgj), "t", &mg, &eb), 0);
 	assert_int_equal(bx_dp_swap_metagraph(DP, mg), 0);
 	base_req(&q);
@@ -323,8 +330,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_keepalive),     cmocka_unit_test(test_pipelined_and_split),
-		cmocka_unit_test(test_errors_close),  cmocka_unit_test(test_metagraph_swap),
+		cmocka_unit_test(test_keepalive),    cmocka_unit_test(test_pipelined_and_split),
+		cmocka_unit_test(test_errors_close), cmocka_unit_test(test_metagraph_swap),
 		cmocka_unit_test(test_stats),
 	};
 

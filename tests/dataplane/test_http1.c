@@ -17,7 +17,7 @@
  */
 static long
 parse_all_prefixes(const char *req, size_t len, const struct bx_http_limits *lim,
-		   struct bx_http_req *out)
+                   struct bx_http_req *out)
 {
 	long final;
 	struct bx_http_req r;
@@ -26,7 +26,8 @@ parse_all_prefixes(const char *req, size_t len, const struct bx_http_limits *lim
 	assert_non_null(g);
 	final = bx_http_parse_request(g, len, lim, &r);
 	bx_guard_free(g, len);
-	/* views in *out must outlive the guard copy: parse the caller's bytes again */
+	/* views in *out must outlive the guard copy: parse the caller's bytes again
+   */
 	assert_int_equal(bx_http_parse_request(req, len, lim, out), final);
 	for (size_t n = 0; n < len; n++) {
 		long v;
@@ -39,8 +40,9 @@ parse_all_prefixes(const char *req, size_t len, const struct bx_http_limits *lim
 			fprintf(stderr, "prefix %zu of %zu: %ld, full: %ld\n", n, len, v, final);
 			fail();
 		}
-		if (v > 0)
+		if (v > 0) {
 			assert_int_equal(r.total_len, out->total_len);
+		}
 	}
 	return final;
 }
@@ -57,15 +59,14 @@ test_valid(void **state)
 	struct bx_http_limits lim;
 	struct bx_http_req r;
 	const struct bx_http_hdr *h;
-	static const char post[] =
-		"POST /Synapse?x=1 HTTP/1.1\r\n"
-		"Host: 127.0.0.1:8091\r\n"
-		"Accept: */*\r\n"
-		"Content-Type: application/json\r\n"
-		"bt_header_dendrite_nonce:   1742428800123456789  \r\n"
-		"Content-Length: 7\r\n"
-		"\r\n"
-		"{\"a\":1}";
+	static const char post[] = "POST /Synapse?x=1 HTTP/1.1\r\n"
+				   "Host: 127.0.0.1:8091\r\n"
+				   "Accept: */*\r\n"
+				   "Content-Type: application/json\r\n"
+				   "bt_header_dendrite_nonce:   1742428800123456789  \r\n"
+				   "Content-Length: 7\r\n"
+				   "\r\n"
+				   "{\"a\":1}";
 	static const char get[] = "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n";
 	static const char get_close[] = "GET /x HTTP/1.1\r\nHost: h\r\nconnection: close\r\n\r\n";
 	static const char empty_val[] = "GET /x HTTP/1.1\r\nHost: h\r\nX-Empty:\r\n\r\n";
@@ -128,30 +129,32 @@ static void
 test_malformed(void **state)
 {
 	static const struct bad_case cases[] = {
-		{"GET  / HTTP/1.1\r\nHost: h\r\n\r\n", -400},
-		{"GET / HTTP/1.1\nHost: h\r\n\r\n", -400},	      /* bare LF */
-		{"GET / HTTP/1.1\rXHost: h\r\n\r\n", -400},	      /* bare CR */
-		{"G(T / HTTP/1.1\r\nHost: h\r\n\r\n", -400},	      /* method not a token */
-		{"GET x HTTP/1.1\r\nHost: h\r\n\r\n", -400},	      /* not origin-form */
-		{"GET / HTTP/1.1 \r\nHost: h\r\n\r\n", -400},	      /* trailing space */
-		{"GET / HTTX/1.1\r\nHost: h\r\n\r\n", -400},
-		{"GET / HTTP/2.0\r\nHost: h\r\n\r\n", -505},
-		{"GET / HTTP/1.1\r\n\r\n", -400},		      /* no Host */
-		{"GET / HTTP/1.1\r\nHost: h\r\nHost: i\r\n\r\n", -400}, /* two Hosts */
-		{"GET / HTTP/1.1\r\nHost: h\r\nBad Name: x\r\n\r\n", -400},
-		{"GET / HTTP/1.1\r\nHost: h\r\n: x\r\n\r\n", -400},
-		{"GET / HTTP/1.1\r\nHost: h\r\n folded\r\n\r\n", -400},
-		{"GET / HTTP/1.1\r\nHost: h\r\nX: a\001b\r\n\r\n", -400},
-		{"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1x\r\n\r\n", -400},
-		{"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", -400},
-		{"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
-		 -400},
-		{"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n", -501},
-		{"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: "
-		 "1\r\n\r\n",
-		 -400},
-		{"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2000\r\n\r\n", -413},
-		{"GET / HTTP/1.1\r\nHost: h\r\n\rX", -400},
+		{ "GET  / HTTP/1.1\r\nHost: h\r\n\r\n", -400 },
+		{ "GET / HTTP/1.1\nHost: h\r\n\r\n", -400 },    /* bare LF */
+		{ "GET / HTTP/1.1\rXHost: h\r\n\r\n", -400 },   /* bare CR */
+		{ "G(T / HTTP/1.1\r\nHost: h\r\n\r\n", -400 },  /* method not a token */
+		{ "GET x HTTP/1.1\r\nHost: h\r\n\r\n", -400 },  /* not origin-form */
+		{ "GET / HTTP/1.1 \r\nHost: h\r\n\r\n", -400 }, /* trailing space */
+		{ "GET / HTTX/1.1\r\nHost: h\r\n\r\n", -400 },
+		{ "GET / HTTP/2.0\r\nHost: h\r\n\r\n", -505 },
+		{ "GET / HTTP/1.1\r\n\r\n", -400 },                       /* no Host */
+		{ "GET / HTTP/1.1\r\nHost: h\r\nHost: i\r\n\r\n", -400 }, /* two Hosts */
+		{ "GET / HTTP/1.1\r\nHost: h\r\nBad Name: x\r\n\r\n", -400 },
+		{ "GET / HTTP/1.1\r\nHost: h\r\n: x\r\n\r\n", -400 },
+		{ "GET / HTTP/1.1\r\nHost: h\r\n folded\r\n\r\n", -400 },
+		{ "GET / HTTP/1.1\r\nHost: h\r\nX: a\001b\r\n\r\n", -400 },
+		{ "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1x\r\n\r\n", -400 },
+		{ "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", -400 },
+		{ "GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: "
+		  "2\r\n\r\nab",
+		  -400 },
+		{ "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n", -501 },
+		{ "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: "
+		  "chunked\r\nContent-Length: "
+		  "1\r\n\r\n",
+		  -400 },
+		{ "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2000\r\n\r\n", -413 },
+		{ "GET / HTTP/1.1\r\nHost: h\r\n\rX", -400 },
 	};
 	struct bx_http_limits lim;
 	struct bx_http_req r;
@@ -196,11 +199,13 @@ test_limits(void **state)
 	assert_int_equal(parse_all_prefixes(buf, n, &lim, &r), -431);
 	/* 431: too many headers */
 	n = (size_t)snprintf(buf, sizeof(buf),
-			     "GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n");
+	                     "GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n");
 	assert_int_equal(parse_all_prefixes(buf, n, &lim, &r), -431);
 	/* 431: whole head too large */
-	n = (size_t)snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: h\r\nA: %090d\r\nB: %090d\r\n"
-			     "C: %090d\r\nD: %090d\r\n\r\n", 0, 0, 0, 0);
+	n = (size_t)snprintf(buf, sizeof(buf),
+	                     "GET / HTTP/1.1\r\nHost: h\r\nA: %090d\r\nB: %090d\r\n"
+	                     "C: %090d\r\nD: %090d\r\n\r\n",
+	                     0, 0, 0, 0);
 	lim.max_headers = 10;
 	assert_int_equal(parse_all_prefixes(buf, n, &lim, &r), -431);
 	lim.max_head = 4000;
@@ -258,7 +263,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_valid),	 cmocka_unit_test(test_pipelined),
+		cmocka_unit_test(test_valid),     cmocka_unit_test(test_pipelined),
 		cmocka_unit_test(test_malformed), cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_writer),
 	};

@@ -24,9 +24,11 @@ parse(struct bx_json *j, const char *s)
 
 	assert_non_null(g);
 	r = bx_json_parse(j, g, n, toks, 256, 16);
-	/* keep the copy alive for the caller: leak is fine in a test, but free on failure */
-	if (r < 0)
+	/* keep the copy alive for the caller: leak is fine in a test, but free on
+   * failure */
+	if (r < 0) {
 		bx_guard_free(g, n);
+	}
 	return r;
 }
 
@@ -83,11 +85,13 @@ test_parse_ok(void **state)
 	long n;
 
 	(void)state;
-	assert_int_equal(parse(&j, "{\"name\": \"Synapse\", \"timeout\": 12.0, \"n\": -5, "
-				   "\"big\": 1742428800123456789, \"x\": [NaN, Infinity, -Infinity], "
-				   "\"e\": {}, \"a\": [], \"s\": \"na\\u00efve \\ud83d\\ude00 \\\"q\\\"\", "
-				   "\"t\": true, \"f\": false, \"z\": null}"),
-			 0);
+	assert_int_equal(parse(&j,
+	                       "{\"name\": \"Synapse\", \"timeout\": 12.0, \"n\": -5, "
+	                       "\"big\": 1742428800123456789, \"x\": [NaN, Infinity, -Infinity], "
+	                       "\"e\": {}, \"a\": [], \"s\": \"na\\u00efve \\ud83d\\ude00 "
+	                       "\\\"q\\\"\", "
+	                       "\"t\": true, \"f\": false, \"z\": null}"),
+	                 0);
 	assert_int_equal(j.toks[0].type, BX_J_OBJECT);
 	assert_int_equal(j.toks[0].nb, 11);
 	v = bx_json_get(&j, 0, "name", 4);
@@ -123,9 +127,32 @@ static void
 test_parse_bad(void **state)
 {
 	static const char *bad[] = {
-		"", "{", "}", "[1,]", "{\"a\":}", "{\"a\" 1}", "{a:1}", "01", "1.", ".5", "1e",
-		"-", "+1", "nul", "NaNx", "\"abc", "\"a\x01\"", "\"\\x\"", "\"\\u12g4\"", "[1] 2",
-		"\"\xff\"", "\"\xc3\"", "\"\xed\xa0\x80\"", "{\"a\":1,}", "tru", "[-Infinit]",
+		"",
+		"{",
+		"}",
+		"[1,]",
+		"{\"a\":}",
+		"{\"a\" 1}",
+		"{a:1}",
+		"01",
+		"1.",
+		".5",
+		"1e",
+		"-",
+		"+1",
+		"nul",
+		"NaNx",
+		"\"abc",
+		"\"a\x01\"",
+		"\"\\x\"",
+		"\"\\u12g4\"",
+		"[1] 2",
+		"\"\xff\"",
+		"\"\xc3\"",
+		"\"\xed\xa0\x80\"",
+		"{\"a\":1,}",
+		"tru",
+		"[-Infinit]",
 		"[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]",
 	};
 	struct bx_json j;
@@ -163,7 +190,8 @@ test_writer(void **state)
 	char mem[512];
 	struct bx_obuf b;
 	struct bx_jw w;
-	static const char in[] = "{\"a\": [1, 2.5, \"x\\u00e9\\n\"], \"b\": {\"c\": null}, \"\\u00fc\": true}";
+	static const char in[] = "{\"a\": [1, 2.5, \"x\\u00e9\\n\"], \"b\": {\"c\": "
+				 "null}, \"\\u00fc\": true}";
 
 	(void)state;
 	assert_int_equal(parse(&j, in), 0);
@@ -198,7 +226,7 @@ test_writer(void **state)
 	bx_jw_obj_end(&w);
 	mem[b.len] = 0;
 	assert_string_equal(mem, "{\"k\": \"\\ud83d\\ude00\\u007f\", \"f\": 1e+16, \"n\": NaN, "
-				 "\"l\": [-3, false, null]}");
+	                         "\"l\": [-3, false, null]}");
 }
 
 static const char *
@@ -221,24 +249,24 @@ test_py_str(void **state)
 	char m[512];
 
 	(void)state;
-	assert_string_equal(pystr("[\"hello\", \"it's\", \"say \\\"hi\\\"\", \"na\\u00efve\"]", false,
-				  m, sizeof(m)),
-			    "['hello', \"it's\", 'say \"hi\"', 'naïve']");
+	assert_string_equal(pystr("[\"hello\", \"it's\", \"say \\\"hi\\\"\", \"na\\u00efve\"]",
+	                          false, m, sizeof(m)),
+	                    "['hello', \"it's\", 'say \"hi\"', 'naïve']");
 	assert_string_equal(pystr("\"plain \\u00e9\"", false, m, sizeof(m)), "plain é");
 	assert_string_equal(pystr("[1, 2]", true, m, sizeof(m)), "[1.0, 2.0]");
 	assert_string_equal(pystr("[1, 2]", false, m, sizeof(m)), "[1, 2]");
 	assert_string_equal(pystr("12", true, m, sizeof(m)), "12.0");
 	assert_string_equal(pystr("1e5", false, m, sizeof(m)), "100000.0");
 	assert_string_equal(pystr("[true, false, null, NaN, -Infinity]", false, m, sizeof(m)),
-			    "[True, False, None, nan, -inf]");
-	assert_string_equal(pystr("{\"role\": \"user\", \"content\": \"a\\tb\\\\\"}", false, m,
-				  sizeof(m)),
-			    "{'role': 'user', 'content': 'a\\tb\\\\'}");
+	                    "[True, False, None, nan, -inf]");
+	assert_string_equal(
+		pystr("{\"role\": \"user\", \"content\": \"a\\tb\\\\\"}", false, m, sizeof(m)),
+		"{'role': 'user', 'content': 'a\\tb\\\\'}");
 	assert_string_equal(pystr("[\"both ' and \\\"\"]", false, m, sizeof(m)),
-			    "['both \\' and \"']");
+	                    "['both \\' and \"']");
 	assert_string_equal(pystr("[\"\\u0001\\u007f\\u00a0\\u00ad\\u2028\\ud83d\\ude00\"]", false,
-				  m, sizeof(m)),
-			    "['\\x01\\x7f\\xa0\\xad\\u2028😀']");
+	                          m, sizeof(m)),
+	                    "['\\x01\\x7f\\xa0\\xad\\u2028😀']");
 	assert_string_equal(pystr("[[]]", false, m, sizeof(m)), "[[]]");
 	assert_string_equal(pystr("{}", false, m, sizeof(m)), "{}");
 	assert_string_equal(pystr("-0", false, m, sizeof(m)), "0");

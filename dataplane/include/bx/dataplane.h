@@ -7,13 +7,13 @@
  * Life cycle, as bxd uses it:
  *
  *     struct bx_dp_conf c;
- *     bx_dp_conf_default(&c);              // then set port, cpus, hotkey, limits
- *     bx_metagraph_load(path, &mg, &eb);   // or bx_metagraph_parse()
+ *     bx_dp_conf_default(&c);              // then set port, cpus, hotkey,
+ * limits bx_metagraph_load(path, &mg, &eb);   // or bx_metagraph_parse()
  *     bx_dp_create(&c, mg, &dp, &eb);      // mg is consumed
- *     bx_dp_set_handler(dp, "TextEmbedding", fn, arg);   // optional, before start
- *     bx_dp_start(dp, &eb);                // one pinned thread per cpu
- *     ...  bx_dp_reload_metagraph(dp, path, &eb);        // on SIGHUP, any thread
- *     bx_dp_stop(dp);                      // stop accepting, drain, join
+ *     bx_dp_set_handler(dp, "TextEmbedding", fn, arg);   // optional, before
+ * start bx_dp_start(dp, &eb);                // one pinned thread per cpu
+ *     ...  bx_dp_reload_metagraph(dp, path, &eb);        // on SIGHUP, any
+ * thread bx_dp_stop(dp);                      // stop accepting, drain, join
  *     bx_dp_destroy(dp);
  *
  * Conventions as in bx/platform.h.
@@ -40,7 +40,7 @@ struct bx_mg_neuron {
 	uint8_t hotkey_pub[32];
 	char hotkey[64];  /* SS58 as in the file */
 	char coldkey[64]; /* SS58, may be empty */
-	char ip[48];	  /* may be empty */
+	char ip[48];      /* may be empty */
 };
 
 /* An immutable snapshot; the server swaps whole snapshots. */
@@ -55,30 +55,30 @@ struct bx_metagraph;
  * in eb, -ENOMEM. `name` is used in messages.
  */
 int bx_metagraph_parse(const char *text, size_t len, const char *name, struct bx_metagraph **out,
-		       struct bx_errbuf *eb);
+                       struct bx_errbuf *eb);
 int bx_metagraph_load(const char *path, struct bx_metagraph **out, struct bx_errbuf *eb);
 void bx_metagraph_free(struct bx_metagraph *mg);
 unsigned bx_metagraph_size(const struct bx_metagraph *mg);
 int64_t bx_metagraph_block(const struct bx_metagraph *mg); /* -1 if the file had none */
 /* The neuron with this SS58 hotkey, or NULL. */
 const struct bx_mg_neuron *bx_metagraph_find(const struct bx_metagraph *mg, const char *hotkey,
-					     size_t len);
+                                             size_t len);
 
 /* ======================= Configuration ======================= */
 
 struct bx_dp_conf {
 	/* listening */
-	char listen_addr[64]; /* IPv4 or IPv6 literal; "0.0.0.0" */
-	uint16_t port;	      /* 8091; 0 = any free port (tests), see bx_dp_port() */
-	unsigned nb_cores;    /* worker threads, one listener and one ring each */
+	char listen_addr[64];           /* IPv4 or IPv6 literal; "0.0.0.0" */
+	uint16_t port;                  /* 8091; 0 = any free port (tests), see bx_dp_port() */
+	unsigned nb_cores;              /* worker threads, one listener and one ring each */
 	unsigned cpus[BX_DP_MAX_CORES]; /* kernel CPU of each worker */
-	bool pin;			/* pin workers to cpus[] */
-	const char *port_backend;	/* "io_uring" (default) */
+	bool pin;                       /* pin workers to cpus[] */
+	const char *port_backend;       /* "io_uring" (default) */
 
 	/* connections, per worker */
-	unsigned max_conns;	     /* open connections; more are closed at accept */
-	unsigned rx_buf;	     /* receive buffer per connection: bounds one request */
-	unsigned tx_buf;	     /* send buffer per connection: bounds one response */
+	unsigned max_conns;          /* open connections; more are closed at accept */
+	unsigned rx_buf;             /* receive buffer per connection: bounds one request */
+	unsigned tx_buf;             /* send buffer per connection: bounds one response */
 	unsigned idle_timeout_ms;    /* idle keep-alive connection (> dendrite's 15 s) */
 	unsigned request_timeout_ms; /* a started request must complete within */
 	unsigned ring_entries;
@@ -91,19 +91,21 @@ struct bx_dp_conf {
 	uint32_t max_body; /* <= rx_buf - max_head */
 
 	/* admission, cheapest first */
-	bool require_permit;	  /* caller must hold a validator permit */
-	double min_stake;	  /* caller's stake at least this */
-	double ip_rate, ip_burst; /* token bucket per peer IP, requests/s over all workers; 0 = off */
+	bool require_permit;              /* caller must hold a validator permit */
+	double min_stake;                 /* caller's stake at least this */
+	double ip_rate, ip_burst;         /* token bucket per peer IP, requests/s over all
+                               workers; 0 = off */
 	double hotkey_rate, hotkey_burst; /* per caller hotkey; 0 = off */
-	unsigned replay_slots;		  /* replay cache entries (shared, lock-free) */
-	uint64_t nonce_future_ns;	  /* reject nonces further ahead than this */
-	bool allow_legacy_nonce;	  /* accept dendrites < 7.2.0 (no freshness window) */
+	unsigned replay_slots;            /* replay cache entries (shared, lock-free) */
+	uint64_t nonce_future_ns;         /* reject nonces further ahead than this */
+	bool allow_legacy_nonce;          /* accept dendrites < 7.2.0 (no freshness window) */
 
 	/* crypto */
-	const struct bx_sr25519_keypair *hotkey; /* axon hotkey, borrowed; must outlive the server */
-	bool verify_signatures;			 /* false only for benchmarks (unsigned echo) */
-	bool sign_responses;			 /* axon.signature and the body signature */
-	uint32_t version;			 /* our version_as_int in bt_header_axon_version */
+	const struct bx_sr25519_keypair
+		*hotkey;        /* axon hotkey, borrowed; must outlive the server */
+	bool verify_signatures; /* false only for benchmarks (unsigned echo) */
+	bool sign_responses;    /* axon.signature and the body signature */
+	uint32_t version;       /* our version_as_int in bt_header_axon_version */
 };
 
 /* Defaults: 0.0.0.0:8091, 1 core (cpu 0, pinned), 1024 conns, 64 KiB buffers,
@@ -132,7 +134,8 @@ double bx_call_timeout(const struct bx_call *c);
  * value; copied. 0, -ENOENT (not an output field), -ENOSPC (response too big).
  */
 int bx_call_set_output(struct bx_call *c, const char *field, const char *json, size_t len);
-/* Answer with an error status and message instead ({"message": ...}). Returns 0. */
+/* Answer with an error status and message instead ({"message": ...}). Returns
+ * 0. */
 int bx_call_fail(struct bx_call *c, int status, const char *message);
 
 /*
@@ -148,37 +151,38 @@ extern const char *const bx_dp_synapse_names[];
 
 /* Rejections, counted per reason. */
 enum bx_dp_reason {
-	BX_DP_R_HTTP_BAD,	  /* 400/505/501 at the HTTP layer */
-	BX_DP_R_HTTP_LIMIT,	  /* 413/414/431 */
-	BX_DP_R_METHOD,		  /* 405 */
+	BX_DP_R_HTTP_BAD,         /* 400/505/501 at the HTTP layer */
+	BX_DP_R_HTTP_LIMIT,       /* 413/414/431 */
+	BX_DP_R_METHOD,           /* 405 */
 	BX_DP_R_UNKNOWN_SYNAPSE,  /* 404 */
-	BX_DP_R_BAD_HEADERS,	  /* 400: bt headers do not parse */
-	BX_DP_R_NO_HOTKEY,	  /* 401 */
-	BX_DP_R_NO_NONCE,	  /* 401 */
-	BX_DP_R_NONCE_STALE,	  /* 401 */
-	BX_DP_R_NONCE_FUTURE,	  /* 401 */
-	BX_DP_R_NONCE_LEGACY,	  /* 401: pre-7.2 dendrite while not allowed */
-	BX_DP_R_NOT_REGISTERED,	  /* 403 */
-	BX_DP_R_NO_PERMIT,	  /* 403 */
-	BX_DP_R_LOW_STAKE,	  /* 403 */
-	BX_DP_R_RATE_IP,	  /* 429 */
-	BX_DP_R_RATE_HOTKEY,	  /* 429 */
-	BX_DP_R_AXON_MISMATCH,	  /* 401: signed for another axon hotkey */
-	BX_DP_R_NO_SIGNATURE,	  /* 401: empty or missing */
-	BX_DP_R_BAD_SIGNATURE,	  /* 401 */
-	BX_DP_R_REPLAY,		  /* 401 */
-	BX_DP_R_REPLAY_FULL,	  /* 503: replay cache has no room */
-	BX_DP_R_BODY_JSON,	  /* 422 */
-	BX_DP_R_BODY_HASH,	  /* 500 */
-	BX_DP_R_UNAVAILABLE,	  /* 503: no handler (no model loaded) */
-	BX_DP_R_HANDLER,	  /* handler failed or answered an error */
+	BX_DP_R_BAD_HEADERS,      /* 400: bt headers do not parse */
+	BX_DP_R_NO_HOTKEY,        /* 401 */
+	BX_DP_R_NO_NONCE,         /* 401 */
+	BX_DP_R_NONCE_STALE,      /* 401 */
+	BX_DP_R_NONCE_FUTURE,     /* 401 */
+	BX_DP_R_NONCE_LEGACY,     /* 401: pre-7.2 dendrite while not allowed */
+	BX_DP_R_NOT_REGISTERED,   /* 403 */
+	BX_DP_R_NO_PERMIT,        /* 403 */
+	BX_DP_R_LOW_STAKE,        /* 403 */
+	BX_DP_R_RATE_IP,          /* 429 */
+	BX_DP_R_RATE_HOTKEY,      /* 429 */
+	BX_DP_R_AXON_MISMATCH,    /* 401: signed for another axon hotkey */
+	BX_DP_R_NO_SIGNATURE,     /* 401: empty or missing */
+	BX_DP_R_BAD_SIGNATURE,    /* 401 */
+	BX_DP_R_REPLAY,           /* 401 */
+	BX_DP_R_REPLAY_FULL,      /* 503: replay cache has no room */
+	BX_DP_R_BODY_JSON,        /* 422 */
+	BX_DP_R_BODY_HASH,        /* 500 */
+	BX_DP_R_UNAVAILABLE,      /* 503: no handler (no model loaded) */
+	BX_DP_R_HANDLER,          /* handler failed or answered an error */
 	BX_DP_R_RESPONSE_TOO_BIG, /* 500: response does not fit tx_buf */
 	BX_DP_R_MAX
 };
+
 const char *bx_dp_reason_name(enum bx_dp_reason r);
 
 struct bx_dp_stats {
-	uint64_t requests;  /* complete requests parsed */
+	uint64_t requests; /* complete requests parsed */
 	uint64_t responses_ok;
 	uint64_t rejected[BX_DP_R_MAX];
 	uint64_t conns_accepted;
@@ -192,7 +196,7 @@ struct bx_dp;
 
 /* mg is consumed (also on failure). */
 int bx_dp_create(const struct bx_dp_conf *conf, struct bx_metagraph *mg, struct bx_dp **out,
-		 struct bx_errbuf *eb);
+                 struct bx_errbuf *eb);
 /* Before bx_dp_start(). -ENOENT for an unknown synapse name. */
 int bx_dp_set_handler(struct bx_dp *dp, const char *synapse, bx_synapse_fn *fn, void *arg);
 /* Open listeners and start the workers. */
