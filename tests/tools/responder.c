@@ -121,7 +121,11 @@ answer(struct responder *r, const char *head, bool ok, char *out, size_t cap)
 	bl += (size_t)snprintf(body + bl, sizeof(body) - bl, "}");
 	n = snprintf(msg, sizeof(msg), "%llu.%s.%s.%s", (unsigned long long)an, hk, r->ss58,
 	             "11111111-2222-1333-8444-555555555555");
-	bx_sr25519_sign(s, msg, (size_t)n, r->bad_sig ? r->wrong : r->kp);
+	if (r->trivial) {
+		memset(s, 0, sizeof(s));
+	} else {
+		bx_sr25519_sign(s, msg, (size_t)n, r->bad_sig ? r->wrong : r->kp);
+	}
 	bx_hex_encode(sig, s, 64);
 	n = snprintf(out, cap, fmt, code, ok ? "OK" : "Unauthorized", bl, code,
 	             ok ? "Success" : "Not Verified", (unsigned long long)an, r->ss58, sig, body);
@@ -174,7 +178,7 @@ conn_main(void *arg)
 			len += (size_t)got;
 		}
 		k = __atomic_add_fetch(&r->requests, 1, __ATOMIC_RELAXED);
-		ok = verify_req(r, buf, buf + head, cl);
+		ok = r->trivial || verify_req(r, buf, buf + head, cl);
 		__atomic_add_fetch(ok ? &r->verified : &r->rejected, 1, __ATOMIC_RELAXED);
 		if (r->stall_at != 0 && k == r->stall_at) {
 			sleep_us(r->stall_ms * 1000);

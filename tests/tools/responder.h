@@ -24,6 +24,7 @@ struct responder {
 	uint64_t stall_at; /* request number (1-based) that stalls; 0 none */
 	unsigned stall_ms;
 	bool bad_sig;
+	bool trivial;           /* no verification, no response signature: a bare echo */
 	const float *embedding; /* answer TextEmbedding with this vector per text */
 	unsigned dim;
 	/* counters */

@@ -197,8 +197,8 @@ bx_rp_text(const struct bx_rp_summary *s, FILE *f)
 
 	fprintf(f, "bx-validator: %s, %s, %s%s, %u connections, %u threads, %u hotkeys\n", s->url,
 	        s->mix,
-	        c->rate > 0 ? (c->arrival == BX_ARRIVAL_POISSON ? "open loop Poisson " :
-	                                                          "open loop constant ") :
+	        c->rate > 0 ? (c->arrival == BX_ARRIVAL_POISSON ? "open loop Poisson" :
+	                                                          "open loop constant") :
 	                      "closed loop",
 	        "", c->connections, c->threads, c->nb_ids);
 	if (c->rate > 0) {
