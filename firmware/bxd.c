@@ -234,6 +234,16 @@ reload(struct bxd *d)
 	BX_LOG(NOTICE, "metagraph reloaded from %s", d->conf.metagraph);
 }
 
+/* The signals the main thread takes synchronously (blocked everywhere else). */
+static void
+control_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+}
+
 /* Wait for signals; ping the systemd watchdog meanwhile. Returns on SIGTERM/SIGINT. */
 static void
 serve(struct bxd *d)
@@ -242,10 +252,7 @@ serve(struct bxd *d)
 	struct timespec tick;
 	sigset_t set;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
+	control_signals(&set);
 	if (sd_watchdog_enabled(0, &wd_us) <= 0) {
 		wd_us = 0;
 	}
@@ -312,11 +319,8 @@ run(struct bxd *d)
 	struct bx_errbuf eb;
 	sigset_t set;
 
-	/* Block the signals in every thread; the main thread takes them synchronously. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
+	/* Blocked before any thread starts, so every thread inherits the mask. */
+	control_signals(&set);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	d->start_ns = bx_time_ns();
 	if (bx_crypto_init() < 0 || start(d, &eb) < 0) {

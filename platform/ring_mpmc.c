@@ -12,6 +12,8 @@
 
 #include <bx/platform.h>
 
+#include "ring_int.h"
+
 struct cell {
 	uint64_t seq;
 	void *obj;
@@ -29,14 +31,11 @@ struct bx_mpmc {
 int
 bx_mpmc_create(unsigned capacity, struct bx_mpmc **out)
 {
+	uint32_t size = bx_ring_size(capacity);
 	struct bx_mpmc *r;
-	uint32_t size = 2;
 
-	if (capacity == 0 || capacity > (1u << 30)) {
+	if (size == 0) {
 		return -EINVAL;
-	}
-	while (size < capacity) {
-		size <<= 1;
 	}
 	r = bx_aligned_alloc(BX_CACHE_LINE, sizeof(*r));
 	if (r == NULL) {

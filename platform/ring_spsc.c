@@ -10,6 +10,8 @@
 
 #include <bx/platform.h>
 
+#include "ring_int.h"
+
 struct bx_spsc {
 	uint32_t mask; /* capacity - 1; read-only after create */
 	uint32_t capacity;
@@ -28,25 +30,10 @@ struct bx_spsc {
 
 static_assert(sizeof(struct bx_spsc) == (size_t)3 * BX_CACHE_LINE, "one line per side");
 
-/* Round up to a power of two in [2, 2^30], or 0 if n is out of range. */
-static uint32_t
-ring_size(unsigned n)
-{
-	uint32_t s = 2;
-
-	if (n == 0 || n > (1u << 30)) {
-		return 0;
-	}
-	while (s < n) {
-		s <<= 1;
-	}
-	return s;
-}
-
 int
 bx_spsc_create(unsigned capacity, struct bx_spsc **out)
 {
-	uint32_t size = ring_size(capacity);
+	uint32_t size = bx_ring_size(capacity);
 	struct bx_spsc *r;
 
 	if (size == 0) {
