@@ -16,31 +16,36 @@
 
 static const uint8_t salt_prefix[8] = { 'm', 'n', 'e', 'm', 'o', 'n', 'i', 'c' };
 
+/*
+ * Index of a word in the list, or -1, in time independent of which word it
+ * is: every entry is compared, without early exit (the words are secrets).
+ */
 static int
 word_index(const char *w, size_t len)
 {
-	int lo = 0, hi = 2047;
+	uint8_t cand[9] = { 0 }, ent[9];
+	unsigned found = 0, idx = 0;
 
 	if (len == 0 || len > 8) {
 		return -1;
 	}
-	while (lo <= hi) {
-		int mid = (lo + hi) / 2;
-		const char *m = bx_bip39_english[mid];
-		int c = strncmp(w, m, len);
-		if (c == 0) {
-			c = m[len] == '\0' ? 0 : -1;
+	memcpy(cand, w, len);
+	for (unsigned i = 0; i < 2048; i++) {
+		const char *m = bx_bip39_english[i];
+		size_t ml = strlen(m); /* public */
+		unsigned diff = 0;
+		memset(ent, 0, sizeof(ent));
+		memcpy(ent, m, ml + 1); /* with its NUL; ml <= 8 */
+		for (unsigned j = 0; j < sizeof(ent); j++) {
+			diff |= (unsigned)(cand[j] ^ ent[j]);
 		}
-		if (c == 0) {
-			return mid;
-		}
-		if (c < 0) {
-			hi = mid - 1;
-		} else {
-			lo = mid + 1;
-		}
+		/* eq = 1 when diff == 0, branch-free */
+		unsigned eq = ((diff | (0u - diff)) >> 31) ^ 1u;
+		found |= eq;
+		idx |= (0u - eq) & i;
 	}
-	return -1;
+	sodium_memzero(cand, sizeof(cand));
+	return found ? (int)idx : -1;
 }
 
 static bool
@@ -49,18 +54,12 @@ is_space(char c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
-/*
- * Phrase -> entropy (16..32 bytes). Returns the entropy length, or -EINVAL
- * with a message. bits[] holds 11-bit indexes; wiped by the caller.
- */
+/* Split the phrase into word indexes. Returns the count, or -EINVAL with a message. */
 static int
-phrase_to_entropy(const char *phrase, uint8_t entropy[33], struct bx_errbuf *eb)
+phrase_words(const char *phrase, uint16_t idx[MAX_WORDS], struct bx_errbuf *eb)
 {
-	uint16_t idx[MAX_WORDS + 1];
-	unsigned n = 0, ent_bytes, cs_bits;
-	uint8_t h[32];
 	const char *p = phrase;
-	int rc = 0;
+	unsigned n = 0;
 
 	while (*p) {
 		while (is_space(*p)) {
@@ -75,21 +74,38 @@ phrase_to_entropy(const char *phrase, uint8_t entropy[33], struct bx_errbuf *eb)
 		}
 		int wi = word_index(p, len);
 		if (wi < 0) {
-			rc = bx_err(eb, EINVAL, "mnemonic word %u is not in the BIP39 English list",
-			            n + 1);
-			goto out;
+			return bx_err(eb, EINVAL,
+			              "mnemonic word %u is not in the BIP39 English list", n + 1);
 		}
 		if (n == MAX_WORDS) {
-			rc = bx_err(eb, EINVAL, "mnemonic has more than %d words", MAX_WORDS);
-			goto out;
+			return bx_err(eb, EINVAL, "mnemonic has more than %d words", MAX_WORDS);
 		}
 		idx[n++] = (uint16_t)wi;
 		p += len;
 	}
 	if (n < 12 || n % 3 != 0) {
-		rc = bx_err(eb, EINVAL, "mnemonic has %u words; expected 12, 15, 18, 21 or 24", n);
+		return bx_err(eb, EINVAL, "mnemonic has %u words; expected 12, 15, 18, 21 or 24",
+		              n);
+	}
+	return (int)n;
+}
+
+/*
+ * Phrase -> entropy (16..32 bytes). Returns the entropy length, or -EINVAL
+ * with a message.
+ */
+static int
+phrase_to_entropy(const char *phrase, uint8_t entropy[33], struct bx_errbuf *eb)
+{
+	uint16_t idx[MAX_WORDS];
+	unsigned n, ent_bytes, cs_bits;
+	uint8_t h[32];
+	int rc = phrase_words(phrase, idx, eb);
+
+	if (rc < 0) {
 		goto out;
 	}
+	n = (unsigned)rc;
 	memset(entropy, 0, 33);
 	for (unsigned i = 0; i < n * 11; i++) {
 		unsigned bit = (idx[i / 11] >> (10 - i % 11)) & 1;

@@ -79,5 +79,12 @@ expect_out cold-show "5DfhGyQdFobKM8NsWvEeAKk5EQQgYe9AydgJ7rMB6E1EqRzV" "$out"
 "$K" sign --wallets-dir "$W" --wallet w --coldkey --password-file "$W/pw2" --message x >/dev/null 2>"$W/err"; check cold-wrong-pw 1 $?
 expect_out cold-wrong-pw "wrong password" "$(cat "$W/err")"
 
+# list shows every wallet with its keys
+out=$("$K" list --wallets-dir "$W"); check list 0 $?
+expect_out list-hotkey "hotkey   bt" "$out"
+expect_out list-alice "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY" "$out"
+expect_out list-cold "coldkey" "$out"
+"$K" list --wallets-dir "$W/none" >/dev/null 2>&1; check list-missing 1 $?
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

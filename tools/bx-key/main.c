@@ -7,13 +7,16 @@
  *   bx-key sign     sign a message (text, hex or file); prints 0x signature
  *   bx-key verify   check a signature; exit 0 valid, 1 invalid
  *   bx-key ss58     public key <-> SS58 address
+ *   bx-key list     wallets, coldkeys and hotkeys of a btcli wallets folder
  *
  * Exit codes: 0 done / valid, 1 failed / invalid, 2 usage error.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +42,7 @@ static const char usage_text[] =
 	"  sign     sign a message: --message TEXT | --hex HEX | --file PATH\n"
 	"  verify   verify --signature 0xHEX by --ss58 ADDR | --public 0xHEX over a message\n"
 	"  ss58     --public 0xHEX [--prefix N] -> address; --decode ADDR -> public key\n"
+	"  list     every wallet in the wallets folder with its coldkey and hotkey addresses\n"
 	"\n"
 	"Where the key is (new, import, show, sign):\n"
 	"  --wallets-dir DIR  wallets folder ($BT_WALLET_PATH, else ~/.bittensor/wallets)\n"
@@ -148,88 +152,63 @@ parse_number(const char *s, long lo, long hi, long *out)
 	return 0;
 }
 
+/* Options that just store their argument or set a flag. */
+static const struct {
+	int id;
+	size_t offset;
+	bool flag; /* bool field set to true; else const char * field = arg */
+} simple_opts[] = {
+	{ OPT_WALLETS_DIR, offsetof(struct args, wallets_dir), false },
+	{ OPT_WALLET, offsetof(struct args, wallet), false },
+	{ OPT_HOTKEY, offsetof(struct args, hotkey), false },
+	{ OPT_KEYFILE, offsetof(struct args, keyfile), false },
+	{ OPT_PASSWORD_FILE, offsetof(struct args, password_file), false },
+	{ OPT_MNEMONIC_FILE, offsetof(struct args, mnemonic_file), false },
+	{ OPT_SEED_FILE, offsetof(struct args, seed_file), false },
+	{ OPT_SURI_FILE, offsetof(struct args, suri_file), false },
+	{ OPT_MESSAGE, offsetof(struct args, message), false },
+	{ OPT_HEX, offsetof(struct args, hex), false },
+	{ OPT_FILE, offsetof(struct args, file), false },
+	{ OPT_SIGNATURE, offsetof(struct args, signature), false },
+	{ OPT_SS58, offsetof(struct args, ss58), false },
+	{ OPT_PUBLIC, offsetof(struct args, public_hex), false },
+	{ OPT_DECODE, offsetof(struct args, decode), false },
+	{ OPT_COLDKEY, offsetof(struct args, coldkey), true },
+	{ OPT_OVERWRITE, offsetof(struct args, overwrite), true },
+	{ OPT_SHOW_SECRET, offsetof(struct args, show_secret), true },
+	{ OPT_NO_BYTES_WRAP, offsetof(struct args, no_bytes_wrap), true },
+};
+
 static int
 apply_opt(struct args *a, int c, const char *arg)
 {
 	long n;
 
-	switch (c) {
-	case OPT_WALLETS_DIR:
-		a->wallets_dir = arg;
-		break;
-	case OPT_WALLET:
-		a->wallet = arg;
-		break;
-	case OPT_HOTKEY:
-		a->hotkey = arg;
-		break;
-	case OPT_COLDKEY:
-		a->coldkey = true;
-		break;
-	case OPT_KEYFILE:
-		a->keyfile = arg;
-		break;
-	case OPT_PASSWORD_FILE:
-		a->password_file = arg;
-		break;
-	case OPT_ENCRYPT:
-		a->encrypt = 1;
-		break;
-	case OPT_NO_ENCRYPT:
-		a->encrypt = 0;
-		break;
-	case OPT_OVERWRITE:
-		a->overwrite = true;
-		break;
-	case OPT_MNEMONIC_FILE:
-		a->mnemonic_file = arg;
-		break;
-	case OPT_SEED_FILE:
-		a->seed_file = arg;
-		break;
-	case OPT_SURI_FILE:
-		a->suri_file = arg;
-		break;
-	case OPT_SHOW_SECRET:
-		a->show_secret = true;
-		break;
-	case OPT_MESSAGE:
-		a->message = arg;
-		break;
-	case OPT_HEX:
-		a->hex = arg;
-		break;
-	case OPT_FILE:
-		a->file = arg;
-		break;
-	case OPT_SIGNATURE:
-		a->signature = arg;
-		break;
-	case OPT_SS58:
-		a->ss58 = arg;
-		break;
-	case OPT_PUBLIC:
-		a->public_hex = arg;
-		break;
-	case OPT_DECODE:
-		a->decode = arg;
-		break;
-	case OPT_NO_BYTES_WRAP:
-		a->no_bytes_wrap = true;
-		break;
-	case OPT_WORDS:
+	for (size_t i = 0; i < BX_ARRAY_SIZE(simple_opts); i++) {
+		if (simple_opts[i].id != c) {
+			continue;
+		}
+		char *field = (char *)a + simple_opts[i].offset;
+		if (simple_opts[i].flag) {
+			*(bool *)(void *)field = true;
+		} else {
+			*(const char **)(void *)field = arg;
+		}
+		return 0;
+	}
+	if (c == OPT_ENCRYPT || c == OPT_NO_ENCRYPT) {
+		a->encrypt = c == OPT_ENCRYPT;
+	} else if (c == OPT_WORDS) {
 		if (parse_number(arg, 12, 24, &n) != 0 || n % 3 != 0) {
 			return usage_error("--words must be 12, 15, 18, 21 or 24, not '%s'", arg);
 		}
 		a->words = (unsigned)n;
-		break;
-	case OPT_PREFIX:
+	} else if (c == OPT_PREFIX) {
 		if (parse_number(arg, 0, 16383, &n) != 0) {
 			return usage_error("--prefix must be 0..16383, not '%s'", arg);
 		}
 		a->prefix = n;
-		break;
-	default:
+	} else {
 		return EXIT_USAGE;
 	}
 	return 0;
@@ -764,6 +743,121 @@ cmd_ss58(const struct args *a)
 	return 0;
 }
 
+/* ---------------- list ---------------- */
+
+static int
+cmp_names(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+/* Sorted entry names of a folder (malloc'd), skipping dot files. -1 if unreadable. */
+static int
+sorted_names(const char *dir, char ***out)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char **names = NULL;
+	int n = 0;
+
+	if (d == NULL) {
+		return -1;
+	}
+	while ((e = readdir(d)) != NULL) {
+		char **grown;
+		if (e->d_name[0] == '.' ||
+		    (grown = realloc(names, sizeof(*names) * (size_t)(n + 1))) == NULL) {
+			continue;
+		}
+		names = grown;
+		names[n] = strdup(e->d_name);
+		n += names[n] != NULL;
+	}
+	closedir(d);
+	qsort(names, (size_t)n, sizeof(*names), cmp_names);
+	*out = names;
+	return n;
+}
+
+static void
+free_names(char **names, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(names[i]);
+	}
+	free(names);
+}
+
+/* One line: label, name and the address from the key file or its public file. */
+static void
+list_key(const char *label, const char *name, const char *path, const char *pub_path)
+{
+	char addr[BX_SS58_MAX_LEN] = "(unreadable)";
+	struct bx_errbuf eb;
+	uint8_t pub[32];
+
+	if (bx_keyfile_load_public(path, pub, &eb) == 0 ||
+	    bx_keyfile_load_public(pub_path, pub, &eb) == 0) {
+		bx_ss58_encode(addr, sizeof(addr), pub, BX_SS58_BITTENSOR);
+	}
+	printf("  %-8s %-20s %s\n", label, name, addr);
+}
+
+static void
+list_wallet(const char *root, const char *wallet)
+{
+	char path[PATH_MAX], pub_path[PATH_MAX], dir[PATH_MAX], **hk = NULL;
+	int n;
+
+	printf("wallet %s\n", wallet);
+	if (bx_wallet_coldkey_path(path, sizeof(path), root, wallet) == 0 &&
+	    bx_wallet_coldkeypub_path(pub_path, sizeof(pub_path), root, wallet) == 0 &&
+	    (access(path, F_OK) == 0 || access(pub_path, F_OK) == 0)) {
+		list_key("coldkey", "", path, pub_path);
+	}
+	n = snprintf(dir, sizeof(dir), "%s/%s/hotkeys", root, wallet);
+	n = n > 0 && (size_t)n < sizeof(dir) ? sorted_names(dir, &hk) : -1;
+	for (int i = 0; i < n; i++) {
+		size_t l = strlen(hk[i]);
+		if ((l > 7 && strcmp(hk[i] + l - 7, "pub.txt") == 0) ||
+		    bx_wallet_hotkey_path(path, sizeof(path), root, wallet, hk[i]) != 0 ||
+		    bx_wallet_hotkeypub_path(pub_path, sizeof(pub_path), root, wallet, hk[i]) !=
+		            0) {
+			continue;
+		}
+		list_key("hotkey", hk[i], path, pub_path);
+	}
+	if (n > 0) {
+		free_names(hk, n);
+	}
+}
+
+static int
+cmd_list(const struct args *a)
+{
+	char root[PATH_MAX], **wallets = NULL;
+	const char *env = getenv("BT_WALLET_PATH"), *home = getenv("HOME");
+	int n;
+
+	if (a->wallets_dir != NULL) {
+		snprintf(root, sizeof(root), "%s", a->wallets_dir);
+	} else if (env != NULL && env[0] != '\0') {
+		snprintf(root, sizeof(root), "%s", env);
+	} else {
+		snprintf(root, sizeof(root), "%s/.bittensor/wallets", home ? home : "");
+	}
+	n = sorted_names(root, &wallets);
+	if (n < 0) {
+		fprintf(stderr, "bx-key: %s: %s\n", root, strerror(errno));
+		return 1;
+	}
+	for (int i = 0; i < n; i++) {
+		list_wallet(root, wallets[i]);
+	}
+	free_names(wallets, n);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -773,6 +867,7 @@ main(int argc, char **argv)
 	} cmds[] = {
 		{ "new", cmd_new },   { "import", cmd_import }, { "show", cmd_show },
 		{ "sign", cmd_sign }, { "verify", cmd_verify }, { "ss58", cmd_ss58 },
+		{ "list", cmd_list },
 	};
 	struct args a;
 	int rc = parse_args(&a, argc, argv);
