@@ -5,13 +5,14 @@
  * stream x stays f32 (the O and FFN-down matmuls add into it with a sum
  * post-op); LayerNorm statistics, softmax and pooling run in f32.
  *
- * Linear layers run once per batch on all T tokens of all sequences (no
- * padding per sequence). oneDNN's fast brgemm kernels need a fixed M (a
- * runtime M falls back to gemm:jit, §1.2), so T is rounded up to a bucket
- * (a multiple of 8, 16 or 64) and each context keeps a few buckets'
- * primitives; the rows past T are scratch. Weights are converted to bf16 and
- * packed once at load into the layout the brgemm matmul picks
- * (format_tag_any, then a reorder); every bucket is created with that layout.
+ * Linear layers run on all T tokens of all sequences together (no padding
+ * per sequence). oneDNN's fast brgemm kernels need a fixed M (a runtime M
+ * falls back to gemm:jit, §1.2), so the T rows go through in chunks of 256,
+ * the last chunk rounded up to a multiple of 8 (at most 7 scratch rows per
+ * batch): 32 fixed-M primitive sets per context cover every batch. Weights
+ * are converted to bf16 and packed once at load into the layout the brgemm
+ * matmul picks (format_tag_any, then a reorder); every chunk primitive is
+ * created with that layout.
  *
  * Attention runs per sequence: its Q, K and V rows are copied into plain
  * per-head buffers [heads][L][d] (strided views of the fused QKV output make
@@ -32,8 +33,10 @@
 #include "dnnl_inc.h"
 #include "embed_int.h"
 
-#define NB_MM        4  /* QKV, O, FFN up, FFN down */
-#define NB_BUCKETS   24 /* linear-layer primitive sets kept per context */
+#define NB_MM        4   /* QKV, O, FFN up, FFN down */
+#define CHUNK_ROWS   256 /* linear layers run on row chunks of at most this */
+#define ROW_QUANTUM  8   /* a chunk's rows are rounded up to this */
+#define NB_BUCKETS   (CHUNK_ROWS / ROW_QUANTUM) /* every chunk size has its primitives */
 #define PACK_M       128
 #define GROUP_TOKENS 512 /* attention of equal-length sequences runs together up to this */
 #define GROUP_LOGS   6   /* groups of 1, 2, 4, ... 32 sequences */
@@ -73,7 +76,6 @@ struct bx_dnnl_ctx {
 	dnnl_stream_t strm;
 	dnnl_memory_t *w, *b; /* [layer * NB_MM + mm] */
 	struct bucket bk[NB_BUCKETS];
-	unsigned nb_bk, next_evict;
 	struct att *att; /* [(max_tokens + 1) * GROUP_LOGS], created on first use */
 	void *scratch;
 	size_t scratch_size;
@@ -443,7 +445,7 @@ bx_dnnl_ctx_destroy(struct bx_dnnl_ctx *dc)
 		dnnl_memory_destroy(dc->w != NULL ? dc->w[i] : NULL);
 		dnnl_memory_destroy(dc->b != NULL ? dc->b[i] : NULL);
 	}
-	for (unsigned i = 0; i < dc->nb_bk; i++) {
+	for (unsigned i = 0; i < NB_BUCKETS; i++) {
 		bucket_fini(&dc->bk[i]);
 	}
 	for (unsigned l = 0; dc->att != NULL && l < (dc->m->max_tokens + 1) * GROUP_LOGS; l++) {
@@ -744,13 +746,11 @@ out:
 /* ---------------------------------------------------------------- */
 /* Linear layers */
 
-/* Rows the linear layers run on for T tokens: small waste, few distinct primitives. */
+/* Rows a chunk of T <= CHUNK_ROWS tokens runs on: at most ROW_QUANTUM - 1 rows of padding. */
 static unsigned
 bucket_rows(unsigned T)
 {
-	unsigned q = T <= 64 ? 8 : T <= 512 ? 16 : 64;
-
-	return (T + q - 1) / q * q;
+	return (T + ROW_QUANTUM - 1) / ROW_QUANTUM * ROW_QUANTUM;
 }
 
 static dnnl_status_t
@@ -777,51 +777,49 @@ out:
 	return st;
 }
 
-/* The primitives for mrows rows: cached, or created (evicting round-robin when full). */
+/* The primitives for mrows rows (a multiple of ROW_QUANTUM up to CHUNK_ROWS), created once. */
 static dnnl_status_t
 bucket_get(struct bx_dnnl_ctx *dc, unsigned mrows, struct bucket **out)
 {
-	struct bucket *b;
+	struct bucket *b = &dc->bk[mrows / ROW_QUANTUM - 1];
 	dnnl_status_t st;
 
-	for (unsigned i = 0; i < dc->nb_bk; i++) {
-		if (dc->bk[i].m == mrows) {
-			*out = &dc->bk[i];
-			return dnnl_success;
+	if (b->m == 0) {
+		st = bucket_create(dc, mrows, b);
+		if (st != dnnl_success) {
+			bucket_fini(b); /* m = 0: created again next time */
+			return st;
 		}
-	}
-	if (dc->nb_bk < NB_BUCKETS) {
-		b = &dc->bk[dc->nb_bk++];
-	} else {
-		b = &dc->bk[dc->next_evict];
-		dc->next_evict = (dc->next_evict + 1) % NB_BUCKETS;
-		bucket_fini(b);
-	}
-	st = bucket_create(dc, mrows, b);
-	if (st != dnnl_success) {
-		bucket_fini(b); /* m = 0: never matches */
-		return st;
 	}
 	*out = b;
 	return dnnl_success;
 }
 
+/*
+ * One linear layer on T rows: chunks of CHUNK_ROWS rows, the last one rounded
+ * up to ROW_QUANTUM (the activation buffers hold those padding rows).
+ */
 static dnnl_status_t
-linear(struct bx_dnnl_ctx *dc, struct bucket *b, unsigned which, unsigned l, unsigned T, void *src,
-       void *dst)
+linear(struct bx_dnnl_ctx *dc, unsigned which, unsigned l, unsigned T, void *src, void *dst)
 {
 	uint64_t t0 = prof_start(dc);
 	unsigned i = l * NB_MM + which, k, n;
-	dnnl_status_t st;
+	size_t ssz = 2, dsz = mm_dst_dt(which) == dnnl_f32 ? 4 : 2;
+	dnnl_status_t st = dnnl_success;
 
 	mm_shape(dc->m, which, &k, &n);
-	CHK(dnnl_memory_set_data_handle(b->src[which], src));
-	CHK(dnnl_memory_set_data_handle(b->dst[which], dst));
-	CHK(exec(dc, b->p[which], b->sp[which], 4,
-	         (dnnl_exec_arg_t[5]){ { DNNL_ARG_SRC, b->src[which] },
-	                               { DNNL_ARG_WEIGHTS, dc->w[i] },
-	                               { DNNL_ARG_BIAS, dc->b[i] },
-	                               { DNNL_ARG_DST, b->dst[which] } }));
+	for (unsigned r = 0; r < T; r += CHUNK_ROWS) {
+		struct bucket *b;
+
+		CHK(bucket_get(dc, bucket_rows(BX_MIN(T - r, CHUNK_ROWS)), &b));
+		CHK(dnnl_memory_set_data_handle(b->src[which], (char *)src + (size_t)r * k * ssz));
+		CHK(dnnl_memory_set_data_handle(b->dst[which], (char *)dst + (size_t)r * n * dsz));
+		CHK(exec(dc, b->p[which], b->sp[which], 4,
+		         (dnnl_exec_arg_t[5]){ { DNNL_ARG_SRC, b->src[which] },
+		                               { DNNL_ARG_WEIGHTS, dc->w[i] },
+		                               { DNNL_ARG_BIAS, dc->b[i] },
+		                               { DNNL_ARG_DST, b->dst[which] } }));
+	}
 	prof_end(dc, (enum bx_embed_op)which, t0, 2.0 * T * k * n);
 out:
 	return st;
@@ -904,8 +902,7 @@ grow_acts(struct bx_dnnl_ctx *dc, unsigned rows)
 }
 
 static dnnl_status_t
-layer(struct bx_dnnl_ctx *dc, struct bucket *b, unsigned l, const unsigned *lens, unsigned n,
-      unsigned T)
+layer(struct bx_dnnl_ctx *dc, unsigned l, const unsigned *lens, unsigned n, unsigned T)
 {
 	const struct bx_embed_model *m = dc->m;
 	const struct bx_embed_layer *ly = &m->layers[l];
@@ -913,7 +910,7 @@ layer(struct bx_dnnl_ctx *dc, struct bucket *b, unsigned l, const unsigned *lens
 	dnnl_status_t st;
 	uint64_t t0;
 
-	CHK(linear(dc, b, MM_QKV, l, T, dc->xb, dc->qkv));
+	CHK(linear(dc, MM_QKV, l, T, dc->xb, dc->qkv));
 	for (unsigned s = 0; s < n;) {
 		unsigned L = lens[s], run = 1, lg = 0;
 
@@ -928,12 +925,12 @@ layer(struct bx_dnnl_ctx *dc, struct bucket *b, unsigned l, const unsigned *lens
 		off += L << lg;
 		s += 1u << lg;
 	}
-	CHK(linear(dc, b, MM_O, l, T, dc->cb, dc->x));
+	CHK(linear(dc, MM_O, l, T, dc->cb, dc->x));
 	t0 = prof_start(dc);
 	ln_rows(dc->x, dc->xb, T, h, ly->ln1_g, ly->ln1_b, m->eps);
 	prof_end(dc, BX_EMBED_OP_NORM, t0, 0);
-	CHK(linear(dc, b, MM_UP, l, T, dc->xb, dc->ffn));
-	CHK(linear(dc, b, MM_DOWN, l, T, dc->ffn, dc->x));
+	CHK(linear(dc, MM_UP, l, T, dc->xb, dc->ffn));
+	CHK(linear(dc, MM_DOWN, l, T, dc->ffn, dc->x));
 	t0 = prof_start(dc);
 	ln_rows(dc->x, dc->xb, T, h, ly->ln2_g, ly->ln2_b, m->eps);
 	prof_end(dc, BX_EMBED_OP_NORM, t0, 0);
@@ -948,7 +945,6 @@ bx_dnnl_forward(struct bx_dnnl_ctx *dc, const int32_t *const *ids, const unsigne
 	const struct bx_embed_model *m = dc->m;
 	unsigned h = m->shape.hidden, T = 0, off = 0;
 	dnnl_status_t st = dnnl_success;
-	struct bucket *b;
 	uint64_t t0;
 	int ret;
 
@@ -963,12 +959,11 @@ bx_dnnl_forward(struct bx_dnnl_ctx *dc, const int32_t *const *ids, const unsigne
 		return ret;
 	}
 	omp_set_num_threads((int)dc->nb_threads);
-	CHK(bucket_get(dc, bucket_rows(T), &b));
 	t0 = prof_start(dc);
 	embed_tokens(dc, ids, lens, n);
 	prof_end(dc, BX_EMBED_OP_NORM, t0, 0);
 	for (unsigned l = 0; l < m->shape.layers; l++) {
-		CHK(layer(dc, b, l, lens, n, T));
+		CHK(layer(dc, l, lens, n, T));
 	}
 	t0 = prof_start(dc);
 	for (unsigned s = 0; s < n; s++) {
