@@ -522,46 +522,6 @@ out:
 	return st;
 }
 
-int
-bx_dnnl_ctx_create(const struct bx_embed_model *m, unsigned nb_threads, struct bx_dnnl_ctx **out)
-{
-	struct bx_dnnl_ctx *dc = bx_calloc(1, sizeof(*dc));
-	size_t mt = m->max_tokens, gt = BX_MAX(mt, GROUP_TOKENS);
-	size_t hs = (size_t)m->shape.heads * gt * mt, ht = gt * m->shape.hidden;
-	dnnl_status_t st = dnnl_out_of_memory;
-
-	if (dc == NULL) {
-		return -ENOMEM;
-	}
-	dc->m = m;
-	dc->dm = m->dn;
-	dc->nb_threads = nb_threads;
-	omp_set_num_threads((int)nb_threads);
-	dc->w = bx_calloc((size_t)m->shape.layers * NB_MM + 1, sizeof(*dc->w));
-	dc->b = bx_calloc((size_t)m->shape.layers * NB_MM + 1, sizeof(*dc->b));
-	dc->att = bx_calloc((mt + 1) * GROUP_LOGS, sizeof(*dc->att));
-	dc->sc = bx_aligned_alloc(64, sizeof(float) * hs);
-	dc->pb = bx_aligned_alloc(64, sizeof(uint16_t) * hs);
-	dc->qh = bx_aligned_alloc(64, sizeof(uint16_t) * ht);
-	dc->kh = bx_aligned_alloc(64, sizeof(uint16_t) * ht);
-	dc->vh = bx_aligned_alloc(64, sizeof(uint16_t) * ht);
-	dc->ch = bx_aligned_alloc(64, sizeof(uint16_t) * ht);
-	if (dc->w == NULL || dc->b == NULL || dc->att == NULL || dc->sc == NULL || dc->pb == NULL ||
-	    dc->qh == NULL || dc->kh == NULL || dc->vh == NULL || dc->ch == NULL) {
-		goto out;
-	}
-	CHK(dnnl_engine_create(&dc->eng, dnnl_cpu, 0));
-	CHK(dnnl_stream_create(&dc->strm, dc->eng, dnnl_stream_default_flags));
-	CHK(ctx_weights(dc));
-out:
-	if (st != dnnl_success) {
-		bx_dnnl_ctx_destroy(dc);
-		return dnnl_errno(st);
-	}
-	*out = dc;
-	return 0;
-}
-
 /* A memory object for p's scratchpad (its buffer is set at each execution). */
 static dnnl_status_t
 scratch_mem(struct bx_dnnl_ctx *dc, const_dnnl_primitive_t p, dnnl_memory_t *out)
@@ -975,4 +935,50 @@ bx_dnnl_forward(struct bx_dnnl_ctx *dc, const int32_t *const *ids, const unsigne
 	dc->prof.batches++;
 out:
 	return dnnl_errno(st);
+}
+
+int
+bx_dnnl_ctx_create(const struct bx_embed_model *m, unsigned nb_threads, struct bx_dnnl_ctx **out)
+{
+	struct bx_dnnl_ctx *dc = bx_calloc(1, sizeof(*dc));
+	size_t mt = m->max_tokens, gt = BX_MAX(mt, GROUP_TOKENS);
+	size_t hs = (size_t)m->shape.heads * gt * mt, ht = gt * m->shape.hidden;
+	dnnl_status_t st = dnnl_out_of_memory;
+
+	if (dc == NULL) {
+		return -ENOMEM;
+	}
+	dc->m = m;
+	dc->dm = m->dn;
+	dc->nb_threads = nb_threads;
+	omp_set_num_threads((int)nb_threads);
+	dc->w = bx_calloc((size_t)m->shape.layers * NB_MM + 1, sizeof(*dc->w));
+	dc->b = bx_calloc((size_t)m->shape.layers * NB_MM + 1, sizeof(*dc->b));
+	dc->att = bx_calloc((mt + 1) * GROUP_LOGS, sizeof(*dc->att));
+	dc->sc = bx_aligned_alloc(64, sizeof(float) * hs);
+	dc->pb = bx_aligned_alloc(64, sizeof(uint16_t) * hs);
+	dc->qh = bx_aligned_alloc(64, sizeof(uint16_t) * ht);
+	dc->kh = bx_aligned_alloc(64, sizeof(uint16_t) * ht);
+	dc->vh = bx_aligned_alloc(64, sizeof(uint16_t) * ht);
+	dc->ch = bx_aligned_alloc(64, sizeof(uint16_t) * ht);
+	if (dc->w == NULL || dc->b == NULL || dc->att == NULL || dc->sc == NULL || dc->pb == NULL ||
+	    dc->qh == NULL || dc->kh == NULL || dc->vh == NULL || dc->ch == NULL) {
+		goto out;
+	}
+	CHK(dnnl_engine_create(&dc->eng, dnnl_cpu, 0));
+	CHK(dnnl_stream_create(&dc->strm, dc->eng, dnnl_stream_default_flags));
+	CHK(ctx_weights(dc));
+	/* every chunk size now, so linear layers never create primitives while serving */
+	for (unsigned r = ROW_QUANTUM; r <= CHUNK_ROWS; r += ROW_QUANTUM) {
+		struct bucket *b;
+
+		CHK(bucket_get(dc, r, &b));
+	}
+out:
+	if (st != dnnl_success) {
+		bx_dnnl_ctx_destroy(dc);
+		return dnnl_errno(st);
+	}
+	*out = dc;
+	return 0;
 }

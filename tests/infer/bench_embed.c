@@ -32,7 +32,7 @@ struct job {
 	double seconds;
 	uint64_t *lat;
 	size_t nb_lat;
-	uint64_t sentences, wall_ns;
+	uint64_t sentences, wall_ns, ctx_ns;
 	struct bx_embed_profile prof;
 	int ret;
 };
@@ -63,7 +63,9 @@ run_job(void *arg)
 	if (j->cpu != ~0u) {
 		bx_thread_pin_self(j->cpu, &eb);
 	}
+	t0 = bx_time_ns();
 	j->ret = out == NULL ? -ENOMEM : bx_embed_ctx_create(j->m, j->threads, &ctx);
+	j->ctx_ns = bx_time_ns() - t0;
 	for (unsigned i = 0; i < j->batch; i++) {
 		make_ids(ids[i], j->tokens, i + 7 * j->cpu);
 		ptr[i] = ids[i];
@@ -159,6 +161,7 @@ run_case(const struct bx_embed_model *m, unsigned workers, unsigned threads, uns
 	bx_bench_emit("embed", name, "tokens_per_s", (double)sent * tokens / ((double)wall / 1e9),
 	              "1/s");
 	bx_bench_emit_latency("embed", name, j[0].lat, j[0].nb_lat);
+	bx_bench_emit("embed", name, "ctx_create_ms", (double)j[0].ctx_ns / 1e6, "ms");
 	if (workers == 1) {
 		report_kernels(name, &j[0].prof, threads);
 	}
