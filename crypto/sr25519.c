@@ -92,6 +92,25 @@ bx_signing_transcript(struct bx_transcript *t, const void *ctx, size_t ctx_len, 
 	bx_transcript_append(t, "sign-bytes", msg, len);
 }
 
+/* The same with the message as "<Bytes>" || msg || "</Bytes>", without copying it. */
+static void
+signing_transcript_wrapped(struct bx_transcript *t, const void *msg, size_t len)
+{
+	uint8_t l[4];
+	size_t n = len + 15;
+
+	*t = substrate_prefix; /* bx_crypto_init() has run */
+	l[0] = (uint8_t)n;
+	l[1] = (uint8_t)(n >> 8);
+	l[2] = (uint8_t)(n >> 16);
+	l[3] = (uint8_t)(n >> 24);
+	bx_strobe_meta_ad(&t->strobe, "sign-bytes", 10, false);
+	bx_strobe_meta_ad(&t->strobe, l, 4, true);
+	bx_strobe_ad(&t->strobe, "<Bytes>", 7, false);
+	bx_strobe_ad(&t->strobe, msg, len, true);
+	bx_strobe_ad(&t->strobe, "</Bytes>", 8, true);
+}
+
 void
 bx_sr25519_challenge(uint8_t c[32], struct bx_transcript *t, const uint8_t pub[32],
                      const uint8_t R[32])
@@ -332,7 +351,10 @@ is_zero32(const uint8_t p[32])
 	return acc == 0;
 }
 
-/* Checks shared by both verifiers; fills s (marker cleared) and c. */
+/*
+ * Checks shared by every verifier; fills s (marker cleared) and c. ctx NULL:
+ * context "substrate" with the message wrapped in <Bytes>...</Bytes>.
+ */
 static int
 verify_prepare(uint8_t s[32], uint8_t c[32], const uint8_t sig[64], const void *ctx, size_t ctx_len,
                const void *msg, size_t len, const uint8_t pub[32])
@@ -354,7 +376,11 @@ verify_prepare(uint8_t s[32], uint8_t c[32], const uint8_t sig[64], const void *
 	if (is_zero32(pub) || is_zero32(sig)) {
 		return -EBADMSG;
 	}
-	bx_signing_transcript(&t, ctx, ctx_len, msg, len);
+	if (ctx == NULL) {
+		signing_transcript_wrapped(&t, msg, len);
+	} else {
+		bx_signing_transcript(&t, ctx, ctx_len, msg, len);
+	}
 	bx_sr25519_challenge(c, &t, pub, sig);
 	return 0;
 }
@@ -378,6 +404,22 @@ int
 bx_sr25519_verify(const uint8_t sig[64], const void *msg, size_t len, const uint8_t pub[32])
 {
 	return bx_sr25519_verify_ctx(sig, "substrate", 9, msg, len, pub);
+}
+
+int
+bx_sr25519_verify_btwallet(const uint8_t sig[64], const void *msg, size_t len,
+                           const uint8_t pub[32])
+{
+	uint8_t s[32], c[32], R[32];
+
+	if (bx_sr25519_verify_ctx(sig, "substrate", 9, msg, len, pub) == 0) {
+		return 0;
+	}
+	if (verify_prepare(s, c, sig, NULL, 0, msg, len, pub) != 0 ||
+	    bx_ristretto_double_scalarmult_vartime(R, s, c, pub) != 0) {
+		return -EBADMSG;
+	}
+	return memcmp(R, sig, 32) == 0 ? 0 : -EBADMSG;
 }
 
 int

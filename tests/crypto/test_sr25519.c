@@ -242,6 +242,43 @@ test_verify_vectors(void **state)
 	}
 }
 
+/* btwallet's <Bytes> retry: the unwrapped text of the §6.4 <Bytes> vector. */
+static void
+test_verify_btwallet_wrapping(void **state)
+{
+	uint8_t pub[32], sig[64], mini[32] = { 3 }, sig2[64];
+	struct bx_sr25519_keypair *kp;
+
+	hex2bin(pub, 32, "f84d048da2ddae2d9d8fd6763f469566e8817a26114f39408de15547f6d47805");
+	hex2bin(sig, 64,
+	        "48ce2c90e08651adfc8ecef84e916f6d1bb51ebebd16150ee12df247841a5437"
+	        "951ea0f9d632ca165e6ab391532e75e701be6a1caa88c8a6bcca3511f55b4183");
+	assert_int_equal(bx_sr25519_verify(sig, "message to sign", 15, pub), -EBADMSG);
+	assert_int_equal(bx_sr25519_verify_btwallet(sig, "message to sign", 15, pub), 0);
+	assert_int_equal(bx_sr25519_verify_btwallet(sig, "message to sigN", 15, pub), -EBADMSG);
+	assert_int_equal(bx_sr25519_verify_btwallet(sig, "<Bytes>message to sign</Bytes>", 30, pub),
+	                 0);
+	/* plain signatures still pass, and a long message crosses STROBE blocks */
+	uint8_t big[1000];
+	memset(big, 'q', sizeof(big));
+	assert_int_equal(bx_sr25519_keypair_from_seed(mini, &kp), 0);
+	assert_int_equal(bx_sr25519_sign(sig2, big, sizeof(big), kp), 0);
+	assert_int_equal(bx_sr25519_verify_btwallet(sig2, big, sizeof(big), bx_sr25519_public(kp)),
+	                 0);
+	static const uint8_t open_tag[7] = { '<', 'B', 'y', 't', 'e', 's', '>' };
+	static const uint8_t close_tag[8] = { '<', '/', 'B', 'y', 't', 'e', 's', '>' };
+	uint8_t wrapped[1015];
+	memcpy(wrapped, open_tag, 7);
+	memcpy(wrapped + 7, big, sizeof(big));
+	memcpy(wrapped + 1007, close_tag, 8);
+	assert_int_equal(bx_sr25519_sign(sig2, wrapped, sizeof(wrapped), kp), 0);
+	assert_int_equal(bx_sr25519_verify(sig2, big, sizeof(big), bx_sr25519_public(kp)),
+	                 -EBADMSG);
+	assert_int_equal(bx_sr25519_verify_btwallet(sig2, big, sizeof(big), bx_sr25519_public(kp)),
+	                 0);
+	bx_sr25519_keypair_destroy(kp);
+}
+
 /* ---------- negative classes, one test each ---------- */
 
 struct fixture {
@@ -697,6 +734,7 @@ main(void)
 		cmocka_unit_test(test_sign_vectors),
 		cmocka_unit_test(test_challenge_value),
 		cmocka_unit_test(test_verify_vectors),
+		cmocka_unit_test(test_verify_btwallet_wrapping),
 		cmocka_unit_test(test_neg_wrong_context),
 		cmocka_unit_test(test_neg_flipped_message_bit),
 		cmocka_unit_test(test_neg_flipped_signature_bit),

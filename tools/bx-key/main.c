@@ -660,26 +660,12 @@ cmd_sign(const struct args *a)
 	return rc == 0 ? 0 : 1;
 }
 
-/* btwallet Keypair.verify: the plain message, then <Bytes>msg</Bytes>. */
 static bool
 verify_message(const uint8_t sig[64], const uint8_t *msg, size_t len, const uint8_t pub[32],
                bool bytes_wrap)
 {
-	uint8_t *wrapped;
-	bool ok;
-
-	if (bx_sr25519_verify(sig, msg, len, pub) == 0) {
-		return true;
-	}
-	if (!bytes_wrap || (wrapped = malloc(len + 15)) == NULL) {
-		return false;
-	}
-	memcpy(wrapped, "<Bytes>", 7);
-	memcpy(wrapped + 7, msg, len);
-	memcpy(wrapped + 7 + len, "</Bytes>", 8);
-	ok = bx_sr25519_verify(sig, wrapped, len + 15, pub) == 0;
-	free(wrapped);
-	return ok;
+	return (bytes_wrap ? bx_sr25519_verify_btwallet(sig, msg, len, pub) :
+	                     bx_sr25519_verify(sig, msg, len, pub)) == 0;
 }
 
 static int

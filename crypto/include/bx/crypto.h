@@ -111,6 +111,14 @@ int bx_sr25519_sign_ctx(uint8_t sig[64], const void *ctx, size_t ctx_len, const 
 int bx_sr25519_verify(const uint8_t sig[64], const void *msg, size_t len, const uint8_t pub[32])
 	__bx_must_check;
 
+/*
+ * btwallet Keypair.verify (what the stock axon runs): the message as given,
+ * and if that fails, "<Bytes>" || msg || "</Bytes>" (polkadot.js signRaw).
+ * Same results as bx_sr25519_verify() otherwise; nothing is copied.
+ */
+int bx_sr25519_verify_btwallet(const uint8_t sig[64], const void *msg, size_t len,
+                               const uint8_t pub[32]) __bx_must_check;
+
 int bx_sr25519_verify_ctx(const uint8_t sig[64], const void *ctx, size_t ctx_len, const void *msg,
                           size_t len, const uint8_t pub[32]) __bx_must_check;
 
