@@ -86,7 +86,7 @@ teardown(void **state)
 }
 
 static int
-connect_lo(void)
+connect_lo_rcvbuf(int rcvbuf)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(PORT) };
 	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
@@ -94,10 +94,18 @@ connect_lo(void)
 
 	assert_true(fd >= 0);
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (rcvbuf) /* a small window makes the server's sends stall */
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	return fd;
+}
+
+static int
+connect_lo(void)
+{
+	return connect_lo_rcvbuf(0);
 }
 
 static void
@@ -309,6 +317,111 @@ test_metagraph_swap(void **state)
 	close(fd);
 }
 
+/* A client that writes 400 pipelined requests before reading anything: the
+ * server must stop parsing when its send buffer is full (backpressure) and
+ * resume as the client reads, answering every one, in order. */
+static void
+test_backpressure(void **state)
+{
+	enum {
+		N = 400
+	};
+
+	static char req[N * 2400], buf[1 << 20];
+	struct dpt_req q;
+	size_t n = 0, off = 0, len = 0, sent = 0;
+	unsigned got = 0;
+	int fd = connect_lo_rcvbuf(4096);
+	uint64_t deadline = bx_time_ns() + 20000000000ull;
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		base_req(&q);
+		n += dpt_build(&q, req + n, sizeof(req) - n);
+	}
+	/* write as much as the socket takes, without reading */
+	for (int spins = 0; spins < 50 && sent < n; spins++) {
+		ssize_t k = send(fd, req + sent, n - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (k > 0)
+			sent += (size_t)k;
+		else
+			usleep(2000);
+	}
+	usleep(50000);
+	while (got < N && bx_time_ns() < deadline) {
+		struct dpt_resp r;
+		ssize_t k;
+
+		if (sent < n) {
+			k = send(fd, req + sent, n - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (k > 0)
+				sent += (size_t)k;
+		}
+		while (dpt_parse_resp(buf + off, len - off, &r) == 0) {
+			assert_int_equal(r.status, 200);
+			off += r.total;
+			got++;
+		}
+		if (off > sizeof(buf) / 2) {
+			memmove(buf, buf + off, len - off);
+			len -= off;
+			off = 0;
+		}
+		k = recv(fd, buf + len, sizeof(buf) - len, MSG_DONTWAIT);
+		if (k > 0)
+			len += (size_t)k;
+		else if (k == 0)
+			fail();
+		else
+			usleep(200);
+	}
+	assert_int_equal(got, N);
+	close(fd);
+}
+
+/* A second server: two connections per worker at most, 1 s idle timeout. */
+static void
+test_conn_cap_and_idle(void **state)
+{
+	struct bx_dp_conf c;
+	struct bx_errbuf eb;
+	struct bx_dp *dp;
+	struct bx_dp_stats st;
+	uint16_t saved = PORT;
+	int fds[3];
+	char b[16];
+
+	(void)state;
+	bx_dp_conf_default(&c);
+	snprintf(c.listen_addr, sizeof(c.listen_addr), "127.0.0.1");
+	c.port = 0;
+	c.nb_cores = 1;
+	c.pin = false;
+	c.max_conns = 2;
+	c.idle_timeout_ms = 1000;
+	c.hotkey = K.miner;
+	c.replay_slots = 1024;
+	assert_int_equal(bx_dp_create(&c, make_mg(), &dp, &eb), 0);
+	assert_int_equal(bx_dp_start(dp, &eb), 0);
+	PORT = bx_dp_port(dp);
+	for (int i = 0; i < 3; i++)
+		fds[i] = connect_lo();
+	/* the third is closed at accept */
+	assert_int_equal(recv(fds[2], b, sizeof(b), 0), 0);
+	/* the first two are closed after the idle timeout (tick is 500 ms) */
+	assert_int_equal(recv(fds[0], b, sizeof(b), 0), 0);
+	assert_int_equal(recv(fds[1], b, sizeof(b), 0), 0);
+	bx_dp_stats(dp, &st);
+	assert_int_equal(st.conns_refused, 1);
+	assert_int_equal(st.conns_timed_out, 2);
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
+	bx_dp_stop(dp, 100);
+	bx_dp_destroy(dp);
+	PORT = saved;
+}
+
 static void
 test_stats(void **state)
 {
@@ -332,6 +445,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_keepalive),    cmocka_unit_test(test_pipelined_and_split),
 		cmocka_unit_test(test_errors_close), cmocka_unit_test(test_metagraph_swap),
+		cmocka_unit_test(test_backpressure), cmocka_unit_test(test_conn_cap_and_idle),
 		cmocka_unit_test(test_stats),
 	};
 
