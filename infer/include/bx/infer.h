@@ -201,9 +201,14 @@ const struct bx_wordpiece *bx_embed_vocab(const struct bx_embed_model *m);
 int bx_embed_tokenize(const struct bx_embed_model *m, const char *text, size_t len, int32_t *ids);
 
 /*
- * A per-worker context: call on the worker thread that will use it.
- * nb_threads is that worker's OpenMP team size (>= 1), fixed for the life
- * of the context. Returned-owned; destroy on the same thread.
+ * A per-worker context: call on the worker thread that will use it (after
+ * pinning it). nb_threads is that worker's OpenMP team size (>= 1), fixed
+ * for the life of the context; on a shared or busy machine one thread per
+ * worker and one worker per core is the robust choice. Creating it builds
+ * the linear-layer primitives for every batch size (the first context per
+ * thread count in a process takes ~0.3 s to JIT, later ones hit oneDNN's
+ * primitive cache). Returns 0, -EINVAL, -ENOMEM or -ENOTSUP (oneDNN has no
+ * kernel for this CPU). Returned-owned; destroy on the same thread.
  */
 int bx_embed_ctx_create(const struct bx_embed_model *m, unsigned nb_threads,
                         struct bx_embed_ctx **out);
@@ -213,8 +218,12 @@ void bx_embed_ctx_destroy(struct bx_embed_ctx *ctx);
  * Embed n token sequences (ids[i][0..lens[i]), each 1..max_tokens ids
  * below the vocabulary size, normally from bx_embed_tokenize()) into
  * out[n x dim], L2-normalised. Sequences are not padded: the linear layers
- * run on all tokens at once and attention runs per sequence. Returns 0,
- * -EINVAL for a bad id or length, or -ENOMEM.
+ * run on all tokens at once and attention runs per sequence (runs of
+ * equal-length sequences share one call). The first batch with a new
+ * sequence length creates that length's attention primitives (~0.1 ms), and
+ * activation buffers grow to the largest batch seen; nothing else is
+ * allocated. Returns 0, -EINVAL for a bad id or length, -ENOMEM, or
+ * -ENOTSUP/-EINVAL if oneDNN refuses a primitive.
  */
 int bx_embed_batch_ids(struct bx_embed_ctx *ctx, const int32_t *const *ids, const unsigned *lens,
                        unsigned n, float *out);
