@@ -23,6 +23,8 @@
 #include <bx/firmware.h>
 #include <bx/infer.h>
 
+#include "embed_synapse.h"
+
 struct bxd {
 	struct bx_fw_conf conf;
 
@@ -117,18 +119,33 @@ load_models(struct bxd *d, struct bx_errbuf *eb)
 	return 0;
 }
 
-/* Dataplane CPUs: dp.cores when set, else the first core (the rest are for workers). */
+/*
+ * Dataplane CPUs: dp.cores when set, else one thread on every physical core
+ * (the embedding model runs on the dataplane threads for now).
+ */
 static int
 plan_cpus(struct bxd *d, struct bx_errbuf *eb)
 {
-	uint64_t mask = 1;
+	struct bx_topo *topo;
+	uint64_t mask = 0;
 	int ret;
 
 	if (d->conf.dp_cores[0] != '\0') {
 		ret = bx_fw_parse_cpulist(d->conf.dp_cores, &mask, eb);
-		if (ret < 0) {
-			return ret;
+	} else {
+		ret = bx_topo_load(&topo, eb);
+		for (unsigned i = 0; ret == 0 && i < topo->nb_cpus; i++) {
+			if ((i == 0 || topo->cpus[i].core != topo->cpus[i - 1].core) &&
+			    topo->cpus[i].os_index < 64) {
+				mask |= 1ull << topo->cpus[i].os_index;
+			}
 		}
+		if (ret == 0) {
+			bx_topo_free(topo);
+		}
+	}
+	if (ret < 0) {
+		return ret;
 	}
 	for (unsigned c = 0; c < 64 && d->plan.nb_dp < BX_DP_MAX_CORES; c++) {
 		if (mask & (1ull << c)) {
@@ -162,7 +179,11 @@ start_dataplane(struct bxd *d, struct bx_errbuf *eb)
 	dc.max_conns = (unsigned)d->conf.dp_conns_per_core;
 	dc.idle_timeout_ms = (unsigned)d->conf.dp_idle_timeout_ms;
 	dc.hotkey = d->hotkey;
+	dc.tx_buf = 256 * 1024; /* 16 embeddings of 384 floats with the echoed texts */
 	ret = bx_dp_create(&dc, mg, &d->dp, eb);
+	if (ret == 0 && d->embed != NULL) {
+		ret = bx_dp_set_handler(d->dp, "TextEmbedding", bx_fw_embed_synapse, d->embed);
+	}
 	if (ret == 0) {
 		ret = bx_dp_start(d->dp, eb);
 	}

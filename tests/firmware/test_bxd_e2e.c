@@ -1,12 +1,14 @@
 /*
- * Covers: the real bxd binary on loopback — start-up from a btcli wallet and
- * a metagraph file, /readyz, signed echo synapses on one keep-alive
- * connection (single and pipelined), the embedding synapse without weights
- * (503), /metrics, SIGHUP reload, and SIGTERM while requests are in flight:
- * every request bxd accepted gets a complete response, and bxd exits 0.
+ * Covers: the real bxd binary on loopback — start-up from a btcli wallet, a
+ * metagraph file and generated MiniLM-shaped weights, /readyz, signed echo
+ * and TextEmbedding synapses on one keep-alive connection (single and
+ * pipelined; the vectors equal a direct library call on the same files),
+ * /metrics, SIGHUP reload, and SIGTERM while requests are in flight: every
+ * response bxd starts is complete, and bxd exits 0.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -22,11 +24,14 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
+
+#include <bx/infer.h>
 
 #include "bx_test.h"
 #include "dp_testlib.h"
 
-static const char *bxd_path;
+static const char *bxd_path, *mkweights_path;
 static char dir[64];
 static struct dpt_keys keys;
 static pid_t pid;
@@ -88,6 +93,9 @@ mgmt_get(const char *path, char *buf, size_t len)
 /* Read responses until n complete ones have arrived or the peer closes. */
 static size_t leftover; /* bytes after the last complete response */
 
+static char last_body[1 << 17];
+static size_t last_body_len;
+
 static unsigned
 read_responses(int fd, unsigned n, int *statuses)
 {
@@ -105,6 +113,8 @@ read_responses(int fd, unsigned n, int *statuses)
 				       r.body);
 			}
 			statuses[got++] = r.status;
+			last_body_len = BX_MIN(r.body_len, sizeof(last_body));
+			memcpy(last_body, r.body, last_body_len);
 			off += r.total;
 			continue;
 		}
@@ -171,10 +181,24 @@ write_file(const char *path, const char *text)
 	fclose(f);
 }
 
+/* Generated weights of the upstream names and shapes, with the real vocab. */
+static void
+make_model(void)
+{
+	char cmd[4096], shared[512];
+
+	bx_test_shared("models/all-MiniLM-L6-v2", shared, sizeof(shared));
+	snprintf(cmd, sizeof(cmd),
+	         "mkdir -p %s/model && cp %s/vocab.txt %s/config.json %s/model/ && "
+	         "%s --seed 7 %s/model >/dev/null",
+	         dir, shared, shared, dir, mkweights_path, dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void
 start_bxd(void **state)
 {
-	char path[256], mg[4096], a[4][300];
+	char path[256], mg[4096], a[5][300];
 	struct bx_errbuf eb;
 	char body[256];
 
@@ -192,10 +216,12 @@ start_bxd(void **state)
 	snprintf(a[1], sizeof(a[1]), "--metagraph=%s/metagraph.json", dir);
 	snprintf(a[2], sizeof(a[2]), "--port=%u", port);
 	snprintf(a[3], sizeof(a[3]), "--mgmt.port=%u", mgmt_port);
+	snprintf(a[4], sizeof(a[4]), "--model.dir=%s/model", dir);
+	make_model();
 	pid = fork();
 	if (pid == 0) {
-		execl(bxd_path, "bxd", a[0], a[1], a[2], a[3], "--wallet.name=miner",
-		      "--model.dir=/nonexistent", "--dp.cores=0", (char *)NULL);
+		execl(bxd_path, "bxd", a[0], a[1], a[2], a[3], a[4], "--wallet.name=miner",
+		      (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < 300 && mgmt_get("/readyz", body, sizeof(body)) != 200; i++) {
@@ -219,6 +245,52 @@ stop_bxd(void)
 	return status;
 }
 
+/* The library's own answer for "hello" on the same files. */
+static void
+direct_embedding(float *out, unsigned *dim)
+{
+	struct bx_embed_model *m;
+	struct bx_embed_ctx *ctx;
+	char mdir[128];
+	int32_t ids[256];
+	const int32_t *idp = ids;
+	unsigned len;
+
+	snprintf(mdir, sizeof(mdir), "%s/model", dir);
+	assert_int_equal(bx_embed_model_load(mdir, NULL, &m, NULL), 0);
+	assert_int_equal(bx_embed_ctx_create(m, 1, &ctx), 0);
+	len = (unsigned)bx_embed_tokenize(m, "hello", 5, ids);
+	assert_int_equal(bx_embed_batch_ids(ctx, &idp, &len, 1, out), 0);
+	*dim = bx_embed_dim(m);
+	bx_embed_ctx_destroy(ctx);
+	bx_embed_model_destroy(m);
+}
+
+/* The response's embeddings[0] equals the direct call and has unit norm. */
+static void
+check_embedding(const char *body, size_t len)
+{
+	float want[1024];
+	double norm = 0;
+	unsigned dim;
+	json_t *root = json_loadb(body, len, 0, NULL), *vecs, *v;
+
+	assert_non_null(root);
+	vecs = json_object_get(root, "embeddings");
+	assert_true(json_is_array(vecs) && json_array_size(vecs) == 1);
+	v = json_array_get(vecs, 0);
+	direct_embedding(want, &dim);
+	assert_int_equal(json_array_size(v), dim);
+	for (unsigned k = 0; k < dim; k++) {
+		double x = json_real_value(json_array_get(v, k));
+
+		assert_true(fabs(x - want[k]) < 1e-6);
+		norm += x * x;
+	}
+	assert_true(fabs(norm - 1.0) < 1e-4);
+	json_decref(root);
+}
+
 static void
 test_bxd_serves_signed_synapses(void **state)
 {
@@ -240,11 +312,12 @@ test_bxd_serves_signed_synapses(void **state)
 	assert_int_equal(send(fd, req[1], n1 + n2, 0), (ssize_t)(n1 + n2));
 	assert_int_equal(read_responses(fd, 2, statuses), 2);
 	assert_int_equal(statuses[0], 200);
-	assert_int_equal(statuses[1], 503); /* no weights: the stock axon's "unavailable" */
+	assert_int_equal(statuses[1], 200);
+	check_embedding(last_body, last_body_len);
 	close(fd);
 	assert_int_equal(mgmt_get("/metrics", metrics, sizeof(metrics)), 200);
-	assert_non_null(strstr(metrics, "bx_responses_ok_total 2\n"));
-	assert_non_null(strstr(metrics, "bx_rejections_total{reason=\"unavailable\"} 1\n"));
+	assert_non_null(strstr(metrics, "bx_responses_ok_total 3\n"));
+	assert_non_null(strstr(metrics, "weights=\"synthetic\"} 1\n"));
 	kill(pid, SIGHUP);
 	for (int i = 0; i < 50 && !strstr(metrics, "result=\"ok\"} 1"); i++) {
 		struct timespec ts = { 0, 20000000 };
@@ -310,10 +383,17 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_bxd_drains_on_sigterm),
 	};
 
-	if (argc < 2) {
-		bx_test_skip("usage: test_bxd_e2e PATH_TO_BXD");
+	char shared[512];
+
+	if (argc < 3) {
+		bx_test_skip("usage: test_bxd_e2e PATH_TO_BXD PATH_TO_BX_MKWEIGHTS");
 	}
 	bxd_path = argv[1];
+	mkweights_path = argv[2];
+	if (access(bx_test_shared("models/all-MiniLM-L6-v2/vocab.txt", shared, sizeof(shared)),
+	           R_OK) != 0) {
+		bx_test_skip("../shared/models/all-MiniLM-L6-v2/vocab.txt is not there");
+	}
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, NULL, teardown);
 }
