@@ -783,6 +783,10 @@ bx_llm_load_gguf(const char *path, struct bx_llm_model **out, struct bx_errbuf *
 	if (ret) {
 		goto out_destroy;
 	}
+	if (!m->map_len) {
+		ret = bx_err(eb, EBADMSG, "%s: empty file", path);
+		goto out_destroy;
+	}
 	g.base = g.p = m->map;
 	g.end = g.base + m->map_len;
 	ret = gguf_parse(&g);

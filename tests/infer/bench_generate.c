@@ -1,0 +1,223 @@
+/*
+ * bench_generate: text generation on a synthetic Llama shape of 1.1 B
+ * parameters (TinyLlama: dim 2048, hidden 5632, 22 layers, 32/4 heads,
+ * vocab 32000, untied) in Q4_0 and Q8_0: prefill tokens/s, single-stream
+ * decode tokens/s, aggregate decode tokens/s at 4 and 16 sequences. The
+ * machine's memory read bandwidth is measured in the same run; decode is
+ * printed as a fraction of the bound bandwidth / bytes of weights per token.
+ *
+ * BX_BENCH_THREADS (default 2) sets the OpenMP threads; BX_BENCH_SHAPE=small
+ * runs a 60 M shape for a quick look.
+ */
+#include <errno.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bx/infer.h>
+#include <bx/platform.h>
+
+#include "bx_bench.h"
+
+#define BW_BYTES (1ull << 30)
+
+__attribute__((target("avx512f"))) static double
+read_sum(const float *p, size_t n)
+{
+	/* Four independent accumulators keep several loads in flight. */
+	typedef float v16 __attribute__((vector_size(64)));
+	v16 a = { 0 }, b = { 0 }, c = { 0 }, d = { 0 };
+
+	for (size_t i = 0; i + 64 <= n; i += 64) {
+		a += *(const v16 *)(p + i);
+		b += *(const v16 *)(p + i + 16);
+		c += *(const v16 *)(p + i + 32);
+		d += *(const v16 *)(p + i + 48);
+	}
+	a += b + c + d;
+	return a[0] + a[15];
+}
+
+/* Read bandwidth in bytes/s over a 1 GiB buffer, best of 3, with nt threads. */
+static double
+bandwidth(unsigned nt)
+{
+	float *buf = aligned_alloc(64, BW_BYTES);
+	size_t n = BW_BYTES / sizeof(float);
+	double best = 0, sink = 0;
+
+	if (!buf) {
+		return 0;
+	}
+	memset(buf, 1, BW_BYTES);
+	for (int rep = 0; rep < 3; rep++) {
+		uint64_t t0 = bx_time_ns();
+
+#pragma omp parallel for num_threads(nt) reduction(+ : sink)
+		for (unsigned t = 0; t < nt; t++) {
+			size_t chunk = n / nt / 64 * 64;
+
+			sink += read_sum(buf + t * chunk, chunk);
+		}
+		best = BX_MAX(best, (double)BW_BYTES / ((double)(bx_time_ns() - t0) * 1e-9));
+	}
+	free(buf);
+	return sink == -1 ? 0 : best;
+}
+
+static double
+now_s(void)
+{
+	return (double)bx_time_ns() * 1e-9;
+}
+
+struct run {
+	const struct bx_llm_model *m;
+	struct bx_llm_ctx *ctx;
+	struct bx_llm_seq *seqs[16];
+	const char *name;
+	double bound; /* tokens/s at the bandwidth bound */
+};
+
+static int
+open_seqs(struct run *r, unsigned n, const int32_t *prompt, size_t np)
+{
+	struct bx_llm_seq_conf sc = { .sample = { .top_p = 1, .repeat_penalty = 1 },
+		                      .ctx_len = 256 };
+	struct bx_llm_event ev;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (bx_llm_seq_create(r->m, &sc, &r->seqs[i]) ||
+		    bx_llm_seq_prefill(r->ctx, r->seqs[i], prompt, np, &ev)) {
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static void
+close_seqs(struct run *r, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		bx_llm_seq_destroy(r->seqs[i]);
+		r->seqs[i] = NULL;
+	}
+}
+
+static int
+decode(struct run *r, unsigned n, unsigned steps, const int32_t *prompt)
+{
+	struct bx_llm_event ev[16];
+	char name[64];
+	double t0, rate;
+
+	if (open_seqs(r, n, prompt, 8)) {
+		return -ENOMEM;
+	}
+	bx_llm_step(r->ctx, r->seqs, n, ev); /* warm-up */
+	t0 = now_s();
+	for (unsigned k = 0; k < steps; k++) {
+		if (bx_llm_step(r->ctx, r->seqs, n, ev)) {
+			return -EINVAL;
+		}
+	}
+	rate = n * steps / (now_s() - t0);
+	snprintf(name, sizeof(name), "%s_decode_%useq", r->name, n);
+	bx_bench_emit("generate", name, "tokens_per_s", rate, "tok/s");
+	if (n == 1) {
+		bx_bench_emit("generate", name, "fraction_of_bandwidth_bound", rate / r->bound,
+		              "1");
+	} else {
+		bx_bench_emit("generate", name, "per_seq_tokens_per_s", rate / n, "tok/s");
+	}
+	close_seqs(r, n);
+	return 0;
+}
+
+static int
+prefill(struct run *r, const int32_t *prompt, size_t np)
+{
+	struct bx_llm_seq_conf sc = { .sample = { .top_p = 1, .repeat_penalty = 1 },
+		                      .ctx_len = 256 };
+	struct bx_llm_event ev;
+	struct bx_llm_seq *s;
+	char name[64];
+	double t0;
+	int ret;
+
+	if (bx_llm_seq_create(r->m, &sc, &s)) {
+		return -ENOMEM;
+	}
+	t0 = now_s();
+	ret = bx_llm_seq_prefill(r->ctx, s, prompt, np, &ev);
+	snprintf(name, sizeof(name), "%s_prefill_%zu", r->name, np);
+	bx_bench_emit("generate", name, "tokens_per_s", np / (now_s() - t0), "tok/s");
+	bx_llm_seq_destroy(s);
+	return ret;
+}
+
+static int
+bench_type(const struct bx_llm_config *cfg, enum bx_llm_type type, unsigned nt, double bw)
+{
+	struct run r = { .name = bx_llm_type_name(type) };
+	struct bx_llm_model *m;
+	struct bx_errbuf eb;
+	int32_t prompt[128];
+	double t0 = now_s();
+	int ret;
+
+	if (bx_llm_synth(cfg, type, 1, &m, &eb)) {
+		fprintf(stderr, "bench_generate: %s\n", eb.msg);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < 128; i++) {
+		prompt[i] = (int32_t)(259 + i * 97 % (cfg->vocab_size - 259));
+	}
+	r.m = m;
+	r.bound = bw / (double)bx_llm_model_weight_bytes(m);
+	fprintf(stderr, "%s: %.2f GB of weights, generated in %.1f s; bound %.1f tok/s\n", r.name,
+	        (double)bx_llm_model_weight_bytes(m) * 1e-9, now_s() - t0, r.bound);
+	bx_bench_emit("generate", r.name, "weight_bytes", (double)bx_llm_model_weight_bytes(m),
+	              "B");
+	bx_bench_emit("generate", r.name, "bandwidth_bound_tokens_per_s", r.bound, "tok/s");
+	ret = bx_llm_ctx_create(m, 64, nt, false, &r.ctx);
+	ret = ret ? ret : prefill(&r, prompt, 128);
+	ret = ret ? ret : decode(&r, 1, 24, prompt);
+	ret = ret ? ret : decode(&r, 4, 12, prompt);
+	ret = ret ? ret : decode(&r, 16, 8, prompt);
+	bx_llm_ctx_destroy(r.ctx);
+	bx_llm_model_destroy(m);
+	return ret;
+}
+
+int
+main(void)
+{
+	struct bx_llm_config cfg = { .dim = 2048,
+		                     .hidden_dim = 5632,
+		                     .n_layers = 22,
+		                     .n_heads = 32,
+		                     .n_kv_heads = 4,
+		                     .vocab_size = 32000,
+		                     .seq_len = 2048 };
+	const char *env = getenv("BX_BENCH_THREADS");
+	unsigned nt = env ? (unsigned)atoi(env) : 2;
+	double bw;
+
+	if (getenv("BX_BENCH_SHAPE") && !strcmp(getenv("BX_BENCH_SHAPE"), "small")) {
+		cfg.dim = 512;
+		cfg.hidden_dim = 1536;
+		cfg.n_layers = 8;
+		cfg.n_heads = 8;
+		cfg.n_kv_heads = 4;
+	}
+	nt = nt ? nt : 1;
+	bw = bandwidth(nt);
+	bx_bench_emit("generate", "memory", "read_bandwidth", bw * 1e-9, "GB/s");
+	bx_bench_emit("generate", "memory", "threads", nt, "1");
+	if (bench_type(&cfg, BX_LLM_Q4_0, nt, bw) || bench_type(&cfg, BX_LLM_Q8_0, nt, bw)) {
+		return 1;
+	}
+	return 0;
+}
