@@ -142,14 +142,6 @@ hdr_i64(struct bx_obuf *b, const char *name, int64_t v)
 	bx_obuf_put(b, "\r\n", 2);
 }
 
-static void
-hdr_float(struct bx_obuf *b, const char *name, double v)
-{
-	char tmp[32];
-
-	bx_http_header(b, name, tmp, (size_t)bx_py_float_repr(tmp, v));
-}
-
 /* A header value must stay one line of latin-1 text under aiohttp's 8190-byte
  * limit. */
 static void
@@ -281,12 +273,12 @@ body_sign_headers(struct bx_axon_ctx *ax, struct rq *rq, const char *body, size_
 	char hex[65], sh_[131], msg[512];
 	int n;
 
-	bx_sha3_256(d, body, len);
-	bx_hex_encode(hex, d, 32);
-	hdr_z(out, "bt_header_axon_body_hash", hex);
 	if (!sh->conf.sign_responses || !sh->conf.hotkey) {
 		return;
 	}
+	bx_sha3_256(d, body, len);
+	bx_hex_encode(hex, d, 32);
+	hdr_z(out, "bt_header_axon_body_hash", hex);
 	n = snprintf(msg, sizeof(msg), "bx-axon-body-v1.%" PRId64 ".%.*s.%" PRId64 ".%.*s.%s.%s",
 	             (int64_t)rq->axon_nonce, (int)BX_MIN(rq->d_hotkey.len, 64u), rq->d_hotkey.p,
 	             (int64_t)rq->nonce, (int)BX_MIN(rq->d_uuid.len, 128u), rq->d_uuid.p,
@@ -321,7 +313,7 @@ error_bt_headers(struct bx_axon_ctx *ax, struct rq *rq, int status, const char *
 		hdr_z(out, "name", rq->type->name);
 	}
 	if (rq->have_timeout) {
-		hdr_float(out, "timeout", rq->timeout);
+		hdr(out, "timeout", rq->timeout_s); /* str(float) as the dendrite sent it */
 	}
 	hdr_i64(out, "bt_header_axon_status_code", status);
 	hdr_msg(out, "bt_header_axon_status_message", msg);
@@ -783,7 +775,11 @@ send_success(struct bx_axon_ctx *ax, struct rq *rq, struct bx_call *c, struct bx
 		hdr_z(out, "content-type", "application/json");
 	}
 	hdr_z(out, "name", rq->type->name);
-	hdr_float(out, "timeout", rq->timeout);
+	if (rq->have_timeout) {
+		hdr(out, "timeout", rq->timeout_s);
+	} else {
+		hdr_z(out, "timeout", "12.0");
+	}
 	hdr_z(out, "bt_header_axon_status_code", "200");
 	hdr_z(out, "bt_header_axon_status_message", "Success");
 	hdr_secs(out, "bt_header_axon_process_time", pt);

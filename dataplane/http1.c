@@ -52,34 +52,27 @@ enum {
 
 /*
  * Find the CRLF ending the line that starts at buf[start]. The line (without
- * CRLF) may be at most maxlen bytes. *eol is the index of the CR.
+ * CRLF) may be at most maxlen bytes. *eol is the index of the CR. memchr
+ * (vectorised) does the scan; the answer depends only on the bytes in the
+ * window, so every prefix agrees with the whole.
  */
 static int
 find_eol(const char *buf, size_t start, size_t len, size_t maxlen, size_t *eol)
 {
-	size_t i;
+	size_t avail = len - start, win = maxlen + 2; /* the line and its CRLF */
+	const char *nl = memchr(buf + start, '\n', BX_MIN_U(avail, win));
+	size_t p;
 
-	for (i = start; i < len; i++) {
-		char c = buf[i];
-
-		if (c == '\r') {
-			if (i + 1 >= len) {
-				return EOL_INCOMPLETE;
-			}
-			if (buf[i + 1] != '\n') {
-				return EOL_BAD;
-			}
-			*eol = i;
-			return EOL_FOUND;
-		}
-		if (c == '\n') {
-			return EOL_BAD; /* bare LF */
-		}
-		if (i - start >= maxlen) {
-			return EOL_TOO_LONG;
-		}
+	if (!nl) {
+		return avail >= win ? EOL_TOO_LONG : EOL_INCOMPLETE;
 	}
-	return EOL_INCOMPLETE;
+	p = (size_t)(nl - buf);
+	if (p == start || buf[p - 1] != '\r') {
+		return EOL_BAD; /* bare LF */
+	}
+	/* a stray CR inside the line is a control byte: the line parsers reject it */
+	*eol = p - 1;
+	return EOL_FOUND;
 }
 
 bool

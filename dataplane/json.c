@@ -612,8 +612,13 @@ bx_json_double(const struct bx_json *j, int t, double *out)
 	if (k->type != BX_J_INT && k->type != BX_J_FLOAT) {
 		return -EINVAL;
 	}
+	if (k->start + k->len < j->src_len) {
+		/* a structural character or whitespace follows: strtod stops there */
+		*out = strtod(s, NULL);
+		return 0;
+	}
 	if (k->len >= sizeof(tmp)) {
-		/* absurdly long literal: Python would still parse it; so do we, slowly */
+		/* a bare number as the whole text, absurdly long: never on a request path */
 		char *big = malloc(k->len + 1);
 
 		if (!big) {
