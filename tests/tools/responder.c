@@ -20,6 +20,7 @@
 struct rconn {
 	struct responder *r;
 	int fd;
+	uint64_t k; /* index in r->fds */
 };
 
 static bool
@@ -158,7 +159,7 @@ conn_main(void *arg)
 		if (end == NULL) {
 			ssize_t got = recv(c->fd, buf + len, sizeof(buf) - len - 1, 0);
 
-			if (got <= 0 || r->stop) {
+			if (got <= 0 || __atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
 				break;
 			}
 			len += (size_t)got;
@@ -194,8 +195,12 @@ conn_main(void *arg)
 		len -= head + cl;
 	}
 out:
+	if (c->k < 1024) {
+		__atomic_store_n(&r->fds[c->k], -1, __ATOMIC_RELEASE);
+	}
 	close(c->fd);
 	free(c);
+	__atomic_sub_fetch(&r->live, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
 
@@ -204,23 +209,34 @@ accept_main(void *arg)
 {
 	struct responder *r = arg;
 
-	while (!r->stop) {
+	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
 		int fd = accept(r->lfd, NULL, NULL), one = 1;
 		struct rconn *c;
 		pthread_t th;
+		uint64_t k;
 
 		if (fd < 0) {
-			if (r->stop) {
+			if (__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
 				break;
 			}
 			continue;
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		__atomic_add_fetch(&r->accepted_conns, 1, __ATOMIC_RELAXED);
+		k = __atomic_fetch_add(&r->accepted_conns, 1, __ATOMIC_RELAXED);
+		if (k < 1024) {
+			r->fds[k] = fd;
+		}
 		c = malloc(sizeof(*c));
 		c->r = r;
 		c->fd = fd;
-		pthread_create(&th, NULL, conn_main, c);
+		c->k = k;
+		__atomic_add_fetch(&r->live, 1, __ATOMIC_ACQUIRE);
+		if (pthread_create(&th, NULL, conn_main, c) != 0) {
+			__atomic_sub_fetch(&r->live, 1, __ATOMIC_RELEASE);
+			close(fd);
+			free(c);
+			continue;
+		}
 		pthread_detach(th);
 	}
 	return NULL;
@@ -232,7 +248,6 @@ responder_start(struct responder *r, uint8_t seed_fill)
 	struct sockaddr_in a = { .sin_family = AF_INET };
 	socklen_t alen = sizeof(a);
 	uint8_t seed[32];
-	pthread_t th;
 	int one = 1;
 
 	memset(seed, seed_fill, sizeof(seed));
@@ -252,15 +267,30 @@ responder_start(struct responder *r, uint8_t seed_fill)
 		return -errno;
 	}
 	r->port = ntohs(a.sin_port);
-	pthread_create(&th, NULL, accept_main, r);
-	pthread_detach(th);
-	return 0;
+	return -pthread_create(&r->acceptor, NULL, accept_main, r);
 }
 
 void
 responder_stop(struct responder *r)
 {
-	r->stop = true;
+	uint64_t k, n;
+	int i;
+
+	__atomic_store_n(&r->stop, true, __ATOMIC_RELEASE);
 	shutdown(r->lfd, SHUT_RDWR);
+	pthread_join(r->acceptor, NULL);
 	close(r->lfd);
+	n = BX_MIN(__atomic_load_n(&r->accepted_conns, __ATOMIC_RELAXED), 1024);
+	for (k = 0; k < n; k++) {
+		int fd = __atomic_load_n(&r->fds[k], __ATOMIC_ACQUIRE);
+
+		if (fd >= 0) {
+			shutdown(fd, SHUT_RDWR);
+		}
+	}
+	for (i = 0; i < 2000 && __atomic_load_n(&r->live, __ATOMIC_ACQUIRE) > 0; i++) {
+		sleep_us(1000);
+	}
+	bx_sr25519_keypair_destroy(r->kp);
+	bx_sr25519_keypair_destroy(r->wrong);
 }

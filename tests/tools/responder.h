@@ -8,6 +8,7 @@
 #ifndef BX_TEST_RESPONDER_H
 #define BX_TEST_RESPONDER_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -29,11 +30,15 @@ struct responder {
 	unsigned dim;
 	/* counters */
 	uint64_t requests, verified, rejected, accepted_conns;
-	volatile bool stop;
+	bool stop;     /* atomic */
+	unsigned live; /* connection threads running (atomic) */
+	int fds[1024]; /* their sockets, shut down by responder_stop */
+	pthread_t acceptor;
 };
 
 /* Listen on 127.0.0.1 (ephemeral port) and serve in the background. 0 or -errno. */
 int responder_start(struct responder *r, uint8_t seed_fill);
+/* Stop accepting, close every connection, wait for the threads, free the keys. */
 void responder_stop(struct responder *r);
 
 #endif

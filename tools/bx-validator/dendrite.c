@@ -32,6 +32,9 @@ bx_sbuf_init(struct bx_sbuf *b, char *mem, size_t cap)
 void
 bx_sbuf_put(struct bx_sbuf *b, const void *s, size_t n)
 {
+	if (n == 0) {
+		return;
+	}
 	if (n > b->cap - b->len) {
 		b->overflow = true;
 		n = b->cap - b->len;
