@@ -30,6 +30,16 @@ struct bx_uc_fold {
 extern const char bx_uc_version[];
 extern const struct bx_uc_range bx_uc_ranges[];
 extern const unsigned bx_uc_nb_ranges;
+
+/* Final_Sigma context (bx_uc_sigma ranges' cls). */
+enum bx_uc_sigma_class {
+	BX_UC_SIGMA_OTHER = 0,
+	BX_UC_SIGMA_IGNORE = 1, /* case-ignorable: skipped when looking for a cased neighbour */
+	BX_UC_SIGMA_CASED = 2,  /* cased and not case-ignorable */
+};
+
+extern const struct bx_uc_range bx_uc_sigma[];
+extern const unsigned bx_uc_nb_sigma;
 extern const struct bx_uc_fold bx_uc_folds[];
 extern const unsigned bx_uc_nb_folds;
 extern const uint32_t bx_uc_fold_pool[];

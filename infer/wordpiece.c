@@ -241,10 +241,33 @@ out_close:
 /* Unicode helpers */
 
 static unsigned
+range_find(const struct bx_uc_range *r, unsigned n, uint32_t cp)
+{
+	unsigned lo = 0, hi = n;
+
+	while (lo < hi) {
+		unsigned mid = (lo + hi) / 2;
+
+		if (cp < r[mid].lo) {
+			hi = mid;
+		} else if (cp > r[mid].hi) {
+			lo = mid + 1;
+		} else {
+			return r[mid].cls;
+		}
+	}
+	return 0;
+}
+
+static unsigned
+uc_sigma(uint32_t cp)
+{
+	return range_find(bx_uc_sigma, bx_uc_nb_sigma, cp);
+}
+
+static unsigned
 uc_class(uint32_t cp)
 {
-	unsigned lo = 0, hi = bx_uc_nb_ranges;
-
 	if (cp < 128) {
 		if (cp == 0 || (cp < 32 && cp != '\t' && cp != '\n' && cp != '\r') || cp == 127) {
 			return BX_UC_CTRL;
@@ -258,18 +281,7 @@ uc_class(uint32_t cp)
 		}
 		return BX_UC_OTHER;
 	}
-	while (lo < hi) {
-		unsigned mid = (lo + hi) / 2;
-
-		if (cp < bx_uc_ranges[mid].lo) {
-			hi = mid;
-		} else if (cp > bx_uc_ranges[mid].hi) {
-			lo = mid + 1;
-		} else {
-			return bx_uc_ranges[mid].cls;
-		}
-	}
-	return BX_UC_OTHER;
+	return range_find(bx_uc_ranges, bx_uc_nb_ranges, cp);
 }
 
 /* Lowercase + NFD + drop Mn of one code point into f[] (room for 4); returns the count. */
@@ -377,6 +389,32 @@ utf8_put(uint32_t c, char *o)
 	return 4;
 }
 
+/*
+ * Final_Sigma lookahead (Python's str.lower()): is the next character of the
+ * same word that is not case-ignorable a cased one? Cleaning drops control
+ * characters first, and whitespace or a CJK ideograph ends the word.
+ */
+static bool
+next_cased(const uint8_t *s, size_t len, size_t pos)
+{
+	while (pos < len) {
+		uint32_t cp = utf8_next(s, len, &pos);
+		unsigned cls = uc_class(cp), sc;
+
+		if (cls == BX_UC_CTRL) {
+			continue;
+		}
+		if (cls == BX_UC_SPACE || cls == BX_UC_CJK) {
+			return false;
+		}
+		sc = uc_sigma(cp);
+		if (sc != BX_UC_SIGMA_IGNORE) {
+			return sc == BX_UC_SIGMA_CASED;
+		}
+	}
+	return false;
+}
+
 /* ---------------------------------------------------------------- */
 /* Encoding */
 
@@ -467,12 +505,16 @@ word_add(struct word *w, uint32_t cp)
 	w->nb_chars++;
 }
 
-/* Fold cp and add the result to the word, punctuation as words of their own. */
+/*
+ * Fold cp and add the result to the word, punctuation as words of their own.
+ * final_sigma: cp is a capital sigma that lowercases to the final form.
+ */
 static void
-add_folded(const struct bx_wordpiece *wp, struct word *w, struct out *o, uint32_t cp)
+add_folded(const struct bx_wordpiece *wp, struct word *w, struct out *o, uint32_t cp,
+           bool final_sigma)
 {
 	uint32_t f[18];
-	unsigned n = uc_fold(cp, f);
+	unsigned n = final_sigma ? (f[0] = 0x3C2, 1) : uc_fold(cp, f);
 
 	for (unsigned i = 0; i < n; i++) {
 		if (uc_class(f[i]) == BX_UC_PUNCT) {
@@ -492,6 +534,7 @@ bx_wordpiece_encode(const struct bx_wordpiece *wp, const char *text, size_t len,
 	bool specials = (flags & BX_WP_SPECIALS) != 0;
 	struct out o = { .ids = ids, .max = max_ids };
 	const uint8_t *s = (const uint8_t *)text;
+	bool prev_cased = false; /* the word's last not case-ignorable character was cased */
 	struct word w;
 	size_t pos = 0;
 
@@ -505,19 +548,26 @@ bx_wordpiece_encode(const struct bx_wordpiece *wp, const char *text, size_t len,
 	w.nb_chars = w.nb_bytes = 0;
 	while (pos < len && !o.truncated) {
 		uint32_t cp = utf8_next(s, len, &pos);
-		unsigned cls = uc_class(cp);
+		unsigned cls = uc_class(cp), sc;
 
 		if (cls == BX_UC_CTRL) {
 			continue;
 		}
 		if (cls == BX_UC_SPACE) {
 			word_flush(wp, &w, &o);
+			prev_cased = false;
 		} else if (cls == BX_UC_CJK) {
 			word_flush(wp, &w, &o);
-			add_folded(wp, &w, &o, cp);
+			add_folded(wp, &w, &o, cp, false);
 			word_flush(wp, &w, &o);
+			prev_cased = false;
 		} else {
-			add_folded(wp, &w, &o, cp);
+			add_folded(wp, &w, &o, cp,
+			           cp == 0x3A3 && prev_cased && !next_cased(s, len, pos));
+			sc = uc_sigma(cp);
+			if (sc != BX_UC_SIGMA_IGNORE) {
+				prev_cased = sc == BX_UC_SIGMA_CASED;
+			}
 		}
 	}
 	word_flush(wp, &w, &o);

@@ -15,6 +15,12 @@ into the output). The rules are those of BERT's BasicTokenizer
   fold table: code point -> NFD(lower(cp)) with category Mn removed, for
     every code point where that differs from the code point itself (Hangul
     syllables are decomposed in C, arithmetically, and are left out here).
+  sigma table: what str.lower()'s Final_Sigma rule sees (capital sigma
+    becomes final sigma when preceded by a cased letter and not followed by
+    one, skipping case-ignorable characters). Both properties are measured
+    through str.lower() itself:
+    SIGMA_CASED   c + "Σ" lowers to a final sigma (cased, not ignorable)
+    SIGMA_IGNORE  "a" + c + "Σ" does, but c + "Σ" does not
 """
 import sys
 import unicodedata
@@ -41,6 +47,30 @@ def char_class(cp):
     return 0
 
 
+SIGMA_IGNORE, SIGMA_CASED = 1, 2
+
+
+def sigma_class(cp):
+    c = chr(cp)
+    if (c + '\u03a3').lower()[-1] == '\u03c2':
+        return SIGMA_CASED
+    if ('a' + c + '\u03a3').lower()[-1] == '\u03c2':
+        return SIGMA_IGNORE
+    return 0
+
+
+def range_table(fn):
+    ranges, prev = [], None
+    for cp in range(0x110000):
+        c = 0 if 0xD800 <= cp <= 0xDFFF else fn(cp)
+        if prev is not None and prev[2] == c and prev[1] == cp - 1:
+            prev[1] = cp
+        else:
+            prev = [cp, cp, c]
+            ranges.append(prev)
+    return [r for r in ranges if r[2] != 0]
+
+
 def fold(cp):
     s = unicodedata.normalize('NFD', chr(cp).lower())
     return [ord(c) for c in s if unicodedata.category(c) != 'Mn']
@@ -48,19 +78,8 @@ def fold(cp):
 
 def main():
     out = sys.stdout
-    ranges = []
-    prev = None
-    for cp in range(0x110000):
-        if 0xD800 <= cp <= 0xDFFF:
-            c = CTRL
-        else:
-            c = char_class(cp)
-        if prev is not None and prev[2] == c and prev[1] == cp - 1:
-            prev[1] = cp
-        else:
-            prev = [cp, cp, c]
-            ranges.append(prev)
-    ranges = [r for r in ranges if r[2] != 0]
+    ranges = range_table(lambda cp: char_class(cp))
+    sigma = range_table(sigma_class)
     folds = []
     pool = []
     for cp in range(0x110000):
@@ -83,6 +102,10 @@ def main():
     for a, b, c in ranges:
         out.write('\t{0x%x, 0x%x, %d},\n' % (a, b, c))
     out.write('};\n\nconst unsigned bx_uc_nb_ranges = %d;\n\n' % len(ranges))
+    out.write('const struct bx_uc_range bx_uc_sigma[%d] = {\n' % len(sigma))
+    for a, b, c in sigma:
+        out.write('\t{0x%x, 0x%x, %d},\n' % (a, b, c))
+    out.write('};\n\nconst unsigned bx_uc_nb_sigma = %d;\n\n' % len(sigma))
     out.write('const struct bx_uc_fold bx_uc_folds[%d] = {\n' % len(folds))
     for cp, off, n in folds:
         out.write('\t{0x%x, %d, %d},\n' % (cp, off, n))

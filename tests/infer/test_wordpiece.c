@@ -8,6 +8,7 @@
 #include "test_util.h"
 
 static struct bx_wordpiece *wp;
+static const char *vectors_path; /* argv[1]: wordpiece_vectors.txt */
 
 /* Expected pieces, space-separated, without [CLS]/[SEP]. */
 static const struct {
@@ -45,6 +46,15 @@ static const struct {
 	  0, "a b" },
 	{ "e\u0301t\u0301e\u0301", 0, "et ##e" },
 	{ "\uf900\u8c48", 0, "[UNK] [UNK]" },
+	/* Greek capital sigma lowercases to the final form at the end of a word (str.lower) */
+	{ "ΟΔΟΣ", 0, "ο ##δ ##ος" },
+	{ "ΣΟΦΟΣ'", 0, "σ ##ο ##φ ##ος '" },
+	{ "ΑΣ.Β", 0, "α ##σ . β" },
+	{ "Σ", 0, "σ" },
+	{ "ΑΣ'Σ", 0, "α ##σ ' ς" },
+	{ "ΑΣ我", 0, "α ##ς 我" },
+	{ "ΑΣ\u0301", 0, "α ##ς" },
+	{ "ΑΣ\0Β", 7, "α ##σ ##β" },
 	/* invalid UTF-8: each bad byte is U+FFFD, which cleaning drops */
 	{ "ab\xff"
 	  "cd",
@@ -210,6 +220,52 @@ test_llama_cpp_vectors(void **state)
 	free(out);
 }
 
+static int
+unhex(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Random texts over tricky characters, ids from gen_wordpiece_vectors.py (Python oracle). */
+static void
+test_python_vectors(void **state)
+{
+	size_t len;
+	char *all = vectors_path ? bx_test_read_file(vectors_path, &len) : NULL, *save = NULL;
+	unsigned nb = 0;
+
+	if (all == NULL) {
+		skip();
+	}
+	for (char *line = strtok_r(all, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save), nb++) {
+		char *tab = strchr(line, '\t'), text[512], *p, *end;
+		int32_t ids[512];
+		size_t n = 0;
+		int got, k = 0;
+
+		assert_non_null(tab);
+		for (p = line; p + 1 < tab && n < sizeof(text); p += 2) {
+			text[n++] = (char)(unhex(p[0]) * 16 + unhex(p[1]));
+		}
+		got = bx_wordpiece_encode(wp, text, n, 0, ids, 512, NULL);
+		for (p = tab + 1; *p != '\0'; p = end, k++) {
+			long v = strtol(p, &end, 10);
+
+			if (end == p) {
+				break;
+			}
+			if (k >= got || ids[k] != v) {
+				fail_msg("vector %u (%s): id %d is %d, expected %ld", nb, line, k,
+				         k < got ? ids[k] : -1, v);
+			}
+		}
+		assert_int_equal(k, got);
+	}
+	assert_int_equal(nb, 600);
+	free(all);
+}
+
 static void
 test_bad_vocab(void **state)
 {
@@ -263,18 +319,19 @@ test_alloc_failures(void **state)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_special_ids),       cmocka_unit_test(test_table),
 		cmocka_unit_test(test_long_words),        cmocka_unit_test(test_truncation),
-		cmocka_unit_test(test_llama_cpp_vectors), cmocka_unit_test(test_bad_vocab),
-		cmocka_unit_test(test_alloc_failures),
+		cmocka_unit_test(test_llama_cpp_vectors), cmocka_unit_test(test_python_vectors),
+		cmocka_unit_test(test_bad_vocab),         cmocka_unit_test(test_alloc_failures),
 	};
 	char p[512];
 	struct bx_errbuf eb;
 	int ret;
 
+	vectors_path = argc > 1 ? argv[1] : NULL;
 	if (bx_wordpiece_load(shared_or_skip("models/all-MiniLM-L6-v2/vocab.txt", p, sizeof(p)),
 	                      &wp, &eb) < 0) {
 		fprintf(stderr, "%s\n", eb.msg);
