@@ -434,6 +434,9 @@ bx_axon_http_error(struct bx_axon_ctx *ax, int status, struct bx_obuf *out)
 
 /* ---------------- header parsing ---------------- */
 
+/* Longest bt header value accepted (uuid 36, signature 130, hash 64): responses echo them. */
+#define BT_HEADER_MAX 256
+
 struct hname {
 	const char *name;
 	size_t off;
@@ -478,6 +481,10 @@ parse_bt_headers(struct rq *rq)
 				struct bx_http_str *dst =
 					(struct bx_http_str *)((char *)rq + bt_headers[k].off);
 
+				if (h->value.len > BT_HEADER_MAX) {
+					/* no dendrite sends that; never echoed back */
+					return bt_headers[k].name;
+				}
 				if (!dst->p) { /* first one wins, as Starlette's .get() */
 					*dst = h->value;
 				}
@@ -1000,10 +1007,20 @@ bx_axon_handle(struct bx_axon_ctx *ax, const struct bx_http_req *req, const stru
 			return send_error(ax, rq, 401, BX_DP_R_BAD_SIGNATURE, msg, out);
 		}
 	}
-	r = bx_replay_insert(sh->replay, rkey, now_s,
-	                     (uint32_t)(rq->timeout + (double)BX_NONCE_ALLOWED_DELTA_NS / 1e9 +
-	                                (double)conf->nonce_future_ns / 1e9) +
-	                             2);
+	{
+		/* keep the entry only while the nonce could still pass the window:
+		 * until nonce + 4 s + timeout (legacy nonces: as long as a fresh one) */
+		double until = (double)BX_NONCE_ALLOWED_DELTA_NS / 1e9 + rq->timeout;
+
+		if (rq->have_version && rq->version >= BX_V_7_2_0 &&
+		    rq->nonce > (int64_t)rq->start_wall_ns) {
+			until += (double)(rq->nonce - (int64_t)rq->start_wall_ns) / 1e9;
+		}
+		if (!(until < 3600)) {
+			until = 3600;
+		}
+		r = bx_replay_insert(sh->replay, rkey, now_s, (uint32_t)until + 2);
+	}
 	if (r == -EEXIST) {
 		return send_error(ax, rq, 401, BX_DP_R_REPLAY,
 		                  "Not Verified with error: Nonce is too old, a newer one was last "

@@ -423,6 +423,19 @@ test_rejections(void **state)
 		expect(&r, 400, "Improperly formatted request. Could not parse headers");
 	}
 
+	/* an absurdly long bt header value (responses would echo it) */
+	{
+		static char longuuid[301];
+
+		memset(longuuid, 'a', 300);
+		base_req(&q, "Synapse");
+		q.uuid = longuuid;
+		r = run(&q);
+		expect(&r, 400,
+		       "Improperly formatted request. Could not parse headers "
+		       "(bt_header_dendrite_uuid)");
+	}
+
 	/* malformed JSON body: FastAPI's 422 {"detail": ...} */
 	base_req(&q, "Synapse");
 	q.raw_body = "{\"name\": \"Synapse\",";
