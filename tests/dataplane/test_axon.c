@@ -310,6 +310,40 @@ test_handler(void **state)
 	                       "\"embeddings\":[[0.5,-1.0]]}"));
 }
 
+static int
+stream_handler(void *arg, struct bx_call *c)
+{
+	(void)arg;
+	return bx_call_set_output(c, "completion", "\"hello\\nworld\"", 14);
+}
+
+/* A streaming synapse answers text/event-stream, chunked, with the bt headers in the head. */
+static void
+test_streaming(void **state)
+{
+	struct dpt_req q;
+	struct dpt_resp r;
+	char v[128];
+
+	(void)state;
+	SH.handlers[3].fn = stream_handler;
+	base_req(&q, "StreamingTextGeneration");
+	q.fields_json = "\"messages\": [], \"prompt\": \"tell me\", \"temperature\": 1, "
+			"\"top_p\": 0.95, \"seed\": 42";
+	q.body_hash = HASH_GEN2;
+	r = run(&q);
+	SH.handlers[3].fn = NULL;
+	assert_int_equal(r.status, 200);
+	assert_true(dpt_header(&r, "content-type", v, sizeof(v)));
+	assert_string_equal(v, "text/event-stream");
+	assert_true(dpt_header(&r, "transfer-encoding", v, sizeof(v)));
+	assert_string_equal(v, "chunked");
+	assert_true(dpt_header(&r, "bt_header_axon_status_code", v, sizeof(v)));
+	assert_string_equal(v, "200");
+	assert_int_equal(r.body_len, strlen("b\r\nhello\nworld\r\n"));
+	assert_memory_equal(r.body, "b\r\nhello\nworld\r\n", r.body_len);
+}
+
 static void
 test_rejections(void **state)
 {
@@ -558,6 +592,7 @@ main(void)
 		cmocka_unit_test(test_echo_success),
 		cmocka_unit_test(test_body_hash_and_unavailable),
 		cmocka_unit_test(test_handler),
+		cmocka_unit_test(test_streaming),
 		cmocka_unit_test(test_rejections),
 		cmocka_unit_test(test_rate_limit),
 		cmocka_unit_test(test_metagraph),
