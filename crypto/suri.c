@@ -277,6 +277,9 @@ bx_suri_to_keypair(const char *suri, struct bx_sr25519_keypair **out, struct bx_
 	size_t plen = 0, pos;
 	int rc;
 
+	if (bx_crypto_init() != 0) {
+		return bx_err(eb, EIO, "libsodium failed to initialise");
+	}
 	while (plen < end && suri[plen] != '/') {
 		if (!phrase_char_ok(suri[plen])) {
 			return bx_err(eb, EINVAL,

@@ -8,6 +8,16 @@
 #define DEV_PHRASE "bottom drive obey lake curtain smoke basket hold race lonely fit walk"
 #define BT_PHRASE  "old leopard transfer rib spatial phone calm indicate online fire caution review"
 
+/* Runs first: a SURI as the process's first crypto call initialises libsodium itself. */
+static void
+test_suri_as_first_call(void **state)
+{
+	struct bx_sr25519_keypair *kp = NULL;
+
+	assert_int_equal(bx_suri_to_keypair("//Alice", &kp, NULL), 0);
+	bx_sr25519_keypair_destroy(kp);
+}
+
 static void
 test_dev_phrase(void **state)
 {
@@ -284,6 +294,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_suri_as_first_call),
 		cmocka_unit_test(test_dev_phrase),
 		cmocka_unit_test(test_bip39_vectors),
 		cmocka_unit_test(test_btwallet_phrase),
