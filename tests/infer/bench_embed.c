@@ -32,7 +32,7 @@ struct job {
 	double seconds;
 	uint64_t *lat;
 	size_t nb_lat;
-	uint64_t sentences, wall_ns, ctx_ns;
+	uint64_t sentences, wall_ns, ctx_ns, batch_tokens;
 	struct bx_embed_profile prof;
 	int ret;
 };
@@ -67,9 +67,11 @@ run_job(void *arg)
 	j->ret = out == NULL ? -ENOMEM : bx_embed_ctx_create(j->m, j->threads, &ctx);
 	j->ctx_ns = bx_time_ns() - t0;
 	for (unsigned i = 0; i < j->batch; i++) {
-		make_ids(ids[i], j->tokens, i + 7 * j->cpu);
+		/* tokens 0: mixed lengths 8..64, like short search queries and sentences */
+		lens[i] = j->tokens ? j->tokens : 8 + (i * 37 + 11 * j->cpu) % 57;
+		make_ids(ids[i], lens[i], i + 7 * j->cpu);
+		j->batch_tokens += lens[i];
 		ptr[i] = ids[i];
-		lens[i] = j->tokens;
 	}
 	/* warm up: primitive creation for this length */
 	for (int i = 0; i < 2 && j->ret == 0; i++) {
@@ -156,10 +158,15 @@ run_case(const struct bx_embed_model *m, unsigned workers, unsigned threads, uns
 		sent += j[w].sentences;
 		wall = BX_MAX(wall, j[w].wall_ns);
 	}
-	snprintf(name, sizeof(name), "%uw x %ut/batch%u/%utok", workers, threads, batch, tokens);
+	if (tokens) {
+		snprintf(name, sizeof(name), "%uw x %ut/batch%u/%utok", workers, threads, batch,
+		         tokens);
+	} else {
+		snprintf(name, sizeof(name), "%uw x %ut/batch%u/8-64tok", workers, threads, batch);
+	}
 	bx_bench_emit("embed", name, "sentences_per_s", (double)sent / ((double)wall / 1e9), "1/s");
-	bx_bench_emit("embed", name, "tokens_per_s", (double)sent * tokens / ((double)wall / 1e9),
-	              "1/s");
+	bx_bench_emit("embed", name, "tokens_per_s",
+	              (double)sent * j[0].batch_tokens / batch / ((double)wall / 1e9), "1/s");
 	bx_bench_emit_latency("embed", name, j[0].lat, j[0].nb_lat);
 	bx_bench_emit("embed", name, "ctx_create_ms", (double)j[0].ctx_ns / 1e6, "ms");
 	if (workers == 1) {
@@ -198,7 +205,7 @@ main(void)
 	struct bx_embed_model *m;
 	struct bx_errbuf eb;
 	long nb_cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	static const unsigned batches[] = { 1, 32 }, tokens[] = { 16, 128 };
+	static const unsigned batches[] = { 1, 32 }, tokens[] = { 16, 128, 0 };
 
 	if (dir == NULL) {
 		size_t len;
@@ -230,7 +237,10 @@ main(void)
 	}
 	bench_tokenizer(m);
 	for (unsigned b = 0; b < 2; b++) {
-		for (unsigned t = 0; t < 2; t++) {
+		for (unsigned t = 0; t < 3; t++) {
+			if (tokens[t] == 0 && batches[b] == 1) {
+				continue;
+			}
 			run_case(m, 1, 1, batches[b], tokens[t], seconds, (unsigned)nb_cpus);
 			if (nb_cpus >= 2) {
 				run_case(m, 1, 2, batches[b], tokens[t], seconds,
