@@ -193,7 +193,12 @@ bool
 bx_mnemonic_is_valid(const char *phrase)
 {
 	uint8_t entropy[33];
-	int n = phrase_to_entropy(phrase, entropy, NULL);
+	int n;
+
+	if (bx_crypto_init() != 0) {
+		return false;
+	}
+	n = phrase_to_entropy(phrase, entropy, NULL);
 
 	sodium_memzero(entropy, sizeof(entropy));
 	return n > 0;

@@ -45,6 +45,7 @@ bx_junction_chain_code(uint8_t cc[32], const char *junction, size_t len)
 {
 	uint64_t n;
 
+	(void)bx_crypto_init(); /* blake2b below; nothing else can fail here */
 	memset(cc, 0, 32);
 	if (parse_u64(junction, len, &n)) {
 		for (int i = 0; i < 8; i++) {
