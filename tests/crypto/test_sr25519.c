@@ -1,5 +1,6 @@
 /* sr25519 keys, signing and verification: sr25519.md §2, §3, §6.2-6.4. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 
 #include <sodium.h>
@@ -704,6 +705,41 @@ test_batch_cancelling_pair(void **state)
 	}
 }
 
+/* One keypair shared read-only by threads that sign and verify at once. */
+static void *
+sign_verify_thread(void *arg)
+{
+	const struct bx_sr25519_keypair *kp = arg;
+	uint8_t msg[64], sig[64];
+	intptr_t bad = 0;
+
+	for (int i = 0; i < 300; i++) {
+		randombytes_buf(msg, sizeof(msg));
+		bad += bx_sr25519_sign(sig, msg, sizeof(msg), kp) != 0;
+		bad += bx_sr25519_verify(sig, msg, sizeof(msg), bx_sr25519_public(kp)) != 0;
+		msg[0] ^= 1;
+		bad += bx_sr25519_verify(sig, msg, sizeof(msg), bx_sr25519_public(kp)) != -EBADMSG;
+	}
+	return (void *)bad;
+}
+
+static void
+test_threads_share_keypair(void **state)
+{
+	struct bx_sr25519_keypair *kp = kp_from_hex(DEV_MINI);
+	pthread_t t[4];
+	void *bad;
+
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(pthread_create(&t[i], NULL, sign_verify_thread, kp), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(t[i], &bad), 0);
+		assert_null(bad);
+	}
+	bx_sr25519_keypair_destroy(kp);
+}
+
 static int
 create_kp(void *ctx, void **obj)
 {
@@ -752,6 +788,7 @@ main(void)
 		cmocka_unit_test(test_batch_valid),
 		cmocka_unit_test(test_batch_one_bad),
 		cmocka_unit_test(test_batch_cancelling_pair),
+		cmocka_unit_test(test_threads_share_keypair),
 	};
 	if (bx_crypto_init() != 0) {
 		return 1;
