@@ -14,6 +14,7 @@
 #include "embed_synapse.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -32,22 +33,46 @@ static __thread struct {
 	size_t json_cap;
 } tls;
 
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+
+/* At dataplane thread exit: the context is destroyed on the thread that made it. */
+static void
+thread_fini(void *unused)
+{
+	bx_embed_ctx_destroy(tls.ctx);
+	bx_free(tls.ids);
+	bx_free(tls.vecs);
+	bx_free(tls.json);
+	memset(&tls, 0, sizeof(tls));
+}
+
+static void
+make_key(void)
+{
+	pthread_key_create(&tls_key, thread_fini);
+}
+
 static int
 thread_init(const struct bx_embed_model *m)
 {
 	unsigned maxt = bx_embed_max_tokens(m), dim = bx_embed_dim(m);
 	int ret;
 
+	pthread_once(&tls_once, make_key);
 	ret = bx_embed_ctx_create(m, 1, &tls.ctx);
 	if (ret < 0) {
 		return ret;
 	}
+	/* Any non-NULL value makes the destructor run when this thread exits. */
+	pthread_setspecific(tls_key, &tls);
 	/* "-0.123456789, " is at most 16 bytes a value, plus brackets. */
 	tls.json_cap = (size_t)BX_EMBED_TEXTS_MAX * (dim * 16 + 4) + 4;
 	tls.ids = bx_malloc(sizeof(int32_t) * BX_EMBED_TEXTS_MAX * maxt);
 	tls.vecs = bx_malloc(sizeof(float) * BX_EMBED_TEXTS_MAX * dim);
 	tls.json = bx_malloc(tls.json_cap);
 	if (tls.ids == NULL || tls.vecs == NULL || tls.json == NULL) {
+		thread_fini(NULL);
 		return -ENOMEM;
 	}
 	return 0;
