@@ -18,7 +18,10 @@
  * per-head buffers [heads][L][d] (strided views of the fused QKV output make
  * oneDNN pick gemm:jit, 5x slower), then Q·K^T/sqrt(d) (K read as a
  * transposed view), softmax f32 -> bf16, P·V, and the context is copied back
- * into token order. Primitives are cached per sequence length.
+ * into token order. The batch is processed sorted by length (outputs go back
+ * to the caller's order), so runs of equal-length sequences, up to 32
+ * sequences or 512 tokens, share one call with a batch of g x heads.
+ * Primitives are cached per (length, group size).
  *
  * Threads: a context belongs to one worker thread. It sets that thread's
  * OpenMP team size and creates every primitive on that thread (oneDNN fixes
@@ -86,6 +89,10 @@ struct bx_dnnl_ctx {
 	/* one sequence's attention: [heads][L][d] and scores [heads][L][L] */
 	uint16_t *qh, *kh, *vh, *ch, *pb;
 	float *sc;
+	/* the batch sorted by length (so equal lengths share attention calls) */
+	unsigned cap_seqs;
+	unsigned *ord, *slens, *count;
+	const int32_t **sids;
 	bool prof_on;
 	struct bx_embed_profile prof;
 };
@@ -462,6 +469,10 @@ bx_dnnl_ctx_destroy(struct bx_dnnl_ctx *dc)
 	bx_free(dc->pb);
 	bx_free(dc->sc);
 	bx_free(dc->scratch);
+	bx_free(dc->ord);
+	bx_free(dc->slens);
+	bx_free(dc->sids);
+	bx_free(dc->count);
 	dnnl_stream_destroy(dc->strm);
 	dnnl_engine_destroy(dc->eng);
 	bx_free(dc);
@@ -898,6 +909,45 @@ out:
 	return st;
 }
 
+/* Stable counting sort of the batch by length into dc->ord/sids/slens. */
+static int
+sort_batch(struct bx_dnnl_ctx *dc, const int32_t *const *ids, const unsigned *lens, unsigned n)
+{
+	unsigned mt = dc->m->max_tokens;
+
+	if (n > dc->cap_seqs) {
+		bx_free(dc->ord);
+		bx_free(dc->slens);
+		bx_free(dc->sids);
+		dc->ord = bx_malloc(sizeof(*dc->ord) * n);
+		dc->slens = bx_malloc(sizeof(*dc->slens) * n);
+		dc->sids = bx_malloc(sizeof(*dc->sids) * n);
+		dc->cap_seqs = n;
+		if (dc->ord == NULL || dc->slens == NULL || dc->sids == NULL) {
+			dc->cap_seqs = 0;
+			return -ENOMEM;
+		}
+	}
+	if (dc->count == NULL && (dc->count = bx_malloc(sizeof(*dc->count) * (mt + 2))) == NULL) {
+		return -ENOMEM;
+	}
+	memset(dc->count, 0, sizeof(*dc->count) * (mt + 2));
+	for (unsigned s = 0; s < n; s++) {
+		dc->count[lens[s] + 1]++;
+	}
+	for (unsigned l = 1; l <= mt + 1; l++) {
+		dc->count[l] += dc->count[l - 1];
+	}
+	for (unsigned s = 0; s < n; s++) {
+		unsigned k = dc->count[lens[s]]++;
+
+		dc->ord[k] = s;
+		dc->slens[k] = lens[s];
+		dc->sids[k] = ids[s];
+	}
+	return 0;
+}
+
 int
 bx_dnnl_forward(struct bx_dnnl_ctx *dc, const int32_t *const *ids, const unsigned *lens, unsigned n,
                 float *out)
@@ -915,9 +965,14 @@ bx_dnnl_forward(struct bx_dnnl_ctx *dc, const int32_t *const *ids, const unsigne
 		return 0;
 	}
 	ret = grow_acts(dc, bucket_rows(T));
+	if (ret == 0) {
+		ret = sort_batch(dc, ids, lens, n);
+	}
 	if (ret < 0) {
 		return ret;
 	}
+	ids = dc->sids;
+	lens = dc->slens;
 	omp_set_num_threads((int)dc->nb_threads);
 	t0 = prof_start(dc);
 	embed_tokens(dc, ids, lens, n);
@@ -927,7 +982,7 @@ bx_dnnl_forward(struct bx_dnnl_ctx *dc, const int32_t *const *ids, const unsigne
 	}
 	t0 = prof_start(dc);
 	for (unsigned s = 0; s < n; s++) {
-		bx_embed_pool(dc->x + (size_t)off * h, lens[s], h, out + (size_t)s * h);
+		bx_embed_pool(dc->x + (size_t)off * h, lens[s], h, out + (size_t)dc->ord[s] * h);
 		off += lens[s];
 	}
 	prof_end(dc, BX_EMBED_OP_POOL, t0, 0);
