@@ -313,8 +313,9 @@ bx_sr25519_sign_ctx(uint8_t sig[64], const void *ctx, size_t ctx_len, const void
 
 	/* r == 0 has probability 2^-252; base() then reports the identity */
 	if (crypto_scalarmult_ristretto255_base(sig, r) != 0) {
+		memset(sig, 0, 64);
 		rc = -EIO;
-		goto out;
+		goto out_wipe;
 	}
 	bx_transcript_append(&t, "sign:R", sig, 32);
 	bx_transcript_challenge(&t, "sign:c", wide, 64);
@@ -323,7 +324,7 @@ bx_sr25519_sign_ctx(uint8_t sig[64], const void *ctx, size_t ctx_len, const void
 	crypto_core_ristretto255_scalar_add(s, s, r);
 	memcpy(sig + 32, s, 32);
 	sig[63] |= 0x80;
-out:
+out_wipe:
 	sodium_memzero(&rng, sizeof(rng));
 	sodium_memzero(rbuf, sizeof(rbuf));
 	sodium_memzero(wide, sizeof(wide));
