@@ -191,7 +191,11 @@ bool bx_mnemonic_is_valid(const char *phrase);
  */
 int bx_suri_to_keypair(const char *suri, struct bx_sr25519_keypair **out, struct bx_errbuf *eb);
 
-/* One HDKD step (sr25519.md §5.4) with a junction name ("Alice", "0"). */
+/*
+ * One HDKD step (sr25519.md §5.4, sp-core: empty extra input) with the
+ * chain code of a junction (bx_junction_chain_code). Hard steps give a key
+ * with a mini secret; soft steps a key without one (random nonce half).
+ */
 int bx_sr25519_derive_hard(const struct bx_sr25519_keypair *kp, const uint8_t chain_code[32],
                            struct bx_sr25519_keypair **out);
 int bx_sr25519_derive_soft(const struct bx_sr25519_keypair *kp, const uint8_t chain_code[32],
@@ -209,8 +213,11 @@ void bx_junction_chain_code(uint8_t cc[32], const char *junction, size_t len);
  * "$NACL" (Argon2i + XSalsa20-Poly1305) when password is given. Key
  * material is taken in btwallet's order: secretPhrase, secretSeed,
  * privateKey; the result must match publicKey/ss58Address when present.
- * Errors (-ENOENT, -EACCES, -EINVAL, -EKEYREJECTED wrong password,
- * -ENOKEY encrypted but no password, -ENOMEM) name the file and the problem.
+ * Errors name the file and the problem, never key material: -ENOENT,
+ * -EACCES, -EINVAL (malformed, wrong lengths, public fields that do not
+ * match), -EKEYREJECTED (wrong password or damaged $NACL), -ENOKEY
+ * (encrypted but no password, or a public-only file), -ENOTSUP (legacy
+ * ansible-vault/Fernet encryption), -ENOMEM.
  */
 int bx_keyfile_load(const char *path, const char *password, struct bx_sr25519_keypair **out,
                     struct bx_errbuf *eb);
@@ -226,9 +233,10 @@ int bx_keyfile_load_public(const char *path, uint8_t pub[32], struct bx_errbuf *
 bool bx_keyfile_is_encrypted(const void *data, size_t len);
 
 /*
- * Write a keyfile as btwallet does (mode 0600, created with O_EXCL unless
- * overwrite). mnemonic may be NULL. password NULL writes plaintext JSON,
- * otherwise "$NACL". Parent directories are created (0700).
+ * Write a keyfile as btwallet does: mode 0600, written to a temporary file
+ * beside it and then linked (-EEXIST if the file exists) or, with
+ * overwrite, renamed into place. mnemonic may be NULL. password NULL writes
+ * plaintext JSON, otherwise "$NACL". Missing parent folders are created 0700.
  */
 int bx_keyfile_write(const char *path, const struct bx_sr25519_keypair *kp, const char *mnemonic,
                      const char *password, bool overwrite, struct bx_errbuf *eb);
