@@ -907,8 +907,7 @@ bx_axon_handle(struct bx_axon_ctx *ax, const struct bx_http_req *req, const stru
 	bad = parse_bt_headers(rq);
 	if (bad) {
 		snprintf(msg, sizeof(msg),
-		         "Improperly formatted request. Could not parse headers (%s) into "
-		         "synapse "
+		         "Improperly formatted request. Could not parse headers (%s) into synapse "
 		         "of type %s.",
 		         bad, rq->type->name);
 		return send_error(ax, rq, 400, BX_DP_R_BAD_HEADERS, msg, out);
