@@ -19,6 +19,9 @@ static const uint8_t L_BYTES[32] = {
 	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10,
 };
 
+/* Longest message or context: Merlin's u32 length, less room for <Bytes></Bytes>. */
+#define MSG_LEN_MAX ((size_t)UINT32_MAX - 15)
+
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_rc = -EIO;
 static struct bx_transcript substrate_prefix; /* Transcript("SigningContext") + ctx */
@@ -297,6 +300,10 @@ bx_sr25519_sign_ctx(uint8_t sig[64], const void *ctx, size_t ctx_len, const void
 	if (bx_crypto_init() != 0) {
 		return -EIO;
 	}
+	/* Merlin frames lengths as u32 (and panics beyond); so do we, by refusing */
+	if (len > MSG_LEN_MAX || ctx_len > MSG_LEN_MAX) {
+		return -EMSGSIZE;
+	}
 	bx_signing_transcript(&t, ctx, ctx_len, msg, len);
 	bx_transcript_append(&t, "proto-name", "Schnorr-sig", 11);
 	bx_transcript_append(&t, "sign:pk", kp->pub, 32);
@@ -362,7 +369,7 @@ verify_prepare(uint8_t s[32], uint8_t c[32], const uint8_t sig[64], const void *
 {
 	struct bx_transcript t;
 
-	if (bx_crypto_init() != 0) {
+	if (bx_crypto_init() != 0 || len > MSG_LEN_MAX || ctx_len > MSG_LEN_MAX) {
 		return -EBADMSG;
 	}
 	if ((sig[63] & 0x80) == 0) { /* NotMarkedSchnorrkel (pre-audit signature) */

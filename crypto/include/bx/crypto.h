@@ -91,7 +91,10 @@ int bx_sr25519_keypair_secret(const struct bx_sr25519_keypair *kp, uint8_t out[6
 /* Export the mini secret, when the keypair was made from one. 0 or -ENOENT. */
 int bx_sr25519_keypair_seed(const struct bx_sr25519_keypair *kp, uint8_t out[32]);
 
-/* Sign with context "substrate" and fresh libsodium randomness. 0, or -EIO. */
+/*
+ * Sign with context "substrate" and fresh libsodium randomness. 0, -EIO, or
+ * -EMSGSIZE for a message of 4 GiB or more (Merlin frames lengths as u32).
+ */
 int bx_sr25519_sign(uint8_t sig[64], const void *msg, size_t len,
                     const struct bx_sr25519_keypair *kp);
 
