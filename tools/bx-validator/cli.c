@@ -50,6 +50,9 @@ bx_cli_usage(FILE *f)
 	      "  --svg PATH            latency percentiles over time and the distribution\n"
 	      "  --quiet               no per-second progress lines\n"
 	      "  --sign-bench S        measure signed requests/s per thread for S seconds, exit\n"
+	      "  --dump-answer         print the body of the first successful answer\n"
+	      "  --print-hotkeys       print the validator hotkeys' SS58 addresses (for a\n"
+	      "                        metagraph or registration) and exit\n"
 	      "Scoring and consensus\n"
 	      "  --reference V         reference embedding (comma-separated floats); embedding\n"
 	      "                        answers are scored by cosine similarity against it\n"
@@ -183,6 +186,8 @@ static const struct option opts[] = {
 	{ "epochs", 1, NULL, 'E' },
 	{ "stakes", 1, NULL, 'K' },
 	{ "help", 0, NULL, 'h' },
+	{ "print-hotkeys", 0, NULL, 'Y' },
+	{ "dump-answer", 0, NULL, 'D' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -208,8 +213,16 @@ numeric(struct bx_cli *cli, int c, const char *arg, struct bx_errbuf *eb)
 		return num("sign-bench", arg, 0.01, 60, &cli->sign_bench_s, eb);
 	case 'L':
 		return num("latency-weight", arg, 0, 1, &cli->latency_weight, eb);
-	default:
+	case 'S':
+	case 'c':
+	case 't':
+	case 'n':
+	case 'k':
+	case 'm':
+	case 'E':
 		break;
+	default:
+		return bx_err(eb, EINVAL, "internal: option %c has no handler", c);
 	}
 	ret = num(c == 'S' ? "seed" :
 	          c == 'c' ? "connections" :
@@ -302,6 +315,12 @@ option(struct bx_cli *cli, int c, const char *arg, struct bx_errbuf *eb)
 		return 0;
 	case 'q':
 		cli->quiet = true;
+		return 0;
+	case 'Y':
+		cli->print_hotkeys = true;
+		return 0;
+	case 'D':
+		cli->dump_answer = true;
 		return 0;
 	case 'R':
 		cli->reference = arg;

@@ -33,7 +33,10 @@ struct bx_cli {
 	double temperature;
 	const char *json_path, *svg_path;
 	bool quiet;
-	double sign_bench_s; /* > 0: only measure the signing rate */
+	bool print_hotkeys;
+	bool dump_answer;
+		/* print the first 200 answer's body */ /* print the identities' SS58 addresses and exit */
+	double sign_bench_s;                            /* > 0: only measure the signing rate */
 	/* Consensus mode */
 	const char *miners[BX_CLI_MAX_MINERS]; /* "ip:port=ss58" */
 	unsigned nb_miners, epochs;

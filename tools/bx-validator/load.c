@@ -65,6 +65,8 @@ struct worker {
 	uint64_t sent, dropped, sig_ok, sig_bad, sig_absent;
 	unsigned next_id;
 	bool done;
+	char *sample; /* first 200 body */
+	size_t sample_len;
 	uint64_t seen; /* records the progress reporter has read */
 	struct sockaddr_in addr;
 	double cum[BX_DD_NB_KINDS];
@@ -286,6 +288,14 @@ on_response(struct worker *w, struct conn *cn, struct bx_resp *rp, uint64_t now)
 	}
 	if (rp->chunked) {
 		r.flags |= BX_LD_F_STREAM;
+	}
+	if (r.status == 200 && w->sample == NULL && rp->body_len < (1u << 20)) {
+		w->sample = malloc(rp->body_len + 1);
+		if (w->sample != NULL) {
+			memcpy(w->sample, rp->body, rp->body_len);
+			w->sample[rp->body_len] = 0;
+			w->sample_len = rp->body_len;
+		}
 	}
 	if (r.status == 200 && root != NULL && w->c->score != NULL) {
 		r.score = w->c->score(w->c->score_arg, (enum bx_dd_kind)cn->kind, root, &r.tokens);
@@ -587,6 +597,7 @@ worker_fini(struct worker *w)
 	bx_free(w->idle);
 	bx_free(w->bl);
 	bx_free(w->recs);
+	free(w->sample);
 	if (w->ep >= 0) {
 		close(w->ep);
 	}
@@ -751,6 +762,11 @@ collect(struct worker *ws, unsigned threads, struct bx_ld_result *res, uint64_t 
 		res->sig_ok += w->sig_ok;
 		res->sig_bad += w->sig_bad;
 		res->sig_absent += w->sig_absent;
+		if (res->sample == NULL && w->sample != NULL) {
+			res->sample = w->sample; /* ownership moves to the result */
+			res->sample_len = w->sample_len;
+			w->sample = NULL;
+		}
 	}
 	for (i = 0; i < res->nb_recs; i++) {
 		last = BX_MAX(last, res->recs[i].t_ns + (uint64_t)res->recs[i].lat_us10 * 100);
@@ -822,6 +838,8 @@ void
 bx_ld_result_fini(struct bx_ld_result *res)
 {
 	bx_free(res->recs);
+	free(res->sample);
 	res->recs = NULL;
+	res->sample = NULL;
 	res->nb_recs = 0;
 }

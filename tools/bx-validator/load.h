@@ -102,7 +102,9 @@ struct bx_ld_result {
 	uint64_t sent;
 	uint64_t dropped; /* open loop: backlog overflow, never sent */
 	uint64_t sig_ok, sig_bad, sig_absent;
-	double wall_s;        /* from start to the last completion */
+	double wall_s; /* from start to the last completion */
+	char *sample;  /* body of the first 200 answer (NUL-terminated), returned-owned */
+	size_t sample_len;
 	double send_window_s; /* duration actually used for sending */
 };
 

@@ -108,6 +108,9 @@ load_run(struct bx_cli *cli, const struct bx_scorer *scorer, struct bx_errbuf *e
 	snprintf(s.mix, sizeof(s.mix), "%s", cli->mix_text);
 	s.sign_rate = rate;
 	bx_rp_text(&s, stdout);
+	if (cli->dump_answer && res.sample != NULL) {
+		printf("first answer: %s\n", res.sample);
+	}
 	if (cli->json_path != NULL && (ret = bx_rp_json(&s, cli->json_path)) < 0) {
 		bx_err(eb, -ret, "%s: %s", cli->json_path, bx_strerror(ret));
 	}
@@ -142,6 +145,12 @@ run(struct bx_cli *cli, struct bx_errbuf *eb)
 	}
 	cli->ld.ids = ids;
 	cli->ld.nb_ids = nb_ids;
+	if (cli->print_hotkeys) {
+		for (k = 0; k < (int)nb_ids; k++) {
+			printf("%s\n", ids[k].ss58);
+		}
+		return 0;
+	}
 	if (cli->nb_miners > 0) {
 		return bx_cs_run(cli, ids, nb_ids, &scorer, stdout, &cs, eb);
 	}

@@ -222,10 +222,9 @@ bx_rp_text(const struct bx_rp_summary *s, FILE *f)
 	for (k = 0; k < BX_RP_NB_PCT; k++) {
 		fprintf(f, " p%g=%.3fms", bx_rp_pcts[k], (double)s->pct_all[k] / 1e6);
 	}
-	fprintf(f, "\n  latency mean       %.3f ms (%s from the intended send time)\n",
+	fprintf(f, "\n  latency mean       %.3f ms (measured from the %s)\n",
 	        bx_hist_mean(&s->all) / 1e6,
-	        c->rate > 0 ? "open loop: measured" :
-	                      "closed loop: measured from the actual send,");
+	        c->rate > 0 ? "intended send time: open loop" : "actual send: closed loop");
 	fprintf(f, "  first byte (200)  ");
 	for (k = 0; k < 3; k++) {
 		fprintf(f, " p%g=%.3fms", bx_rp_pcts[k], (double)s->pct_ttfb[k] / 1e6);

@@ -10,13 +10,13 @@
 static double
 one_vector(const struct bx_scorer *s, json_t *v)
 {
+	size_t dim = s->ref != NULL ? s->dim : json_array_size(v), i;
 	double dot = 0, nv = 0, nr = 0;
-	size_t i;
 
-	if (!json_is_array(v) || json_array_size(v) != s->dim) {
+	if (!json_is_array(v) || json_array_size(v) != dim || dim == 0) {
 		return -1;
 	}
-	for (i = 0; i < s->dim; i++) {
+	for (i = 0; i < dim; i++) {
 		json_t *e = json_array_get(v, i);
 		double x;
 
@@ -27,14 +27,19 @@ one_vector(const struct bx_scorer *s, json_t *v)
 		if (!isfinite(x)) {
 			return -1;
 		}
-		dot += x * s->ref[i];
 		nv += x * x;
-		nr += (double)s->ref[i] * s->ref[i];
+		if (s->ref != NULL) {
+			dot += x * s->ref[i];
+			nr += (double)s->ref[i] * s->ref[i];
+		}
 	}
-	if (fabs(sqrt(nv) - 1.0) > s->norm_tol || nr == 0) {
+	if (fabs(sqrt(nv) - 1.0) > s->norm_tol) {
 		return -1;
 	}
-	return BX_MAX(0.0, dot / (sqrt(nv) * sqrt(nr)));
+	if (s->ref == NULL) {
+		return 1.0; /* no reference: a well-formed unit vector is all that can be checked */
+	}
+	return nr == 0 ? -1 : BX_MAX(0.0, dot / (sqrt(nv) * sqrt(nr)));
 }
 
 float
@@ -44,7 +49,7 @@ bx_score_embedding(const struct bx_scorer *s, json_t *body)
 	double sum = 0;
 	size_t i, n;
 
-	if (s->ref == NULL || !json_is_array(em)) {
+	if (!json_is_array(em)) {
 		return 0;
 	}
 	n = json_array_size(em);

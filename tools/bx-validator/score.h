@@ -5,7 +5,8 @@
  *   embedding   the mean over the answered vectors of max(0, cos(answer,
  *               reference)); 0 if any vector has the wrong dimension, is
  *               not unit-norm (| |v| - 1 | > norm_tol), has a non-number,
- *               or the count differs from the texts sent.
+ *               or the count differs from the texts sent. Without a
+ *               reference, a well-formed set of unit vectors scores 1.
  *   generation  agreement with the reference greedy output: the number of
  *               leading whitespace-separated tokens equal to the
  *               reference's, divided by the longer of the two lengths.
