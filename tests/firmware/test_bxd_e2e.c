@@ -29,68 +29,12 @@
 #include <bx/infer.h>
 
 #include "bx_test.h"
+#include "bxd_run.h"
 #include "dp_testlib.h"
 
 static const char *bxd_path, *mkweights_path;
-static char dir[64];
-static struct dpt_keys keys;
-static pid_t pid;
-static uint16_t port, mgmt_port;
+static struct bxd_run run;
 
-static uint16_t
-free_port(void)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	socklen_t sl = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	getsockname(fd, (struct sockaddr *)&sa, &sl);
-	close(fd);
-	return ntohs(sa.sin_port);
-}
-
-static int
-dial(uint16_t p)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(p) };
-	struct timeval tv = { .tv_sec = 10 };
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* GET on the management port; returns the status (0: no answer). */
-static int
-mgmt_get(const char *path, char *buf, size_t len)
-{
-	char req[128];
-	size_t used = 0;
-	ssize_t n;
-	int fd = dial(mgmt_port), status = 0;
-
-	if (fd < 0) {
-		return 0;
-	}
-	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\n\r\n", path);
-	send(fd, req, strlen(req), 0);
-	while (used < len - 1 && (n = recv(fd, buf + used, len - 1 - used, 0)) > 0) {
-		used += (size_t)n;
-	}
-	buf[used] = '\0';
-	close(fd);
-	sscanf(buf, "HTTP/1.1 %d", &status);
-	return status;
-}
-
-/* Read responses until n complete ones have arrived or the peer closes. */
 static size_t leftover; /* bytes after the last complete response */
 
 static char last_body[1 << 17];
@@ -160,89 +104,15 @@ echo(char *buf, size_t cap, const char *synapse, const char *fields)
 	struct dpt_req r = {
 		.synapse = synapse,
 		.fields_json = fields,
-		.signer = keys.validator,
-		.signer_ss58 = keys.validator_ss58,
-		.axon_hotkey = keys.miner_ss58,
+		.signer = run.keys.validator,
+		.signer_ss58 = run.keys.validator_ss58,
+		.axon_hotkey = run.keys.miner_ss58,
 		.uuid = "6f1c2a9e-1b7d-11ef-9d1a-0242ac120002",
 		.body_hash = fields != NULL ? texts_hello_hash() : NULL,
 		.nonce = next_nonce(),
 	};
 
 	return dpt_build(&r, buf, cap);
-}
-
-static void
-write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-}
-
-/* Generated weights of the upstream names and shapes, with the real vocab. */
-static void
-make_model(void)
-{
-	char cmd[4096], shared[512];
-
-	bx_test_shared("models/all-MiniLM-L6-v2", shared, sizeof(shared));
-	snprintf(cmd, sizeof(cmd),
-	         "mkdir -p %s/model && cp %s/vocab.txt %s/config.json %s/model/ && "
-	         "%s --seed 7 %s/model >/dev/null",
-	         dir, shared, shared, dir, mkweights_path, dir);
-	assert_int_equal(system(cmd), 0);
-}
-
-static void
-start_bxd(void **state)
-{
-	char path[256], mg[4096], a[5][300];
-	struct bx_errbuf eb;
-	char body[256];
-
-	snprintf(dir, sizeof(dir), "/tmp/bxd_e2e_XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	dpt_keys_make(&keys);
-	snprintf(path, sizeof(path), "%s/wallets/miner/hotkeys/default", dir);
-	assert_int_equal(bx_keyfile_write(path, keys.miner, NULL, NULL, false, &eb), 0);
-	dpt_metagraph_json(&keys, mg, sizeof(mg));
-	snprintf(path, sizeof(path), "%s/metagraph.json", dir);
-	write_file(path, mg);
-	port = free_port();
-	mgmt_port = free_port();
-	snprintf(a[0], sizeof(a[0]), "--wallet.path=%s/wallets", dir);
-	snprintf(a[1], sizeof(a[1]), "--metagraph=%s/metagraph.json", dir);
-	snprintf(a[2], sizeof(a[2]), "--port=%u", port);
-	snprintf(a[3], sizeof(a[3]), "--mgmt.port=%u", mgmt_port);
-	snprintf(a[4], sizeof(a[4]), "--model.dir=%s/model", dir);
-	make_model();
-	pid = fork();
-	if (pid == 0) {
-		execl(bxd_path, "bxd", a[0], a[1], a[2], a[3], a[4], "--wallet.name=miner",
-		      (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 300 && mgmt_get("/readyz", body, sizeof(body)) != 200; i++) {
-		struct timespec ts = { 0, 100000000 };
-
-		nanosleep(&ts, NULL);
-	}
-	assert_int_equal(mgmt_get("/readyz", body, sizeof(body)), 200);
-}
-
-static int
-stop_bxd(void)
-{
-	int status = -1;
-
-	if (pid > 0) {
-		kill(pid, SIGTERM);
-		waitpid(pid, &status, 0);
-		pid = 0;
-	}
-	return status;
 }
 
 /* The library's own answer for "hello" on the same files. */
@@ -256,7 +126,7 @@ direct_embedding(float *out, unsigned *dim)
 	const int32_t *idp = ids;
 	unsigned len;
 
-	snprintf(mdir, sizeof(mdir), "%s/model", dir);
+	snprintf(mdir, sizeof(mdir), "%s/model", run.dir);
 	assert_int_equal(bx_embed_model_load(mdir, NULL, &m, NULL), 0);
 	assert_int_equal(bx_embed_ctx_create(m, 1, &ctx), 0);
 	len = (unsigned)bx_embed_tokenize(m, "hello", 5, ids);
@@ -298,8 +168,8 @@ test_bxd_serves_signed_synapses(void **state)
 	int statuses[3], fd;
 	size_t n0, n1, n2;
 
-	start_bxd(state);
-	fd = dial(port);
+	assert_int_equal(bxd_run_start(&run, bxd_path, mkweights_path, NULL), 0);
+	fd = bxd_run_dial(run.port);
 	assert_true(fd >= 0);
 	n0 = echo(req[0], sizeof(req[0]), "Synapse", NULL);
 	assert_int_equal(send(fd, req[0], n0, 0), (ssize_t)n0);
@@ -315,15 +185,15 @@ test_bxd_serves_signed_synapses(void **state)
 	assert_int_equal(statuses[1], 200);
 	check_embedding(last_body, last_body_len);
 	close(fd);
-	assert_int_equal(mgmt_get("/metrics", metrics, sizeof(metrics)), 200);
+	assert_int_equal(bxd_run_mgmt_get(&run, "/metrics", metrics, sizeof(metrics)), 200);
 	assert_non_null(strstr(metrics, "bx_responses_ok_total 3\n"));
 	assert_non_null(strstr(metrics, "weights=\"synthetic\"} 1\n"));
-	kill(pid, SIGHUP);
+	kill(run.pid, SIGHUP);
 	for (int i = 0; i < 50 && !strstr(metrics, "result=\"ok\"} 1"); i++) {
 		struct timespec ts = { 0, 20000000 };
 
 		nanosleep(&ts, NULL);
-		mgmt_get("/metrics", metrics, sizeof(metrics));
+		bxd_run_mgmt_get(&run, "/metrics", metrics, sizeof(metrics));
 	}
 	assert_non_null(strstr(metrics, "bx_metagraph_reloads_total{result=\"ok\"} 1\n"));
 }
@@ -337,13 +207,13 @@ test_bxd_drains_on_sigterm(void **state)
 	size_t used = 0;
 	unsigned got;
 
-	fd = dial(port);
+	fd = bxd_run_dial(run.port);
 	assert_true(fd >= 0);
 	for (int i = 0; i < 64; i++) {
 		used += echo(burst + used, sizeof(burst) - used, "Synapse", NULL);
 	}
 	assert_int_equal(send(fd, burst, used, 0), (ssize_t)used);
-	kill(pid, SIGTERM);
+	kill(run.pid, SIGTERM);
 	got = read_responses(fd, 64, statuses);
 	if (got > 0 && statuses[0] != 200) {
 		printf("first drain response: %d\n", statuses[0]);
@@ -358,8 +228,8 @@ test_bxd_drains_on_sigterm(void **state)
 	assert_int_equal(leftover, 0);
 	printf("drain: %u of 64 pipelined requests answered before the connection closed\n", got);
 	close(fd);
-	waitpid(pid, &status, 0);
-	pid = 0;
+	waitpid(run.pid, &status, 0);
+	run.pid = 0;
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
@@ -367,12 +237,8 @@ test_bxd_drains_on_sigterm(void **state)
 static int
 teardown(void **state)
 {
-	char cmd[128];
-
-	stop_bxd();
-	dpt_keys_free(&keys);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	bxd_run_cleanup(&run);
+	return 0;
 }
 
 int
