@@ -73,6 +73,9 @@ bx_conn_process(struct bx_dp_worker *w, struct bx_conn *c)
 			c->close_after = true;
 			break;
 		}
+		if (__atomic_load_n(&w->stop, __ATOMIC_RELAXED)) {
+			req.keep_alive = false; /* draining: this answer is the connection's last */
+		}
 		if (!bx_axon_handle(&w->ax, &req, &c->peer, &out)) {
 			c->close_after = true;
 		}

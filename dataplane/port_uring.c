@@ -284,8 +284,13 @@ sweep(struct bx_dp_worker *w, struct uw *u)
 				conn_close(w, u, c);
 				continue;
 			}
-			c->close_after = true;
-			conn_pump(w, u, c);
+			if (c->rx_len == c->rx_off) {
+				/* only a response left to send: close after it */
+				c->close_after = true;
+				conn_pump(w, u, c);
+			}
+			/* a request half in: let it finish (answered with connection: close,
+			 * see bx_conn_process) or meet the drain deadline */
 			continue;
 		}
 		bool slow = c->has_partial && now - c->partial_since_ns >

@@ -5,6 +5,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -422,6 +423,81 @@ test_conn_cap_and_idle(void **state)
 	PORT = saved;
 }
 
+/* bx_dp_reload_metagraph from a file, as bxd does on SIGHUP; a bad file keeps the old one. */
+static void
+test_reload_file(void **state)
+{
+	char path[] = "/tmp/bx-mg-XXXXXX", buf[4096];
+	struct bx_errbuf eb;
+	int fd = mkstemp(path);
+	size_t n = dpt_metagraph_json(&K, buf, sizeof(buf));
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, buf, n), (ssize_t)n);
+	close(fd);
+	assert_int_equal(bx_dp_reload_metagraph(DP, path, &eb), 0);
+	fd = open(path, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "[{\"uid\": 1}]", 12), 12);
+	close(fd);
+	assert_int_equal(bx_dp_reload_metagraph(DP, path, &eb), -EINVAL);
+	assert_non_null(strstr(eb.msg, path));
+	unlink(path);
+	assert_true(bx_dp_reload_metagraph(DP, path, &eb) < 0);
+	/* still serving with the old snapshot */
+	{
+		static char req[16384], rbuf[1 << 16];
+		struct dpt_req q;
+		struct dpt_resp r;
+		int c = connect_lo();
+
+		base_req(&q);
+		n = dpt_build(&q, req, sizeof(req));
+		send_all(c, req, n);
+		read_responses(c, rbuf, sizeof(rbuf), 1, &r);
+		assert_int_equal(r.status, 200);
+		close(c);
+	}
+}
+
+/* Stop drains: a half-sent request keeps its connection until the deadline, then it closes. */
+static void
+test_stop_drains(void **state)
+{
+	struct bx_dp_conf c;
+	struct bx_errbuf eb;
+	struct bx_dp *dp;
+	uint16_t saved = PORT;
+	uint64_t t0;
+	char b[16];
+	int fd;
+
+	(void)state;
+	bx_dp_conf_default(&c);
+	snprintf(c.listen_addr, sizeof(c.listen_addr), "127.0.0.1");
+	c.port = 0;
+	c.nb_cores = 1;
+	c.pin = false;
+	c.max_conns = 8;
+	c.hotkey = K.miner;
+	c.replay_slots = 1024;
+	assert_int_equal(bx_dp_create(&c, make_mg(), &dp, &eb), 0);
+	assert_int_equal(bx_dp_start(dp, &eb), 0);
+	PORT = bx_dp_port(dp);
+	fd = connect_lo();
+	send_all(fd, "POST /Synapse HTTP/1.1\r\nHost: x\r\n", 35);
+	usleep(20000);
+	t0 = bx_time_ns();
+	bx_dp_stop(dp, 300);
+	assert_true(bx_time_ns() - t0 >= 250000000ull); /* waited for the request */
+	assert_true(bx_time_ns() - t0 < 3000000000ull);
+	assert_int_equal(recv(fd, b, sizeof(b), 0), 0);
+	close(fd);
+	bx_dp_destroy(dp);
+	PORT = saved;
+}
+
 static void
 test_stats(void **state)
 {
@@ -446,6 +522,7 @@ main(void)
 		cmocka_unit_test(test_keepalive),    cmocka_unit_test(test_pipelined_and_split),
 		cmocka_unit_test(test_errors_close), cmocka_unit_test(test_metagraph_swap),
 		cmocka_unit_test(test_backpressure), cmocka_unit_test(test_conn_cap_and_idle),
+		cmocka_unit_test(test_reload_file),  cmocka_unit_test(test_stop_drains),
 		cmocka_unit_test(test_stats),
 	};
 
