@@ -80,6 +80,12 @@ int bx_ristretto_double_scalarmult_vartime(uint8_t out[32], const uint8_t s[32],
 int bx_ristretto_batch_vartime(const uint8_t bsum[32], size_t n, const uint8_t *const A[],
                                const uint8_t (*zc)[32], const uint8_t *const R[],
                                const uint8_t (*z)[32]);
+/* -A, -3A, ..., -15A for A's encoding (the verify table); -1 if A does not decode. */
+#define BX_RISTRETTO_TABLE_BYTES 1280
+int bx_ristretto_table_neg(uint8_t table[BX_RISTRETTO_TABLE_BYTES], const uint8_t A[32]);
+/* s*B + c*(table's point), encoded. */
+void bx_ristretto_dsm_table_vartime(uint8_t out[32], const uint8_t s[32], const uint8_t c[32],
+                                    const uint8_t table[BX_RISTRETTO_TABLE_BYTES]);
 /* Decode check only. */
 bool bx_ristretto_is_valid(const uint8_t p[32]);
 

@@ -655,59 +655,7 @@ dsm_step(struct ge_p2 *r, struct ge_p3 *out, int na, int nb, const struct ge_cac
 	}
 }
 
-int
-bx_ristretto_double_scalarmult_vartime(uint8_t out[32], const uint8_t s[32], const uint8_t c[32],
-                                       const uint8_t A[32])
-{
-	int8_t na[NAF_LEN], nb[NAF_LEN];
-	struct ge_cached Ai[1 << (A_WNAF - 2)];
-	struct ge_p3 negA, A2, P, res;
-	struct ge_p2 r;
-	int i;
-
-	if (ristretto_decode(&negA, A) != 0) {
-		return -1;
-	}
-	fe_neg(&negA.X, &negA.X);
-	fe_neg(&negA.T, &negA.T);
-	/* odd multiples -A, -3A, ..., -15A */
-	ge_p3_dbl(&A2, &negA);
-	P = negA;
-	for (size_t k = 0; k < BX_ARRAY_SIZE(Ai); k++) {
-		ge_p3_to_cached(&Ai[k], &P);
-		if (k + 1 < BX_ARRAY_SIZE(Ai)) {
-			ge_p3_add(&P, &P, &A2);
-		}
-	}
-	wnaf(na, c, A_WNAF);
-	wnaf(nb, s, B_WNAF);
-	for (i = NAF_LEN - 1; i >= 0 && na[i] == 0 && nb[i] == 0; i--) {
-	}
-	if (i < 0) {
-		ge_p3_identity(&res);
-	} else {
-		fe_set(&r.X, 0);
-		fe_set(&r.Y, 1);
-		fe_set(&r.Z, 1);
-		for (; i >= 0; i--) {
-			dsm_step(&r, &res, na[i], nb[i], Ai, i == 0);
-		}
-	}
-	ristretto_encode(out, &res);
-	return 0;
-}
-
-/* ---------------- batch equation ---------------- */
-
-#define R_WNAF 4
-
-struct batch_point {
-	struct ge_cached A[1 << (A_WNAF - 2)]; /* -A, -3A, ..., -15A */
-	struct ge_cached R[1 << (R_WNAF - 2)]; /* -R, -3R, -5R, -7R */
-	int8_t na[NAF_LEN], nr[NAF_LEN];
-};
-
-/* Odd multiples of -P into tab[0..count). */
+/* Odd multiples of -P into tab[0..count) (P is negated in place). */
 static void
 odd_multiples_neg(struct ge_cached *tab, size_t count, struct ge_p3 *P)
 {
@@ -724,6 +672,74 @@ odd_multiples_neg(struct ge_cached *tab, size_t count, struct ge_p3 *P)
 		}
 	}
 }
+
+_Static_assert(sizeof(struct ge_cached) * (1 << (A_WNAF - 2)) == BX_RISTRETTO_TABLE_BYTES,
+               "table size");
+
+int
+bx_ristretto_table_neg(uint8_t table[BX_RISTRETTO_TABLE_BYTES], const uint8_t A[32])
+{
+	struct ge_cached Ai[1 << (A_WNAF - 2)];
+	struct ge_p3 P;
+
+	if (ristretto_decode(&P, A) != 0) {
+		return -1;
+	}
+	odd_multiples_neg(Ai, BX_ARRAY_SIZE(Ai), &P);
+	memcpy(table, Ai, sizeof(Ai));
+	return 0;
+}
+
+void
+bx_ristretto_dsm_table_vartime(uint8_t out[32], const uint8_t s[32], const uint8_t c[32],
+                               const uint8_t table[BX_RISTRETTO_TABLE_BYTES])
+{
+	int8_t na[NAF_LEN], nb[NAF_LEN];
+	struct ge_cached Ai[1 << (A_WNAF - 2)];
+	struct ge_p3 res;
+	struct ge_p2 r;
+	int i;
+
+	memcpy(Ai, table, sizeof(Ai));
+	wnaf(na, c, A_WNAF);
+	wnaf(nb, s, B_WNAF);
+	for (i = NAF_LEN - 1; i >= 0 && na[i] == 0 && nb[i] == 0; i--) {
+	}
+	if (i < 0) {
+		ge_p3_identity(&res);
+	} else {
+		fe_set(&r.X, 0);
+		fe_set(&r.Y, 1);
+		fe_set(&r.Z, 1);
+		for (; i >= 0; i--) {
+			dsm_step(&r, &res, na[i], nb[i], Ai, i == 0);
+		}
+	}
+	ristretto_encode(out, &res);
+}
+
+int
+bx_ristretto_double_scalarmult_vartime(uint8_t out[32], const uint8_t s[32], const uint8_t c[32],
+                                       const uint8_t A[32])
+{
+	uint8_t table[BX_RISTRETTO_TABLE_BYTES];
+
+	if (bx_ristretto_table_neg(table, A) != 0) {
+		return -1;
+	}
+	bx_ristretto_dsm_table_vartime(out, s, c, table);
+	return 0;
+}
+
+/* ---------------- batch equation ---------------- */
+
+#define R_WNAF 4
+
+struct batch_point {
+	struct ge_cached A[1 << (A_WNAF - 2)]; /* -A, -3A, ..., -15A */
+	struct ge_cached R[1 << (R_WNAF - 2)]; /* -R, -3R, -5R, -7R */
+	int8_t na[NAF_LEN], nr[NAF_LEN];
+};
 
 static void
 batch_step(struct ge_p2 *r, struct ge_p3 *out, const struct batch_point *pts, size_t n, int nb,

@@ -369,6 +369,9 @@ verify_prepare(uint8_t s[32], uint8_t c[32], const uint8_t sig[64], const void *
 {
 	struct bx_transcript t;
 
+	_Static_assert(sizeof(((struct bx_sr25519_public_prepared *)0)->table) ==
+	                       BX_RISTRETTO_TABLE_BYTES,
+	               "prepared table size");
 	if (bx_crypto_init() != 0 || len > MSG_LEN_MAX || ctx_len > MSG_LEN_MAX) {
 		return -EBADMSG;
 	}
@@ -412,6 +415,30 @@ int
 bx_sr25519_verify(const uint8_t sig[64], const void *msg, size_t len, const uint8_t pub[32])
 {
 	return bx_sr25519_verify_ctx(sig, "substrate", 9, msg, len, pub);
+}
+
+int
+bx_sr25519_public_prepare(struct bx_sr25519_public_prepared *pp, const uint8_t pub[32])
+{
+	if (bx_crypto_init() != 0 || is_zero32(pub) ||
+	    bx_ristretto_table_neg((uint8_t *)pp->table, pub) != 0) {
+		return -EINVAL;
+	}
+	memcpy(pp->pub, pub, 32);
+	return 0;
+}
+
+int
+bx_sr25519_verify_prepared(const uint8_t sig[64], const void *msg, size_t len,
+                           const struct bx_sr25519_public_prepared *pp)
+{
+	uint8_t s[32], c[32], R[32];
+
+	if (verify_prepare(s, c, sig, "substrate", 9, msg, len, pp->pub) != 0) {
+		return -EBADMSG;
+	}
+	bx_ristretto_dsm_table_vartime(R, s, c, (const uint8_t *)pp->table);
+	return memcmp(R, sig, 32) == 0 ? 0 : -EBADMSG;
 }
 
 int

@@ -24,6 +24,7 @@ struct bench_ctx {
 	const void *bmsgs[BATCH];
 	size_t blens[BATCH];
 	uint8_t msg[128], sig[64], pub[32];
+	struct bx_sr25519_public_prepared prep;
 	uint8_t ed_pk[32], ed_sk[64], ed_sig[64];
 	uint8_t *big;
 	size_t big_len;
@@ -68,6 +69,14 @@ static void
 run_batch64(struct bench_ctx *b, unsigned n)
 {
 	run_batch(b, n, BATCH);
+}
+
+static void
+run_verify_prepared(struct bench_ctx *b, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		b->sink += bx_sr25519_verify_prepared(b->sig, b->msg, sizeof(b->msg), &b->prep);
+	}
 }
 
 static void
@@ -158,6 +167,9 @@ setup(struct bench_ctx *b)
 		return -1;
 	}
 	memcpy(b->pub, bx_sr25519_public(b->kp), 32);
+	if (bx_sr25519_public_prepare(&b->prep, b->pub) != 0) {
+		return -1;
+	}
 	if (bx_sr25519_sign(b->sig, b->msg, sizeof(b->msg), b->kp) != 0 ||
 	    bx_sr25519_verify(b->sig, b->msg, sizeof(b->msg), b->pub) != 0) {
 		return -1;
@@ -184,18 +196,19 @@ int
 main(void)
 {
 	struct bench_ctx b;
-	double sign, verify, ref, ed, sha3, ss58, b16, b64;
+	double sign, verify, ref, ed, sha3, ss58, b16, b64, prep;
 
 	if (setup(&b) != 0) {
 		fprintf(stderr, "bench_crypto: setup failed\n");
 		return 1;
 	}
-	ed = verify = ref = sign = sha3 = ss58 = b16 = b64 = 0;
+	ed = verify = ref = sign = sha3 = ss58 = b16 = b64 = prep = 0;
 	for (int r = 0; r < ROUNDS; r++) {
 		/* the yardstick and the verifiers side by side in every round */
 		ed = BX_MAX(ed, measure(&b, run_ed25519));
 		verify = BX_MAX(verify, measure(&b, run_verify));
 		ref = BX_MAX(ref, measure(&b, run_verify_ref));
+		prep = BX_MAX(prep, measure(&b, run_verify_prepared));
 		b16 = BX_MAX(b16, measure(&b, run_batch16));
 		b64 = BX_MAX(b64, measure(&b, run_batch64));
 		sign = BX_MAX(sign, measure(&b, run_sign));
@@ -206,6 +219,7 @@ main(void)
 	bx_bench_emit("crypto", "sr25519_sign", "ops_per_s", sign, "1/s");
 	bx_bench_emit("crypto", "sr25519_verify", "ops_per_s", verify, "1/s");
 	bx_bench_emit("crypto", "sr25519_verify_ref", "ops_per_s", ref, "1/s");
+	bx_bench_emit("crypto", "sr25519_verify_prepared", "ops_per_s", prep, "1/s");
 	bx_bench_emit("crypto", "sr25519_verify_batch16", "sigs_per_s", b16, "1/s");
 	bx_bench_emit("crypto", "sr25519_verify_batch64", "sigs_per_s", b64, "1/s");
 	bx_bench_emit("crypto", "ed25519_verify_libsodium", "ops_per_s", ed, "1/s");

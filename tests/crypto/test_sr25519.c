@@ -63,6 +63,19 @@ static const struct {
 	  NULL },
 };
 
+/* bx_sr25519_verify_prepared() when the key prepares, else what verify must say. */
+static int
+verify_prepared(const uint8_t sig[64], const void *msg, size_t len, const uint8_t pub[32])
+{
+	struct bx_sr25519_public_prepared pp;
+
+	if (bx_sr25519_public_prepare(&pp, pub) != 0) {
+		assert_false(bx_sr25519_public_is_valid(pub));
+		return -EBADMSG;
+	}
+	return bx_sr25519_verify_prepared(sig, msg, len, &pp);
+}
+
 static void
 test_key_vectors(void **state)
 {
@@ -238,6 +251,7 @@ test_verify_vectors(void **state)
 		hex2bin(sig, 64, verify_vectors[i].sig);
 		assert_int_equal(bx_sr25519_verify(sig, m, strlen(m), pub),
 		                 verify_vectors[i].expect);
+		assert_int_equal(verify_prepared(sig, m, strlen(m), pub), verify_vectors[i].expect);
 		assert_int_equal(bx_sr25519_verify_ref(sig, "substrate", 9, m, strlen(m), pub),
 		                 verify_vectors[i].expect);
 	}
@@ -304,6 +318,7 @@ good_sig(struct fixture *f)
 static void
 expect_reject(const struct fixture *f)
 {
+	assert_int_equal(verify_prepared(f->sig, f->msg, f->len, f->pub), -EBADMSG);
 	assert_int_equal(bx_sr25519_verify(f->sig, f->msg, f->len, f->pub), -EBADMSG);
 	assert_int_equal(bx_sr25519_verify_ref(f->sig, "substrate", 9, f->msg, f->len, f->pub),
 	                 -EBADMSG);
@@ -496,6 +511,7 @@ test_roundtrip_random(void **state)
 		assert_int_equal(bx_sr25519_keypair_from_seed(mini, &kp), 0);
 		assert_int_equal(bx_sr25519_sign(sig, msg, len, kp), 0);
 		assert_int_equal(bx_sr25519_verify(sig, msg, len, bx_sr25519_public(kp)), 0);
+		assert_int_equal(verify_prepared(sig, msg, len, bx_sr25519_public(kp)), 0);
 		assert_int_equal(
 			bx_sr25519_verify_ref(sig, "substrate", 9, msg, len, bx_sr25519_public(kp)),
 			0);

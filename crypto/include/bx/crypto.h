@@ -115,6 +115,24 @@ int bx_sr25519_verify(const uint8_t sig[64], const void *msg, size_t len, const 
 	__bx_must_check;
 
 /*
+ * A public key decoded once, for many signatures by the same signer (the
+ * validators' hotkeys): verifying against it skips the point decoding and
+ * the table building, about a tenth of a verification. Caller-allocated,
+ * read-only after bx_sr25519_public_prepare(), shareable between threads.
+ */
+struct bx_sr25519_public_prepared {
+	uint8_t pub[32];
+	uint64_t table[160]; /* opaque */
+};
+
+/* 0, or -EINVAL if pub does not decode or is the identity. */
+int bx_sr25519_public_prepare(struct bx_sr25519_public_prepared *pp, const uint8_t pub[32]);
+
+/* bx_sr25519_verify() against a prepared key: same results. */
+int bx_sr25519_verify_prepared(const uint8_t sig[64], const void *msg, size_t len,
+                               const struct bx_sr25519_public_prepared *pp) __bx_must_check;
+
+/*
  * btwallet Keypair.verify (what the stock axon runs): the message as given,
  * and if that fails, "<Bytes>" || msg || "</Bytes>" (polkadot.js signRaw).
  * Same results as bx_sr25519_verify() otherwise; nothing is copied.
