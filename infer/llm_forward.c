@@ -22,7 +22,8 @@ struct llm_fwd {
 	float *x, *xb, *xb2, *q, *k, *v; /* [max_batch][dim or kv_dim] */
 	float *hb, *hb2;                 /* [max_batch][hidden] */
 	float *att;                      /* [nt][seq_len] */
-	struct llm_q8a *qa;              /* [max_batch][max(dim, hidden) / 32] */
+	uint8_t *act;                    /* [max_batch] packed activations */
+	size_t act_bytes;
 };
 
 static bool
@@ -46,8 +47,9 @@ llm_fwd_create(const struct bx_llm_model *m, unsigned max_batch, unsigned nb_thr
 	f->max_batch = max_batch;
 	f->nt = nb_threads ? nb_threads : 1;
 	f->x = bx_aligned_alloc(64, (B * (6 * D + 2 * H) + f->nt * (size_t)c->seq_len) * 4 + 64);
-	f->qa = bx_aligned_alloc(64, B * (wide / LLM_QK + 1) * sizeof(*f->qa));
-	if (!f->x || !f->qa) {
+	f->act_bytes = llm_act_bytes(wide);
+	f->act = bx_aligned_alloc(64, B * f->act_bytes);
+	if (!f->x || !f->act) {
 		llm_fwd_destroy(f);
 		return -ENOMEM;
 	}
@@ -70,7 +72,7 @@ llm_fwd_destroy(struct llm_fwd *f)
 		return;
 	}
 	bx_free(f->x);
-	bx_free(f->qa);
+	bx_free(f->act);
 	bx_free(f);
 }
 
@@ -78,21 +80,19 @@ llm_fwd_destroy(struct llm_fwd *f)
 static void
 matmul(struct llm_fwd *f, const struct llm_tensor *w, const float *x, unsigned nb, float *out)
 {
-	const struct llm_q8a *qa = NULL;
+	size_t ab = llm_act_bytes(w->cols);
 	uint32_t nchunks = (w->rows + ROWS_CHUNK - 1) / ROWS_CHUNK;
 
 	if (is_block(w->type)) {
 		for (unsigned b = 0; b < nb; b++) {
-			llm_quantize_act(x + (size_t)b * w->cols, w->cols,
-			                 f->qa + (size_t)b * (w->cols / LLM_QK));
+			llm_pack_act(x + (size_t)b * w->cols, w->cols, f->act + b * ab);
 		}
-		qa = f->qa;
 	}
 #pragma omp parallel for num_threads(f->nt) schedule(static) if (f->nt > 1)
 	for (uint32_t ch = 0; ch < nchunks; ch++) {
 		uint32_t r0 = ch * ROWS_CHUNK, r1 = BX_MIN(r0 + ROWS_CHUNK, w->rows);
 
-		llm_matmul_rows(w, r0, r1, x, qa, nb, out, w->rows);
+		llm_matmul_rows(w, r0, r1, x, f->act, nb, out, w->rows);
 	}
 }
 

@@ -91,15 +91,20 @@ struct llm_q8a {
 
 void llm_quantize_act(const float *x, size_t n, struct llm_q8a *out);
 bool llm_have_avx512(void);
+/* Activations packed for the decode kernels (Q8_0 per block, 16-block groups). */
+size_t llm_act_bytes(size_t n);
+void llm_pack_act(const float *x, size_t n, uint8_t *out);
 /*
  * out[b * out_stride + r] = row r of w . activation b, for rows [r0, r1) and
- * nb activations (x f32 rows of w->cols, or qa blocks for block types).
+ * nb activations: x (f32, rows of w->cols) for F32/F16/BF16 weights, act
+ * (llm_act_bytes(w->cols) apart) for block types.
  */
 void llm_matmul_rows(const struct llm_tensor *w, uint32_t r0, uint32_t r1, const float *x,
-                     const struct llm_q8a *qa, unsigned nb, float *out, size_t out_stride);
-/* Plain-C dot of one block row with activation blocks (reference for tests). */
+                     const uint8_t *act, unsigned nb, float *out, size_t out_stride);
+/* Plain-C dot of one block row with activation blocks (the yardstick for the kernels). */
 float llm_dot_ref(enum bx_llm_type type, const void *row, const struct llm_q8a *qa, size_t n);
-float llm_dot_fast(enum bx_llm_type type, const void *row, const struct llm_q8a *qa, size_t n);
+/* The kernels' dot of one block row with a packed activation. */
+float llm_dot_fast(enum bx_llm_type type, const void *row, const uint8_t *act, size_t n);
 
 /* ---- llm_model.c ---- */
 int llm_model_alloc(struct bx_llm_model **out);

@@ -436,6 +436,124 @@ llm_dot_ref(enum bx_llm_type type, const void *row, const struct llm_q8a *qa, si
 	return sum;
 }
 
+/*
+ * The decode kernels work on 16-block groups (512 values) of two packed
+ * forms, both padded with zeros to whole groups:
+ *
+ *   activation (llm_pack_act):  i8 qs[512] | f32 d[16] | f32 d*sum(qs)[16]
+ *   decoded weight row (decode): u8 z[512]  | f32 d[16] | f32 m[16]
+ *
+ * with z = q (0..15) for Q4_0/Q4_1 and z = q + 128 for Q8_0, so VNNI's
+ * u8 x s8 dot (vpdpbusd) applies directly; the offset comes back as
+ * off * sum_b dw_b * da_b * s_b, one FMA per group. A pair of blocks fills
+ * one zmm; its 16 int32 lanes (8 per block) are scaled by dw * da picked
+ * out of the group's 16 scales with one permute.
+ */
+#define GROUP       16
+#define GROUP_BYTES (GROUP * LLM_QK + 2 * GROUP * 4)
+
+static size_t
+groups(size_t n)
+{
+	return (n / LLM_QK + GROUP - 1) / GROUP;
+}
+
+size_t
+llm_act_bytes(size_t n)
+{
+	return groups(n) * GROUP_BYTES;
+}
+
+void
+llm_pack_act(const float *x, size_t n, uint8_t *out)
+{
+	size_t nb = n / LLM_QK;
+
+	memset(out, 0, llm_act_bytes(n));
+	for (size_t b = 0; b < nb; b++) {
+		uint8_t *g = out + b / GROUP * GROUP_BYTES;
+		int8_t *qs = (int8_t *)g + (b % GROUP) * LLM_QK;
+		const float *v = x + b * LLM_QK;
+		float amax = 0, id, d;
+		int32_t sum = 0;
+
+		for (int j = 0; j < LLM_QK; j++) {
+			amax = fmaxf(amax, fabsf(v[j]));
+		}
+		d = amax / 127;
+		id = amax ? 127 / amax : 0;
+		for (int j = 0; j < LLM_QK; j++) {
+			qs[j] = (int8_t)lrintf(v[j] * id);
+			sum += qs[j];
+		}
+		((float *)(g + GROUP * LLM_QK))[b % GROUP] = d;
+		((float *)(g + GROUP * LLM_QK + GROUP * 4))[b % GROUP] = d * (float)sum;
+	}
+}
+
+static float
+type_offset(enum bx_llm_type type)
+{
+	return type == BX_LLM_Q8_0 ? 128.0f : type == BX_LLM_Q4_0 ? 8.0f : 0.0f;
+}
+
+/* Plain C decode of a block row into the packed form (also the fallback). */
+static void
+decode_row_c(enum bx_llm_type type, const void *row, size_t n, uint8_t *out)
+{
+	memset(out, 0, groups(n) * GROUP_BYTES);
+	for (size_t b = 0; b < n / LLM_QK; b++) {
+		uint8_t *g = out + b / GROUP * GROUP_BYTES, *z = g + (b % GROUP) * LLM_QK;
+		float *dw = (float *)(g + GROUP * LLM_QK) + b % GROUP;
+		float *dm = (float *)(g + GROUP * LLM_QK + GROUP * 4) + b % GROUP;
+
+		if (type == BX_LLM_Q8_0) {
+			const struct blk_q8_0 *q = (const struct blk_q8_0 *)row + b;
+
+			for (int j = 0; j < LLM_QK; j++) {
+				z[j] = (uint8_t)(q->qs[j] + 128);
+			}
+			*dw = llm_f16_to_f32(q->d);
+		} else {
+			const uint8_t *qs = type == BX_LLM_Q4_0 ?
+			                            ((const struct blk_q4_0 *)row + b)->qs :
+			                            ((const struct blk_q4_1 *)row + b)->qs;
+			uint16_t d = type == BX_LLM_Q4_0 ? ((const struct blk_q4_0 *)row + b)->d :
+			                                   ((const struct blk_q4_1 *)row + b)->d;
+
+			for (int j = 0; j < LLM_QK / 2; j++) {
+				z[j] = qs[j] & 15;
+				z[j + 16] = qs[j] >> 4;
+			}
+			*dw = llm_f16_to_f32(d);
+			if (type == BX_LLM_Q4_1) {
+				*dm = llm_f16_to_f32(((const struct blk_q4_1 *)row + b)->m);
+			}
+		}
+	}
+}
+
+static float
+dot_packed_c(const uint8_t *z, const uint8_t *a, size_t ng, float off)
+{
+	double sum = 0;
+
+	for (size_t g = 0; g < ng; g++, z += GROUP_BYTES, a += GROUP_BYTES) {
+		const float *dw = (const float *)(z + GROUP * LLM_QK), *dm = dw + GROUP;
+		const float *da = (const float *)(a + GROUP * LLM_QK), *das = da + GROUP;
+
+		for (int b = 0; b < GROUP; b++) {
+			int32_t acc = 0;
+
+			for (int j = 0; j < LLM_QK; j++) {
+				acc += z[b * LLM_QK + j] * ((const int8_t *)a)[b * LLM_QK + j];
+			}
+			sum += (double)dw[b] * da[b] * acc - off * dw[b] * das[b] + dm[b] * das[b];
+		}
+	}
+	return (float)sum;
+}
+
 #ifdef LLM_X86
 #define LLM_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,f16c,fma")))
 
@@ -453,118 +571,183 @@ llm_have_avx512(void)
 	return have;
 }
 
-LLM_AVX512 static inline __m512
-scale2(float d0, float d1)
+LLM_AVX512 static void
+decode_row_avx(enum bx_llm_type type, const void *row, size_t n, uint8_t *out)
 {
-	return _mm512_insertf32x8(_mm512_set1_ps(d0), _mm256_set1_ps(d1), 1);
+	size_t nb = n / LLM_QK, ng = groups(n);
+	const __m128i m4 = _mm_set1_epi8(15);
+	const __m256i x80 = _mm256_set1_epi8((char)0x80);
+
+	if (nb % GROUP) {
+		memset(out + (ng - 1) * GROUP_BYTES, 0, GROUP_BYTES);
+	}
+	for (size_t b = 0; b < nb; b++) {
+		uint8_t *g = out + b / GROUP * GROUP_BYTES, *z = g + (b % GROUP) * LLM_QK;
+		float *dw = (float *)(g + GROUP * LLM_QK) + b % GROUP;
+
+		if (type == BX_LLM_Q8_0) {
+			const struct blk_q8_0 *q = (const struct blk_q8_0 *)row + b;
+
+			_mm256_store_si256(
+				(__m256i *)z,
+				_mm256_xor_si256(_mm256_loadu_si256((const __m256i *)q->qs), x80));
+			*dw = _cvtsh_ss(q->d);
+		} else {
+			const uint8_t *qs = type == BX_LLM_Q4_0 ?
+			                            ((const struct blk_q4_0 *)row + b)->qs :
+			                            ((const struct blk_q4_1 *)row + b)->qs;
+			__m128i x = _mm_loadu_si128((const __m128i *)qs);
+
+			_mm_store_si128((__m128i *)z, _mm_and_si128(x, m4));
+			_mm_store_si128((__m128i *)(z + 16),
+			                _mm_and_si128(_mm_srli_epi16(x, 4), m4));
+			if (type == BX_LLM_Q4_0) {
+				*dw = _cvtsh_ss(((const struct blk_q4_0 *)row + b)->d);
+				dw[GROUP] = 0;
+			} else {
+				*dw = _cvtsh_ss(((const struct blk_q4_1 *)row + b)->d);
+				dw[GROUP] = _cvtsh_ss(((const struct blk_q4_1 *)row + b)->m);
+			}
+		}
+		if (type == BX_LLM_Q8_0) {
+			dw[GROUP] = 0;
+		}
+	}
 }
 
-/* signed x signed bytes with VNNI's u8 x s8: |w| times a with w's sign applied. */
-LLM_AVX512 static inline __m512i
-dot_s8(__m512i w, __m512i a)
+LLM_AVX512 static float
+dot_packed_avx(const uint8_t *z, const uint8_t *a, size_t ng, float off)
 {
-	__mmask64 neg = _mm512_movepi8_mask(w);
-	__m512i sa = _mm512_mask_sub_epi8(a, neg, _mm512_setzero_si512(), a);
+	__m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+	__m512 corr = _mm512_setzero_ps(), mt = _mm512_setzero_ps();
+	const __m512i lo = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+	const __m512i two = _mm512_set1_epi32(2);
 
-	return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(w), sa);
+	for (size_t g = 0; g < ng; g++, z += GROUP_BYTES, a += GROUP_BYTES) {
+		__m512 dw = _mm512_load_ps(z + GROUP * LLM_QK);
+		__m512 dm = _mm512_load_ps(z + GROUP * LLM_QK + 64);
+		__m512 da = _mm512_load_ps(a + GROUP * LLM_QK);
+		__m512 das = _mm512_load_ps(a + GROUP * LLM_QK + 64);
+		__m512 s = _mm512_mul_ps(dw, da);
+		__m512i idx = lo;
+
+		corr = _mm512_fmadd_ps(dw, das, corr);
+		mt = _mm512_fmadd_ps(dm, das, mt);
+		for (int p = 0; p < GROUP / 2; p += 2) {
+			__m512i d0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
+			                                 _mm512_load_si512(z + 64 * p),
+			                                 _mm512_load_si512(a + 64 * p));
+			__m512i d1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
+			                                 _mm512_load_si512(z + 64 * p + 64),
+			                                 _mm512_load_si512(a + 64 * p + 64));
+			__m512i idx1 = _mm512_add_epi32(idx, two);
+
+			acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0),
+			                       _mm512_permutexvar_ps(idx, s), acc0);
+			acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1),
+			                       _mm512_permutexvar_ps(idx1, s), acc1);
+			idx = _mm512_add_epi32(idx1, two);
+		}
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) - off * _mm512_reduce_add_ps(corr) +
+	       _mm512_reduce_add_ps(mt);
 }
 
-LLM_AVX512 static inline __m512i
-load2_q8a(const struct llm_q8a *qa)
-{
-	__m256i a0 = _mm256_loadu_si256((const __m256i *)qa[0].qs);
-	__m256i a1 = _mm256_loadu_si256((const __m256i *)qa[1].qs);
-
-	return _mm512_inserti64x4(_mm512_castsi256_si512(a0), a1, 1);
-}
-
-/* 16 nibble bytes of two Q4 blocks -> 64 bytes in element order [lo0 hi0 lo1 hi1]. */
+/*
+ * Single-activation kernel straight from the file's blocks (no decode pass):
+ * the group's 16 f16 scales come in with one gather, nibbles are unpacked
+ * in registers. Full groups only; the tail goes through decode_row_avx.
+ */
 LLM_AVX512 static inline __m512i
 unpack2_q4(const uint8_t *q0, const uint8_t *q1)
 {
-	__m256i q = _mm256_inserti128_si256(
+	__m256i x = _mm256_inserti128_si256(
 		_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)q0)),
 		_mm_loadu_si128((const __m128i *)q1), 1);
-	__m256i m = _mm256_set1_epi8(15);
-	__m256i lo = _mm256_and_si256(q, m), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m);
+	__m256i m4 = _mm256_set1_epi8(15);
+	__m256i lo = _mm256_and_si256(x, m4), hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), m4);
 	__m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
 
+	/* [lo0 lo1 hi0 hi1] -> [lo0 hi0 lo1 hi1]: elements 0..31 of each block in order */
 	return _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
 }
 
-LLM_AVX512 static float
-dot_q8_0_avx(const struct blk_q8_0 *w, const struct llm_q8a *qa, size_t nb)
+/* Two Q8_0 blocks' values, + 128 as unsigned bytes. */
+LLM_AVX512 static inline __m512i
+load2_q8(const uint8_t *q0, const uint8_t *q1, __m512i x80)
 {
-	__m512 acc = _mm512_setzero_ps();
-	size_t b = 0;
+	__m512i z =
+		_mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)q0)),
+	                           _mm256_loadu_si256((const __m256i *)q1), 1);
 
-	for (; b + 2 <= nb; b += 2) {
-		__m512i wv = _mm512_inserti64x4(
-			_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)w[b].qs)),
-			_mm256_loadu_si256((const __m256i *)w[b + 1].qs), 1);
-		__m512i p = dot_s8(wv, load2_q8a(qa + b));
-		__m512 d = scale2(_cvtsh_ss(w[b].d) * qa[b].d, _cvtsh_ss(w[b + 1].d) * qa[b + 1].d);
+	return _mm512_xor_si512(z, x80);
+}
 
-		acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), d, acc);
-	}
-	{
-		float sum = _mm512_reduce_add_ps(acc);
+LLM_AVX512 static inline __m512
+gather_f16(const uint8_t *base, int stride)
+{
+	__m512i idx = _mm512_mullo_epi32(
+		_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+		_mm512_set1_epi32(stride));
+	__m512i v = _mm512_i32gather_epi32(idx, (const void *)base, 1);
 
-		if (b < nb) {
-			sum += llm_dot_ref(BX_LLM_Q8_0, w + b, qa + b, LLM_QK);
-		}
-		return sum;
-	}
+	return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v));
 }
 
 LLM_AVX512 static float
-dot_q4_0_avx(const struct blk_q4_0 *w, const struct llm_q8a *qa, size_t nb)
+dot_direct_avx(enum bx_llm_type type, const uint8_t *row, const uint8_t *a, size_t nb)
 {
-	__m512 acc = _mm512_setzero_ps();
-	__m512i eight = _mm512_set1_epi8(8);
-	size_t b = 0;
+	int bs = type == BX_LLM_Q8_0 ? 34 : type == BX_LLM_Q4_0 ? 18 : 20;
+	int qo = type == BX_LLM_Q4_1 ? 4 : 2; /* where qs starts in a block */
+	size_t ng = nb / GROUP;
+	__m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+	__m512 corr = _mm512_setzero_ps(), mt = _mm512_setzero_ps();
+	const __m512i lo = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+	const __m512i two = _mm512_set1_epi32(2), x80 = _mm512_set1_epi8((char)0x80);
+	float off = type_offset(type), tail = 0;
 
-	for (; b + 2 <= nb; b += 2) {
-		__m512i wv = _mm512_sub_epi8(unpack2_q4(w[b].qs, w[b + 1].qs), eight);
-		__m512i p = dot_s8(wv, load2_q8a(qa + b));
-		__m512 d = scale2(_cvtsh_ss(w[b].d) * qa[b].d, _cvtsh_ss(w[b + 1].d) * qa[b + 1].d);
+	for (size_t g = 0; g < ng; g++, a += GROUP_BYTES) {
+		const uint8_t *w = row + g * GROUP * bs;
+		__m512 dw = gather_f16(w, bs);
+		__m512 da = _mm512_load_ps(a + GROUP * LLM_QK);
+		__m512 das = _mm512_load_ps(a + GROUP * LLM_QK + 64);
+		__m512 s = _mm512_mul_ps(dw, da);
+		__m512i idx = lo;
 
-		acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), d, acc);
-	}
-	{
-		float sum = _mm512_reduce_add_ps(acc);
-
-		if (b < nb) {
-			sum += llm_dot_ref(BX_LLM_Q4_0, w + b, qa + b, LLM_QK);
+		corr = _mm512_fmadd_ps(dw, das, corr);
+		if (type == BX_LLM_Q4_1) {
+			mt = _mm512_fmadd_ps(gather_f16(w + 2, bs), das, mt);
 		}
-		return sum;
-	}
-}
+		for (int p = 0; p < GROUP; p += 4) {
+			__m512i z0, z1, d0, d1;
+			__m512i idx1 = _mm512_add_epi32(idx, two);
 
-LLM_AVX512 static float
-dot_q4_1_avx(const struct blk_q4_1 *w, const struct llm_q8a *qa, size_t nb)
-{
-	__m512 acc = _mm512_setzero_ps();
-	float msum = 0;
-	size_t b = 0;
-
-	for (; b + 2 <= nb; b += 2) {
-		__m512i wv = unpack2_q4(w[b].qs, w[b + 1].qs);
-		__m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, load2_q8a(qa + b));
-		__m512 d = scale2(_cvtsh_ss(w[b].d) * qa[b].d, _cvtsh_ss(w[b + 1].d) * qa[b + 1].d);
-
-		acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), d, acc);
-		msum += _cvtsh_ss(w[b].m) * qa[b].d * (float)qa[b].s +
-		        _cvtsh_ss(w[b + 1].m) * qa[b + 1].d * (float)qa[b + 1].s;
-	}
-	{
-		float sum = _mm512_reduce_add_ps(acc) + msum;
-
-		if (b < nb) {
-			sum += llm_dot_ref(BX_LLM_Q4_1, w + b, qa + b, LLM_QK);
+			if (type == BX_LLM_Q8_0) {
+				z0 = load2_q8(w + p * bs + qo, w + (p + 1) * bs + qo, x80);
+				z1 = load2_q8(w + (p + 2) * bs + qo, w + (p + 3) * bs + qo, x80);
+			} else {
+				z0 = unpack2_q4(w + p * bs + qo, w + (p + 1) * bs + qo);
+				z1 = unpack2_q4(w + (p + 2) * bs + qo, w + (p + 3) * bs + qo);
+			}
+			d0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), z0,
+			                         _mm512_load_si512(a + 32 * p));
+			d1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), z1,
+			                         _mm512_load_si512(a + 32 * p + 64));
+			acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0),
+			                       _mm512_permutexvar_ps(idx, s), acc0);
+			acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1),
+			                       _mm512_permutexvar_ps(idx1, s), acc1);
+			idx = _mm512_add_epi32(idx1, two);
 		}
-		return sum;
 	}
+	if (nb % GROUP) {
+		uint8_t z[GROUP_BYTES] __attribute__((aligned(64)));
+
+		decode_row_avx(type, row + ng * GROUP * bs, (nb % GROUP) * LLM_QK, z);
+		tail = dot_packed_avx(z, a, 1, off);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) - off * _mm512_reduce_add_ps(corr) +
+	       _mm512_reduce_add_ps(mt) + tail;
 }
 
 LLM_AVX512 static float
@@ -572,7 +755,6 @@ dot_f32_avx(const float *w, const float *x, size_t n)
 {
 	__m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
 	size_t i = 0;
-	float sum;
 
 	for (; i + 32 <= n; i += 32) {
 		acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), acc0);
@@ -588,8 +770,7 @@ dot_f32_avx(const float *w, const float *x, size_t n)
 		acc1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, w + i),
 		                       _mm512_maskz_loadu_ps(k, x + i), acc1);
 	}
-	sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-	return sum;
+	return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 #else
 bool
@@ -598,6 +779,43 @@ llm_have_avx512(void)
 	return false;
 }
 #endif
+
+static void
+decode_row(enum bx_llm_type type, const void *row, size_t n, uint8_t *out)
+{
+#ifdef LLM_X86
+	if (llm_have_avx512()) {
+		decode_row_avx(type, row, n, out);
+		return;
+	}
+#endif
+	decode_row_c(type, row, n, out);
+}
+
+static float
+dot_packed(const uint8_t *z, const uint8_t *a, size_t n, float off)
+{
+#ifdef LLM_X86
+	if (llm_have_avx512()) {
+		return dot_packed_avx(z, a, groups(n), off);
+	}
+#endif
+	return dot_packed_c(z, a, groups(n), off);
+}
+
+float
+llm_dot_fast(enum bx_llm_type type, const void *row, const uint8_t *act, size_t n)
+{
+	uint8_t z[4 * LLM_DIM_MAX / (GROUP * LLM_QK) * GROUP_BYTES] __attribute__((aligned(64)));
+
+#ifdef LLM_X86
+	if (llm_have_avx512()) {
+		return dot_direct_avx(type, row, act, n / LLM_QK);
+	}
+#endif
+	decode_row(type, row, n, z);
+	return dot_packed(z, act, n, type_offset(type));
+}
 
 static float
 dot_f32(const float *w, const float *x, size_t n)
@@ -608,26 +826,6 @@ dot_f32(const float *w, const float *x, size_t n)
 		s += w[i] * x[i];
 	}
 	return s;
-}
-
-float
-llm_dot_fast(enum bx_llm_type type, const void *row, const struct llm_q8a *qa, size_t n)
-{
-#ifdef LLM_X86
-	if (llm_have_avx512()) {
-		switch (type) {
-		case BX_LLM_Q8_0:
-			return dot_q8_0_avx(row, qa, n / LLM_QK);
-		case BX_LLM_Q4_0:
-			return dot_q4_0_avx(row, qa, n / LLM_QK);
-		case BX_LLM_Q4_1:
-			return dot_q4_1_avx(row, qa, n / LLM_QK);
-		default:
-			break;
-		}
-	}
-#endif
-	return llm_dot_ref(type, row, qa, n);
 }
 
 static float
@@ -654,30 +852,38 @@ dot_any_f32(const struct llm_tensor *w, const void *row, const float *x)
 }
 
 /*
- * Rows outer, activations inner: each weight row is read from memory once
- * and stays in L1 for the nb dot products, so a batched step costs about
- * one pass over the weights, which is what makes continuous batching pay.
+ * Rows outer, activations inner: each weight row is read from memory and
+ * decoded once, then stays in L1 for the nb dot products, so a batched
+ * step costs about one pass over the weights (continuous batching pays).
  */
 void
 llm_matmul_rows(const struct llm_tensor *w, uint32_t r0, uint32_t r1, const float *x,
-                const struct llm_q8a *qa, unsigned nb, float *out, size_t out_stride)
+                const uint8_t *act, unsigned nb, float *out, size_t out_stride)
 {
-	size_t rb = bx_llm_row_bytes(w->type, w->cols), nblk = w->cols / LLM_QK;
+	uint8_t z[4 * LLM_DIM_MAX / (GROUP * LLM_QK) * GROUP_BYTES] __attribute__((aligned(64)));
+	size_t rb = bx_llm_row_bytes(w->type, w->cols), ab = llm_act_bytes(w->cols);
 	bool blocks = w->type == BX_LLM_Q8_0 || w->type == BX_LLM_Q4_0 || w->type == BX_LLM_Q4_1;
+	float off = type_offset(w->type);
 
 	for (uint32_t r = r0; r < r1; r++) {
 		const uint8_t *row = (const uint8_t *)w->data + (size_t)r * rb;
 
-		__builtin_prefetch(row + rb * 2);
-		for (unsigned b = 0; b < nb; b++) {
-			float v;
-
-			if (blocks) {
-				v = llm_dot_fast(w->type, row, qa + (size_t)b * nblk, w->cols);
-			} else {
-				v = dot_any_f32(w, row, x + (size_t)b * w->cols);
+		if (!blocks) {
+			for (unsigned b = 0; b < nb; b++) {
+				out[(size_t)b * out_stride + r] =
+					dot_any_f32(w, row, x + (size_t)b * w->cols);
 			}
-			out[(size_t)b * out_stride + r] = v;
+			continue;
+		}
+#ifdef LLM_X86
+		if (nb == 1 && llm_have_avx512()) {
+			out[r] = dot_direct_avx(w->type, row, act, w->cols / LLM_QK);
+			continue;
+		}
+#endif
+		decode_row(w->type, row, w->cols, z);
+		for (unsigned b = 0; b < nb; b++) {
+			out[(size_t)b * out_stride + r] = dot_packed(z, act + b * ab, w->cols, off);
 		}
 	}
 }

@@ -123,6 +123,7 @@ test_dot_products(void **state)
 	float x[N], w[N];
 	uint8_t q[N * 2];
 	struct llm_q8a qa[N / 32];
+	uint8_t *act = aligned_alloc(64, llm_act_bytes(N));
 	uint64_t rng = 7;
 	double exact = 0, nx = 0, nw = 0;
 
@@ -134,13 +135,14 @@ test_dot_products(void **state)
 		nw += (double)w[i] * w[i];
 	}
 	llm_quantize_act(x, N, qa);
+	llm_pack_act(x, N, act);
 	print_message("AVX-512 kernels: %s\n", llm_have_avx512() ? "yes" : "no (plain C)");
 	for (unsigned t = 0; t < BX_ARRAY_SIZE(qtypes); t++) {
 		float ref, fast;
 
 		bx_llm_quantize(qtypes[t], w, N, q);
 		ref = llm_dot_ref(qtypes[t], q, qa, N);
-		fast = llm_dot_fast(qtypes[t], q, qa, N);
+		fast = llm_dot_fast(qtypes[t], q, act, N);
 		print_message("%s: f32 %.5f ref %.5f fast %.5f\n", bx_llm_type_name(qtypes[t]),
 		              exact, ref, fast);
 		assert_true(fabsf(ref - fast) <= 1e-4f * (float)sqrt(nx * nw));
