@@ -142,6 +142,14 @@ wipe_json(json_t *root)
 	}
 }
 
+/* Name an allocation failure of keypair creation (the only way it fails on a good seed). */
+static int
+made(int rc, const char *name, struct bx_errbuf *eb)
+{
+	return rc == 0 ? 0 :
+	                 bx_err(eb, -rc, "%s: cannot create the key: %s", name, bx_strerror(rc));
+}
+
 /* The keypair from the first secret field present, in btwallet's order. */
 static int
 keypair_from_json(json_t *root, const char *name, struct bx_sr25519_keypair **out,
@@ -165,19 +173,19 @@ keypair_from_json(json_t *root, const char *name, struct bx_sr25519_keypair **ou
 			rc = bx_err(eb, -rc, "%s: \"secretPhrase\": %s", name, e2.msg);
 			goto out;
 		}
-		rc = bx_sr25519_keypair_from_seed(buf, out);
+		rc = made(bx_sr25519_keypair_from_seed(buf, out), name, eb);
 		goto out;
 	}
 	rc = hex_field(root, "secretSeed", buf, 32, name, eb);
 	if (rc != 0) {
-		rc = rc < 0 ? rc : bx_sr25519_keypair_from_seed(buf, out);
+		rc = rc < 0 ? rc : made(bx_sr25519_keypair_from_seed(buf, out), name, eb);
 		goto out;
 	}
 	rc = hex_field(root, "privateKey", buf, 64, name, eb);
 	if (rc < 0) {
 		/* btwallet's from_seed_slice also takes a 32-byte mini secret here */
 		if (hex_field(root, "privateKey", buf, 32, name, NULL) == 1) {
-			rc = bx_sr25519_keypair_from_seed(buf, out);
+			rc = made(bx_sr25519_keypair_from_seed(buf, out), name, eb);
 		}
 		goto out;
 	}
@@ -188,6 +196,8 @@ keypair_from_json(json_t *root, const char *name, struct bx_sr25519_keypair **ou
 			            "%s: \"privateKey\" is not a canonical sr25519 "
 			            "secret key",
 			            name);
+		} else {
+			rc = made(rc, name, eb);
 		}
 		goto out;
 	}

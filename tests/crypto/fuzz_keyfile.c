@@ -14,7 +14,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct bx_sr25519_keypair *kp = NULL;
-	struct bx_errbuf eb;
+	struct bx_errbuf eb = { { 0 } };
 
 	bx_keyfile_kdf_ops = 3; /* argon2i minimums */
 	bx_keyfile_kdf_mem = 8192;

@@ -15,7 +15,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct bx_sr25519_keypair *kp = NULL;
-	struct bx_errbuf eb;
+	struct bx_errbuf eb = { { 0 } };
 	char *s;
 
 	if (size > 4096) {
