@@ -141,6 +141,35 @@ sleep_us(unsigned us)
 	nanosleep(&ts, NULL);
 }
 
+/* §5: status 200, bt headers, then one chunk per token. */
+static int
+stream(struct responder *r, int fd)
+{
+	static const char head[] =
+		"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+		"transfer-encoding: chunked\r\nbt_header_axon_status_code: 200\r\n"
+		"bt_header_axon_status_message: Success\r\n\r\n";
+	const char *p = r->stream;
+	char chunk[256];
+
+	if (send(fd, head, sizeof(head) - 1, MSG_NOSIGNAL) < 0) {
+		return -1;
+	}
+	while (*p != 0) {
+		const char *e = strchr(p, '\n');
+		size_t len = e != NULL ? (size_t)(e - p) + 1 : strlen(p);
+		int n;
+
+		sleep_us(r->token_delay_us);
+		n = snprintf(chunk, sizeof(chunk), "%zx\r\n%.*s\r\n", len, (int)len, p);
+		if (send(fd, chunk, (size_t)n, MSG_NOSIGNAL) < 0) {
+			return -1;
+		}
+		p += len;
+	}
+	return send(fd, "0\r\n\r\n", 5, MSG_NOSIGNAL) < 0 ? -1 : 0;
+}
+
 static void *
 conn_main(void *arg)
 {
@@ -187,9 +216,15 @@ conn_main(void *arg)
 		if (r->delay_us) {
 			sleep_us(r->delay_us);
 		}
-		n = answer(r, buf, ok, out, sizeof(out));
-		if (send(c->fd, out, n, MSG_NOSIGNAL) != (ssize_t)n) {
-			break;
+		if (ok && r->stream != NULL && strstr(buf, "TextGeneration ") != NULL) {
+			if (stream(r, c->fd) < 0) {
+				break;
+			}
+		} else {
+			n = answer(r, buf, ok, out, sizeof(out));
+			if (send(c->fd, out, n, MSG_NOSIGNAL) != (ssize_t)n) {
+				break;
+			}
 		}
 		memmove(buf, buf + head + cl, len - head - cl);
 		len -= head + cl;

@@ -28,6 +28,9 @@ struct responder {
 	bool trivial;           /* no verification, no response signature: a bare echo */
 	const float *embedding; /* answer TextEmbedding with this vector per text */
 	unsigned dim;
+	const char
+		*stream; /* answer generation as a chunked stream of these '\n'-separated tokens */
+	unsigned token_delay_us;
 	/* counters */
 	uint64_t requests, verified, rejected, accepted_conns;
 	bool stop;     /* atomic */

@@ -23,6 +23,7 @@
 #include "http_resp.h"
 #include "load.h"
 #include "responder.h"
+#include "score.h"
 
 static struct bx_dd_identity IDS[2];
 
@@ -216,6 +217,52 @@ test_timeouts_bad_sigs_refused(void **state)
 }
 
 static void
+test_streaming(void **state)
+{
+	struct responder r = { .stream = "The\ncat\nsat\non\nmats\n", .token_delay_us = 3000 };
+	struct bx_dd_payload p = {
+		.kind = BX_DD_STREAM, .prompt = "Hi", .max_tokens = 5, .top_p = 1.0, .seed = -1
+	};
+	struct bx_scorer sc = { .ref_completion = "The cat sat on the mat" };
+	struct bx_dd_template t, ts;
+	struct bx_ld_conf c;
+	struct bx_ld_result res;
+	struct bx_errbuf eb;
+	uint64_t i;
+
+	(void)state;
+	assert_int_equal(responder_start(&r, 13), 0);
+	setup_conf(&c, &t, &r);
+	assert_int_equal(
+		bx_dd_template_init(&ts, &p, "127.0.0.1", r.port, r.ss58, "127.0.0.1", 12.0, &eb),
+		0);
+	c.tmpl[BX_DD_ECHO] = NULL;
+	c.tmpl[BX_DD_STREAM] = &ts;
+	c.mix[BX_DD_STREAM] = 1;
+	c.connections = 2;
+	c.duration_s = 0.3;
+	c.score = bx_scorer_fn;
+	c.score_arg = &sc;
+	assert_int_equal(bx_ld_run(&c, &res, &eb), 0);
+	assert_true(res.nb_recs >= 4);
+	for (i = 0; i < res.nb_recs; i++) {
+		const struct bx_ld_rec *q = &res.recs[i];
+
+		assert_int_equal(q->status, 200);
+		assert_true(q->flags & BX_LD_F_STREAM);
+		assert_int_equal(q->tokens, 5);
+		/* First token after one delay, the whole stream after five. */
+		assert_true(q->ttfb_us10 >= 25000 && q->lat_us10 >= 140000);
+		assert_true(q->ttfb_us10 + 100000 <= q->lat_us10);
+		assert_true(fabs(q->score - 4.0 / 6.0) < 1e-6); /* "The cat sat on" of 6 */
+	}
+	bx_ld_result_fini(&res);
+	bx_dd_template_fini(&ts);
+	bx_dd_template_fini(&t);
+	responder_stop(&r);
+}
+
+static void
 every_prefix(const char *wire, int status, const char *body)
 {
 	size_t n = strlen(wire), k;
@@ -270,6 +317,7 @@ main(void)
 		cmocka_unit_test(test_open_loop_rate),
 		cmocka_unit_test(test_coordinated_omission),
 		cmocka_unit_test(test_timeouts_bad_sigs_refused),
+		cmocka_unit_test(test_streaming),
 	};
 	uint8_t seed[32];
 	int ret, i;

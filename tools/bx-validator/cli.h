@@ -35,8 +35,8 @@ struct bx_cli {
 	bool quiet;
 	bool print_hotkeys;
 	bool dump_answer;
-		/* print the first 200 answer's body */ /* print the identities' SS58 addresses and exit */
-	double sign_bench_s;                            /* > 0: only measure the signing rate */
+	/* print the first 200 answer's body */ /* print the identities' SS58 addresses and exit */
+	double sign_bench_s;                    /* > 0: only measure the signing rate */
 	/* Consensus mode */
 	const char *miners[BX_CLI_MAX_MINERS]; /* "ip:port=ss58" */
 	unsigned nb_miners, epochs;

@@ -42,7 +42,7 @@ struct conn {
 	enum cstate st;
 	char *tx, *rx;
 	size_t tx_len, tx_off, rx_len;
-	uint64_t intended, sent, first_byte, nonce;
+	uint64_t intended, sent, first_byte, first_body, nonce;
 	uint8_t kind;
 	struct bx_dd_identity *id;
 };
@@ -155,6 +155,10 @@ finish(struct worker *w, struct conn *cn, uint64_t now, struct bx_ld_rec *r)
 	r->t_ns = cn->intended - w->start;
 	r->lat_us10 = units(now - base);
 	r->ttfb_us10 = cn->first_byte ? units(cn->first_byte - base) : r->lat_us10;
+	if ((r->flags & BX_LD_F_STREAM) && cn->first_body) {
+		/* A stream's head comes at once (status 200 is hard-coded): time to first token. */
+		r->ttfb_us10 = units(cn->first_body - base);
+	}
 	r->kind = cn->kind;
 	if ((double)r->t_ns < w->c->warmup_s * 1e9) {
 		r->flags |= BX_LD_F_WARMUP;
@@ -257,6 +261,42 @@ check_sigs(struct worker *w, const struct conn *cn, const struct bx_resp *rp)
 	return BX_LD_F_SIG_OK;
 }
 
+/*
+ * A streaming answer (§5): status 200 and the bt headers in the head, then
+ * subnet-defined chunks; bx and the subnet template send tokens separated by
+ * '\n'. The text is scored as the completion.
+ */
+static void
+stream_response(struct worker *w, struct conn *cn, struct bx_resp *rp, struct bx_ld_rec *r)
+{
+	char v[64];
+	size_t i;
+	bool in_tok = false;
+	json_t *root;
+
+	r->flags |= BX_LD_F_STREAM;
+	if (hdr_copy(rp, "bt_header_axon_status_code", v, sizeof(v))) {
+		r->status = (uint16_t)strtoul(v, NULL, 10);
+	}
+	for (i = 0; i < rp->body_len; i++) {
+		bool sep = rp->body[i] == '\n';
+
+		r->tokens += !sep && !in_tok;
+		in_tok = !sep;
+	}
+	if (r->status != 200 || w->c->score == NULL) {
+		return;
+	}
+	root = json_object();
+	if (root != NULL &&
+	    json_object_set_new(root, "completion", json_stringn(rp->body, rp->body_len)) == 0) {
+		uint32_t tokens = r->tokens;
+
+		r->score = w->c->score(w->c->score_arg, (enum bx_dd_kind)cn->kind, root, &tokens);
+	}
+	json_decref(root);
+}
+
 /* Read the answer as process_server_response does (§4.5). */
 static void
 on_response(struct worker *w, struct conn *cn, struct bx_resp *rp, uint64_t now)
@@ -266,6 +306,10 @@ on_response(struct worker *w, struct conn *cn, struct bx_resp *rp, uint64_t now)
 	char v[64];
 
 	r.flags = check_sigs(w, cn, rp);
+	if (rp->chunked && hdr_eq(rp, "content-type", "text/event-stream")) {
+		stream_response(w, cn, rp, &r);
+		goto out;
+	}
 	if (hdr_eq(rp, "content-type", "application/json")) {
 		root = json_loadb(rp->body, rp->body_len, 0, NULL);
 	}
@@ -301,6 +345,7 @@ on_response(struct worker *w, struct conn *cn, struct bx_resp *rp, uint64_t now)
 		r.score = w->c->score(w->c->score_arg, (enum bx_dd_kind)cn->kind, root, &r.tokens);
 	}
 	json_decref(root);
+out:
 	if (!rp->keep_alive) {
 		conn_close(w, cn);
 	}
@@ -362,6 +407,9 @@ do_read(struct worker *w, struct conn *cn)
 		return;
 	}
 	ret = bx_resp_parse(cn->rx, cn->rx_len, eof, &rp);
+	if (cn->first_body == 0 && rp.head_done && cn->rx_len > rp.head_len) {
+		cn->first_body = bx_time_ns();
+	}
 	if (ret > 0) {
 		on_response(w, cn, &rp, bx_time_ns());
 		if (eof) {
@@ -409,6 +457,7 @@ issue(struct worker *w, uint64_t intended)
 	bx_sbuf_init(&b, cn->tx, TX_CAP);
 	cn->intended = intended;
 	cn->first_byte = 0;
+	cn->first_body = 0;
 	cn->rx_len = 0;
 	ret = bx_dd_build(c->tmpl[cn->kind], cn->id, cn->nonce, &b);
 	cn->sent = bx_time_ns();
