@@ -442,6 +442,22 @@ bx_sr25519_verify_prepared(const uint8_t sig[64], const void *msg, size_t len,
 }
 
 int
+bx_sr25519_verify_btwallet_prepared(const uint8_t sig[64], const void *msg, size_t len,
+                                    const struct bx_sr25519_public_prepared *pp)
+{
+	uint8_t s[32], c[32], R[32];
+
+	if (bx_sr25519_verify_prepared(sig, msg, len, pp) == 0) {
+		return 0;
+	}
+	if (verify_prepare(s, c, sig, NULL, 0, msg, len, pp->pub) != 0) {
+		return -EBADMSG;
+	}
+	bx_ristretto_dsm_table_vartime(R, s, c, (const uint8_t *)pp->table);
+	return memcmp(R, sig, 32) == 0 ? 0 : -EBADMSG;
+}
+
+int
 bx_sr25519_verify_btwallet(const uint8_t sig[64], const void *msg, size_t len,
                            const uint8_t pub[32])
 {

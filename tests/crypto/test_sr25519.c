@@ -270,6 +270,12 @@ test_verify_btwallet_wrapping(void **state)
 	        "951ea0f9d632ca165e6ab391532e75e701be6a1caa88c8a6bcca3511f55b4183");
 	assert_int_equal(bx_sr25519_verify(sig, "message to sign", 15, pub), -EBADMSG);
 	assert_int_equal(bx_sr25519_verify_btwallet(sig, "message to sign", 15, pub), 0);
+	struct bx_sr25519_public_prepared pp;
+	assert_int_equal(bx_sr25519_public_prepare(&pp, pub), 0);
+	assert_int_equal(bx_sr25519_verify_btwallet_prepared(sig, "message to sign", 15, &pp), 0);
+	assert_int_equal(bx_sr25519_verify_btwallet_prepared(sig, "message to sigN", 15, &pp),
+	                 -EBADMSG);
+	assert_int_equal(bx_sr25519_verify_prepared(sig, "message to sign", 15, &pp), -EBADMSG);
 	assert_int_equal(bx_sr25519_verify_btwallet(sig, "message to sigN", 15, pub), -EBADMSG);
 	assert_int_equal(bx_sr25519_verify_btwallet(sig, "<Bytes>message to sign</Bytes>", 30, pub),
 	                 0);

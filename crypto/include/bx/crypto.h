@@ -139,6 +139,10 @@ int bx_sr25519_verify_prepared(const uint8_t sig[64], const void *msg, size_t le
  */
 int bx_sr25519_verify_btwallet(const uint8_t sig[64], const void *msg, size_t len,
                                const uint8_t pub[32]) __bx_must_check;
+/* The same against a prepared key (the axon's case: a known validator). */
+int bx_sr25519_verify_btwallet_prepared(const uint8_t sig[64], const void *msg, size_t len,
+                                        const struct bx_sr25519_public_prepared *pp)
+	__bx_must_check;
 
 int bx_sr25519_verify_ctx(const uint8_t sig[64], const void *ctx, size_t ctx_len, const void *msg,
                           size_t len, const uint8_t pub[32]) __bx_must_check;
