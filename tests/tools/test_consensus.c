@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -67,7 +68,7 @@ miner_arg(char *buf, size_t n, const struct responder *r)
 }
 
 static void
-run_pair(struct responder *good, struct responder *bad, struct bx_cs_result *res)
+run_pair(struct responder *good, struct responder *bad, struct bx_cs_result *res, const char *json)
 {
 	static struct bx_cli cli;
 	static struct bx_dd_identity ids[3];
@@ -99,6 +100,7 @@ run_pair(struct responder *good, struct responder *bad, struct bx_cs_result *res
 	cli.miners[0] = m0;
 	cli.miners[1] = m1;
 	cli.nb_miners = 2;
+	cli.json_path = json;
 	snprintf(ref, sizeof(ref), "0.5,0.5,0.5,0.5");
 	assert_int_equal(bx_cli_identities(&cli, ids, &nb, &eb), 0);
 	assert_int_equal(nb, 3);
@@ -116,13 +118,29 @@ test_wrong_miner_earns_less(void **state)
 	struct responder good = { .embedding = REF, .dim = 4 };
 	struct responder bad = { .embedding = ORTHO, .dim = 4 };
 	struct bx_cs_result res;
+	char path[64];
 
 	(void)state;
+	snprintf(path, sizeof(path), "/tmp/bx-validator-consensus-%d.json", (int)getpid());
 	assert_int_equal(responder_start(&good, 21), 0);
 	assert_int_equal(responder_start(&bad, 22), 0);
-	run_pair(&good, &bad, &res);
+	run_pair(&good, &bad, &res, path);
 	assert_true(res.score[0] > 0.9);
 	assert_true(res.score[1] < 0.01);
+	{
+		json_t *j = json_load_file(path, 0, NULL), *ep, *m;
+
+		assert_non_null(j);
+		ep = json_object_get(j, "epochs");
+		assert_int_equal(json_array_size(ep), 3);
+		m = json_array_get(json_object_get(json_array_get(ep, 2), "miners"), 0);
+		assert_true(fabs(json_real_value(json_object_get(m, "incentive")) -
+		                 res.incentive[0]) < 1e-6);
+		assert_int_equal(
+			json_array_size(json_object_get(json_array_get(ep, 2), "validators")), 3);
+		json_decref(j);
+		unlink(path);
+	}
 	assert_true(res.incentive[0] > 0.99);
 	assert_true(res.miner_emission[0] > 10 * res.miner_emission[1] + 1);
 	/* Validators that agreed with consensus share the dividends by stake. */
@@ -143,12 +161,12 @@ test_slow_or_unnormalised_miner_earns_less(void **state)
 	(void)state;
 	assert_int_equal(responder_start(&good, 23), 0);
 	assert_int_equal(responder_start(&slow, 24), 0);
-	run_pair(&good, &slow, &res);
+	run_pair(&good, &slow, &res, NULL);
 	assert_true(res.score[0] > res.score[1]);
 	assert_true(res.incentive[0] > res.incentive[1]);
 	assert_true(res.miner_emission[0] > res.miner_emission[1]);
 	assert_int_equal(responder_start(&sloppy, 25), 0);
-	run_pair(&good, &sloppy, &res);
+	run_pair(&good, &sloppy, &res, NULL);
 	assert_true(res.score[1] == 0);
 	assert_true(res.miner_emission[0] > res.miner_emission[1]);
 	responder_stop(&good);

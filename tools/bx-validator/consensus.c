@@ -129,6 +129,42 @@ print_epoch(FILE *f, const struct bx_yuma *y, unsigned e, unsigned nv, unsigned 
 	}
 }
 
+/* One epoch as a JSON object (every u16-stored output as a proportion, emissions in rao). */
+static void
+json_epoch(FILE *f, const struct bx_yuma *y, unsigned e, unsigned nv, unsigned nm,
+           const double *scores)
+{
+	unsigned i, j;
+
+	fprintf(f, "%s\n    {\"epoch\": %u, \"miners\": [", e > 1 ? "," : "", e);
+	for (j = 0; j < nm; j++) {
+		unsigned u = nv + j;
+
+		fprintf(f,
+		        "%s{\"uid\": %u, \"score\": %.6f, \"consensus\": %.9f, "
+		        "\"incentive\": %.9f, \"emission\": %llu}",
+		        j ? ", " : "", u, scores[j], bx_fx_to_double(y->C[u]),
+		        bx_fx_to_double(y->I[u]), (unsigned long long)y->server_emission[u]);
+	}
+	fprintf(f, "], \"validators\": [");
+	for (i = 0; i < nv; i++) {
+		fprintf(f,
+		        "%s{\"uid\": %u, \"stake\": %.9f, \"trust\": %.9f, \"dividends\": %.9f, "
+		        "\"emission\": %llu, \"weights_u16\": [",
+		        i ? ", " : "", i, bx_fx_to_double(y->S[i]), bx_fx_to_double(y->Tv[i]),
+		        bx_fx_to_double(y->D[i]), (unsigned long long)y->validator_emission[i]);
+		for (j = 0; j < nm; j++) {
+			fprintf(f, "%s%u", j ? ", " : "", y->weights[(size_t)i * y->n + nv + j]);
+		}
+		fprintf(f, "], \"bonds_u16\": [");
+		for (j = 0; j < nm; j++) {
+			fprintf(f, "%s%u", j ? ", " : "", y->bonds[(size_t)i * y->n + nv + j]);
+		}
+		fprintf(f, "]}");
+	}
+	fprintf(f, "]}");
+}
+
 static int
 stakes(const struct bx_cli *cli, struct bx_yuma *y, unsigned nv, struct bx_errbuf *eb)
 {
@@ -191,6 +227,7 @@ bx_cs_run(const struct bx_cli *cli, struct bx_dd_identity *ids, unsigned nb_ids,
 	struct bx_yuma_conf yc;
 	struct bx_yuma *y = NULL;
 	double mean[BX_CLI_MAX_MINERS];
+	FILE *jf = NULL;
 	int ret;
 
 	memset(res, 0, sizeof(*res));
@@ -202,9 +239,22 @@ bx_cs_run(const struct bx_cli *cli, struct bx_dd_identity *ids, unsigned nb_ids,
 	}
 	bx_yuma_conf_default(&yc);
 	yc.tempo = 1; /* one epoch per scoring round; blocks are only a clock here */
+	if (cli->json_path != NULL) {
+		jf = fopen(cli->json_path, "w");
+		if (jf == NULL) {
+			return bx_err(eb, errno, "%s: %s", cli->json_path, bx_strerror(errno));
+		}
+		fprintf(jf,
+		        "{\"yuma\": {\"kappa\": 32767, \"bonds_penalty\": 65535, "
+		        "\"bonds_moving_average\": 900000, \"yuma3\": false}, "
+		        "\"validators\": %u, \"miners\": %u, \"epoch_emission\": %llu, "
+		        "\"epochs\": [",
+		        nv, nm, (unsigned long long)EPOCH_EMISSION);
+	}
 	ret = bx_yuma_create(nv + nm, &yc, &y);
 	if (ret < 0) {
-		return bx_err(eb, -ret, "yuma: cannot create a subnet of %u", nv + nm);
+		ret = bx_err(eb, -ret, "yuma: cannot create a subnet of %u", nv + nm);
+		goto out;
 	}
 	ret = stakes(cli, y, nv, eb);
 	if (ret < 0) {
@@ -226,6 +276,9 @@ bx_cs_run(const struct bx_cli *cli, struct bx_dd_identity *ids, unsigned nb_ids,
 		if (out != NULL) {
 			print_epoch(out, y, e, nv, nm, mean);
 		}
+		if (jf != NULL) {
+			json_epoch(jf, y, e, nv, nm, mean);
+		}
 	}
 	res->nb_validators = nv;
 	res->nb_miners = nm;
@@ -237,6 +290,12 @@ bx_cs_run(const struct bx_cli *cli, struct bx_dd_identity *ids, unsigned nb_ids,
 		res->dividends[i] = bx_fx_to_double(y->D[i]);
 	}
 out:
+	if (jf != NULL) {
+		fprintf(jf, "\n  ]}\n");
+		if (fclose(jf) != 0 && ret == 0) {
+			ret = bx_err(eb, EIO, "%s: write failed", cli->json_path);
+		}
+	}
 	bx_yuma_destroy(y);
 	return ret;
 }
