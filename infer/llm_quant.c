@@ -451,6 +451,9 @@ llm_dot_ref(enum bx_llm_type type, const void *row, const struct llm_q8a *qa, si
  */
 #define GROUP       16
 #define GROUP_BYTES (GROUP * LLM_QK + 2 * GROUP * 4)
+#ifndef LLM_PREFETCH
+#define LLM_PREFETCH 4096 /* bytes ahead in the weight stream (tried 0, 1, 2, 4, 8 KiB) */
+#endif
 
 static size_t
 groups(size_t n)
@@ -714,6 +717,10 @@ dot_direct_avx(enum bx_llm_type type, const uint8_t *row, const uint8_t *a, size
 		__m512 s = _mm512_mul_ps(dw, da);
 		__m512i idx = lo;
 
+		/* The gathers do not train the hardware prefetcher: ask for what comes next. */
+		for (int i = 0; i < GROUP * bs; i += 64) {
+			_mm_prefetch((const char *)w + LLM_PREFETCH + i, _MM_HINT_T0);
+		}
 		corr = _mm512_fmadd_ps(dw, das, corr);
 		if (type == BX_LLM_Q4_1) {
 			mt = _mm512_fmadd_ps(gather_f16(w + 2, bs), das, mt);
