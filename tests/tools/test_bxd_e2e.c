@@ -2,7 +2,9 @@
  * Covers: bx-validator against two real bxd processes on 127.0.0.1.
  * Miner A runs an embedding model (bx-mkweights, seed 7); miner B is
  * deliberately wrong: started without weights, it answers TextEmbedding
- * with 503. Checks that every request the tool signs verifies in bxd and
+ * with 503; miner C runs a different model (seed 8). Answers are scored
+ * against reference embeddings computed locally from A's model directory
+ * (bx's plain-C reference path). Checks that every request the tool signs verifies in bxd and
  * every bxd response signature verifies in the tool (open loop at 300
  * req/s), then that four validator hotkeys scoring both miners over three
  * Yuma epochs give A all the incentive and emission.
@@ -28,6 +30,7 @@
 
 #include "bx_test.h"
 #include "consensus.h"
+#include "reference.h"
 
 static const char *BXD, *MKW;
 static char DIR_[64];
@@ -40,7 +43,8 @@ struct miner {
 	uint8_t pub[32];
 };
 
-static struct miner A, B;
+static struct miner A, B, C;
+static char MODEL[160];
 
 static int
 sh(const char *fmt, ...)
@@ -140,25 +144,29 @@ write_metagraph(void)
 static int
 setup(void **state)
 {
-	char shared[512], model[160];
+	char shared[512], model8[160];
 
 	(void)state;
 	if (bx_test_shared("models/all-MiniLM-L6-v2", shared, sizeof(shared)) == NULL) {
 		return -1;
 	}
-	snprintf(model, sizeof(model), "%s/model", DIR_);
+	snprintf(MODEL, sizeof(MODEL), "%s/model", DIR_);
+	snprintf(model8, sizeof(model8), "%s/model8", DIR_);
 	if (sh("cp -r '%s' '%s' && chmod -R u+w '%s' && rm -f '%s/model.safetensors' && "
-	       "'%s' --seed 7 '%s' >/dev/null",
-	       shared, model, model, model, MKW, model) != 0) {
+	       "cp -r '%s' '%s' && '%s' --seed 7 '%s' >/dev/null && '%s' --seed 8 '%s' >/dev/null",
+	       shared, MODEL, MODEL, MODEL, MODEL, model8, MKW, MODEL, MKW, model8) != 0) {
 		return -1;
 	}
 	make_key("a", 0x71, &A);
 	make_key("b", 0x72, &B);
+	make_key("c", 0x73, &C);
 	A.port = 20000 + (unsigned)(getpid() % 20000);
 	B.port = A.port + 1;
+	C.port = A.port + 2;
 	write_metagraph();
-	start_bxd(&A, "a", model);
+	start_bxd(&A, "a", MODEL);
 	start_bxd(&B, "b", "/nonexistent");
+	start_bxd(&C, "c", model8);
 	return 0;
 }
 
@@ -173,6 +181,10 @@ teardown(void **state)
 	if (B.pid > 0) {
 		kill(B.pid, SIGTERM);
 		waitpid(B.pid, NULL, 0);
+	}
+	if (C.pid > 0) {
+		kill(C.pid, SIGTERM);
+		waitpid(C.pid, NULL, 0);
 	}
 	sh("rm -rf '%s'", DIR_);
 	return 0;
@@ -239,10 +251,16 @@ static void
 test_better_miner_earns_more(void **state)
 {
 	static struct bx_cli cli;
-	char ma[128], mb[128];
+	char ma[128], mb[128], mc[128];
+	static float ref[2 * 384];
+	unsigned dim = 0;
 	char *argv[] = { "bx-validator",
 		         "--synapse",
 		         "embedding",
+		         "--text",
+		         "hello world",
+		         "--text",
+		         "the quick brown fox",
 		         "--duration",
 		         "0.3",
 		         "--connections",
@@ -255,24 +273,36 @@ test_better_miner_earns_more(void **state)
 		         "40,30,20,10",
 		         "--quiet",
 		         NULL };
-	struct bx_scorer s = { .nb_texts = 1, .norm_tol = 1e-3 };
+	struct bx_scorer s = { .nb_texts = 2, .norm_tol = 1e-3 };
 	struct bx_cs_result res;
 	struct bx_errbuf eb;
 
 	(void)state;
-	assert_int_equal(bx_cli_parse(&cli, 14, argv, &eb), 0);
+	assert_int_equal(bx_cli_parse(&cli, 18, argv, &eb), 0);
+	if (bx_ref_embed(MODEL, cli.texts, 2, ref, BX_ARRAY_SIZE(ref), &dim, &eb) < 0) {
+		fail_msg("%s", eb.msg);
+	}
+	assert_int_equal(dim, 384);
+	s.ref = ref;
+	s.dim = dim;
+	s.nb_refs = 2;
 	snprintf(ma, sizeof(ma), "127.0.0.1:%u=%s", A.port, A.ss58);
 	snprintf(mb, sizeof(mb), "127.0.0.1:%u=%s", B.port, B.ss58);
 	cli.miners[0] = ma;
 	cli.miners[1] = mb;
-	cli.nb_miners = 2;
+	snprintf(mc, sizeof(mc), "127.0.0.1:%u=%s", C.port, C.ss58);
+	cli.miners[2] = mc;
+	cli.nb_miners = 3;
 	if (bx_cs_run(&cli, IDS, 4, &s, stdout, &res, &eb) < 0) {
 		fail_msg("%s", eb.msg);
 	}
+	/* bxd's bf16 oneDNN path against the f32 reference: near 1 (latency costs a little). */
 	assert_true(res.score[0] > 0.9);
-	assert_true(res.score[1] == 0);
+	assert_true(res.score[1] == 0);  /* 503: no weights */
+	assert_true(res.score[2] < 0.2); /* another model */
 	assert_true(res.incentive[0] > 0.99);
-	assert_true(res.miner_emission[0] > 0 && res.miner_emission[1] == 0);
+	assert_true(res.miner_emission[0] > 0 && res.miner_emission[1] == 0 &&
+	            res.miner_emission[2] == 0);
 }
 
 int

@@ -56,6 +56,9 @@ bx_cli_usage(FILE *f)
 	      "Scoring and consensus\n"
 	      "  --reference V         reference embedding (comma-separated floats); embedding\n"
 	      "                        answers are scored by cosine similarity against it\n"
+	      "  --reference-model DIR embedding model directory (as bxd's model.dir): the\n"
+	      "                        texts are embedded locally by bx's reference path and\n"
+	      "                        each answer is scored against its text's vector\n"
 	      "  --latency-weight W    score = quality * (1 - W * latency/timeout) (default 0.2)\n"
 	      "  --miner IP:PORT=SS58  consensus mode: a miner (repeat); every validator hotkey\n"
 	      "                        scores every miner, sets weights, and Yuma runs\n"
@@ -188,6 +191,7 @@ static const struct option opts[] = {
 	{ "help", 0, NULL, 'h' },
 	{ "print-hotkeys", 0, NULL, 'Y' },
 	{ "dump-answer", 0, NULL, 'D' },
+	{ "reference-model", 1, NULL, 'O' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -321,6 +325,9 @@ option(struct bx_cli *cli, int c, const char *arg, struct bx_errbuf *eb)
 		return 0;
 	case 'D':
 		cli->dump_answer = true;
+		return 0;
+	case 'O':
+		cli->ref_model = arg;
 		return 0;
 	case 'R':
 		cli->reference = arg;

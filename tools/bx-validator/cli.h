@@ -42,6 +42,7 @@ struct bx_cli {
 	unsigned nb_miners, epochs;
 	char stakes[256];
 	const char *reference; /* reference embedding: comma-separated floats */
+	const char *ref_model; /* model directory: reference embeddings computed locally */
 	double latency_weight;
 };
 

@@ -13,10 +13,11 @@
 
 #include "cli.h"
 #include "consensus.h"
+#include "reference.h"
 #include "report.h"
 #include "score.h"
 
-#define MAX_DIM 8192
+#define MAX_DIM (64 * 1024) /* reference floats: texts x dimension */
 
 static struct bx_dd_identity ids[BX_CLI_MAX_IDS];
 static unsigned nb_ids;
@@ -139,6 +140,18 @@ run(struct bx_cli *cli, struct bx_errbuf *eb)
 		}
 		scorer.ref = ref_vec;
 		scorer.dim = (unsigned)n;
+		scorer.nb_refs = 1;
+	} else if (cli->ref_model != NULL) {
+		unsigned dim;
+
+		ret = bx_ref_embed(cli->ref_model, cli->texts, cli->nb_texts, ref_vec, MAX_DIM,
+		                   &dim, eb);
+		if (ret < 0) {
+			return ret;
+		}
+		scorer.ref = ref_vec;
+		scorer.dim = dim;
+		scorer.nb_refs = cli->nb_texts;
 	}
 	if ((ret = bx_cli_identities(cli, ids, &nb_ids, eb)) < 0) {
 		return ret;

@@ -8,8 +8,9 @@
 
 /* max(0, cos(v, ref)) of one answered vector, or -1 when it must score 0. */
 static double
-one_vector(const struct bx_scorer *s, json_t *v)
+one_vector(const struct bx_scorer *s, json_t *v, size_t k)
 {
+	const float *ref = s->ref != NULL && s->nb_refs > 1 ? s->ref + k * s->dim : s->ref;
 	size_t dim = s->ref != NULL ? s->dim : json_array_size(v), i;
 	double dot = 0, nv = 0, nr = 0;
 
@@ -29,8 +30,8 @@ one_vector(const struct bx_scorer *s, json_t *v)
 		}
 		nv += x * x;
 		if (s->ref != NULL) {
-			dot += x * s->ref[i];
-			nr += (double)s->ref[i] * s->ref[i];
+			dot += x * ref[i];
+			nr += (double)ref[i] * ref[i];
 		}
 	}
 	if (fabs(sqrt(nv) - 1.0) > s->norm_tol) {
@@ -53,11 +54,11 @@ bx_score_embedding(const struct bx_scorer *s, json_t *body)
 		return 0;
 	}
 	n = json_array_size(em);
-	if (n == 0 || (s->nb_texts && n != s->nb_texts)) {
+	if (n == 0 || (s->nb_texts && n != s->nb_texts) || (s->nb_refs > 1 && n != s->nb_refs)) {
 		return 0;
 	}
 	for (i = 0; i < n; i++) {
-		double c = one_vector(s, json_array_get(em, i));
+		double c = one_vector(s, json_array_get(em, i), i);
 
 		if (c < 0) {
 			return 0;

@@ -28,10 +28,11 @@
 #include "dendrite.h"
 
 struct bx_scorer {
-	const float *ref; /* reference embedding (dim), borrowed */
+	const float *ref; /* reference embeddings (nb_refs x dim), borrowed */
 	unsigned dim;
-	unsigned nb_texts;          /* vectors expected per answer */
-	double norm_tol;            /* 1e-3 */
+	unsigned nb_refs;  /* 1: every answered vector against ref; else vector i against row i */
+	unsigned nb_texts; /* vectors expected per answer */
+	double norm_tol;   /* 1e-3 */
 	const char *ref_completion; /* reference greedy output, borrowed */
 };
 
