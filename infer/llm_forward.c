@@ -24,6 +24,7 @@ struct llm_fwd {
 	float *att;                      /* [nt][seq_len] */
 	uint8_t *act;                    /* [max_batch] packed activations */
 	size_t act_bytes;
+	uint16_t *xbf; /* [max_batch][wide rounded up to 32] bf16 activations */
 };
 
 static bool
@@ -49,7 +50,8 @@ llm_fwd_create(const struct bx_llm_model *m, unsigned max_batch, unsigned nb_thr
 	f->x = bx_aligned_alloc(64, (B * (6 * D + 2 * H) + f->nt * (size_t)c->seq_len) * 4 + 64);
 	f->act_bytes = llm_act_bytes(wide);
 	f->act = bx_aligned_alloc(64, B * f->act_bytes);
-	if (!f->x || !f->act) {
+	f->xbf = bx_aligned_alloc(64, B * llm_bf16_cols(wide) * 2);
+	if (!f->x || !f->act || !f->xbf) {
 		llm_fwd_destroy(f);
 		return -ENOMEM;
 	}
@@ -73,6 +75,7 @@ llm_fwd_destroy(struct llm_fwd *f)
 	}
 	bx_free(f->x);
 	bx_free(f->act);
+	bx_free(f->xbf);
 	bx_free(f);
 }
 
@@ -83,6 +86,20 @@ matmul(struct llm_fwd *f, const struct llm_tensor *w, const float *x, unsigned n
 	size_t ab = llm_act_bytes(w->cols);
 	uint32_t nchunks = (w->rows + ROWS_CHUNK - 1) / ROWS_CHUNK;
 
+	if (w->bf16 && nb >= LLM_BF16_MIN_BATCH) {
+		size_t kp = llm_bf16_cols(w->cols);
+
+		for (unsigned b = 0; b < nb; b++) {
+			llm_to_bf16(x + (size_t)b * w->cols, w->cols, f->xbf + b * kp);
+		}
+#pragma omp parallel for num_threads(f->nt) schedule(static) if (f->nt > 1)
+		for (uint32_t ch = 0; ch < nchunks; ch++) {
+			uint32_t r0 = ch * ROWS_CHUNK, r1 = BX_MIN(r0 + ROWS_CHUNK, w->rows);
+
+			llm_matmul_bf16_rows(w, r0, r1, f->xbf, nb, out, w->rows);
+		}
+		return;
+	}
 	if (is_block(w->type)) {
 		for (unsigned b = 0; b < nb; b++) {
 			llm_pack_act(x + (size_t)b * w->cols, w->cols, f->act + b * ab);

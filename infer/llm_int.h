@@ -25,6 +25,7 @@ struct llm_tensor {
 	const void *data;
 	enum bx_llm_type type;
 	uint32_t rows, cols;
+	const uint16_t *bf16; /* [rows][cols rounded up to 32], from bx_llm_model_pack_bf16 */
 };
 
 struct llm_layer {
@@ -70,7 +71,8 @@ struct bx_llm_model {
 	struct llm_vocab vocab; /* n == 0: no tokenizer */
 	void *map;              /* file mapping, or NULL */
 	size_t map_len;
-	void *blob; /* owned weights (synthetic models), or NULL */
+	void *blob;      /* owned weights (synthetic models), or NULL */
+	uint16_t *bf16s; /* owned bf16 copies of the matrices, or NULL */
 	char origin[16];
 };
 
@@ -101,6 +103,13 @@ void llm_pack_act(const float *x, size_t n, uint8_t *out);
  */
 void llm_matmul_rows(const struct llm_tensor *w, uint32_t r0, uint32_t r1, const float *x,
                      const uint8_t *act, unsigned nb, float *out, size_t out_stride);
+/* Batched steps on bf16 copies (AVX512-BF16): from this many tokens a step. */
+#define LLM_BF16_MIN_BATCH 8
+bool llm_have_bf16(void);
+size_t llm_bf16_cols(size_t n);
+void llm_to_bf16(const float *x, size_t n, uint16_t *out); /* zero-padded to llm_bf16_cols */
+void llm_matmul_bf16_rows(const struct llm_tensor *w, uint32_t r0, uint32_t r1, const uint16_t *x,
+                          unsigned nb, float *out, size_t out_stride);
 /* Plain-C dot of one block row with activation blocks (the yardstick for the kernels). */
 float llm_dot_ref(enum bx_llm_type type, const void *row, const struct llm_q8a *qa, size_t n);
 /* The kernels' dot of one block row with a packed activation. */

@@ -73,6 +73,7 @@ bx_llm_model_destroy(struct bx_llm_model *m)
 		munmap(m->map, m->map_len);
 	}
 	bx_free(m->blob);
+	bx_free(m->bf16s);
 	bx_free(m->norms);
 	bx_free(m->layers);
 	llm_vocab_free(&m->vocab);
@@ -418,5 +419,76 @@ llm_tokenizer_only(const char *tok_path, uint32_t vocab_size, struct bx_llm_mode
 		return ret;
 	}
 	*out = m;
+	return 0;
+}
+
+/* ---- bf16 copies for batched steps ---- */
+
+static struct llm_tensor *
+nth_matrix(struct bx_llm_model *m, uint32_t i)
+{
+	struct llm_layer *y;
+
+	if (i == 7 * m->cfg.n_layers) {
+		return &m->out;
+	}
+	y = &m->layers[i / 7];
+	switch (i % 7) {
+	case 0:
+		return &y->wq;
+	case 1:
+		return &y->wk;
+	case 2:
+		return &y->wv;
+	case 3:
+		return &y->wo;
+	case 4:
+		return &y->w1;
+	case 5:
+		return &y->w2;
+	default:
+		return &y->w3;
+	}
+}
+
+int
+bx_llm_model_pack_bf16(struct bx_llm_model *m, struct bx_errbuf *eb)
+{
+	uint32_t nm = 7 * m->cfg.n_layers + 1;
+	uint64_t total = 0;
+	uint16_t *p;
+	float *row;
+
+	if (!llm_have_bf16()) {
+		return bx_err(eb, ENOTSUP, "this CPU has no AVX512-BF16");
+	}
+	if (m->bf16s) {
+		return 0;
+	}
+	for (uint32_t i = 0; i < nm; i++) {
+		total += (uint64_t)nth_matrix(m, i)->rows * llm_bf16_cols(nth_matrix(m, i)->cols);
+	}
+	row = bx_malloc(4 * (size_t)(m->cfg.hidden_dim + m->cfg.dim) * sizeof(float));
+	m->bf16s = bx_aligned_alloc(64, total * 2 + 64);
+	if (!row || !m->bf16s) {
+		bx_free(row);
+		bx_free(m->bf16s);
+		m->bf16s = NULL;
+		return bx_err(eb, ENOMEM, "bf16 copies: out of memory (%llu bytes)",
+		              (unsigned long long)total * 2);
+	}
+	p = m->bf16s;
+	for (uint32_t i = 0; i < nm; i++) {
+		struct llm_tensor *t = nth_matrix(m, i);
+		size_t kp = llm_bf16_cols(t->cols);
+
+		t->bf16 = p;
+		for (uint32_t r = 0; r < t->rows; r++) {
+			llm_row_f32(t, r, row);
+			llm_to_bf16(row, t->cols, p + (size_t)r * kp);
+		}
+		p += (size_t)t->rows * kp;
+	}
+	bx_free(row);
 	return 0;
 }

@@ -383,6 +383,15 @@ const struct bx_llm_config *bx_llm_model_config(const struct bx_llm_model *m);
 /* Bytes of weights one decode step reads (matrices, the output layer included). */
 uint64_t bx_llm_model_weight_bytes(const struct bx_llm_model *m);
 
+/*
+ * Add bf16 copies of every matrix (2 bytes a weight, besides the file's),
+ * for prefill and wide batches: steps of LLM_BF16_MIN_BATCH (8) or more
+ * tokens then run AVX512-BF16 dot products on them, while smaller steps keep
+ * reading the quantized blocks. Call once after loading, before contexts
+ * use the model. Returns 0, -ENOTSUP (no AVX512-BF16 here) or -ENOMEM.
+ */
+int bx_llm_model_pack_bf16(struct bx_llm_model *m, struct bx_errbuf *eb);
+
 /* ---- quantization blocks (ggml layouts) ---- */
 
 /* Bytes of one row of n values of type, or 0 if n is not a multiple of its block. */
