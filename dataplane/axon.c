@@ -58,6 +58,8 @@ struct bx_call {
 	size_t out_used;
 	int fail_status;
 	char fail_msg[512];
+	char *out_buf; /* where out_off[] point: the worker's scratch or a ticket's */
+	struct bx_call_ticket *ticket;
 };
 
 /* ---------------- small helpers ---------------- */
@@ -748,7 +750,7 @@ write_synapse_body(struct bx_axon_ctx *ax, struct rq *rq, struct bx_call *c, str
 
 		bx_jw_key(&w, f->name, strlen(f->name));
 		if (c->out_set[i]) {
-			bx_jw_raw(&w, ax->out_buf + c->out_off[i], c->out_len[i]);
+			bx_jw_raw(&w, c->out_buf + c->out_off[i], c->out_len[i]);
 		} else if (c->vals[i] >= 0 && f->type == BX_F_FLOAT) {
 			write_value_as_float(&w, j, c->vals[i]);
 		} else if (c->vals[i] >= 0) {
@@ -830,7 +832,7 @@ send_success(struct bx_axon_ctx *ax, struct rq *rq, struct bx_call *c, struct bx
 			struct bx_json oj;
 			struct bx_jtok ot[2];
 
-			if (bx_json_parse(&oj, ax->out_buf + c->out_off[f], c->out_len[f], ot, 2,
+			if (bx_json_parse(&oj, c->out_buf + c->out_off[f], c->out_len[f], ot, 2,
 			                  1) == 0 &&
 			    oj.toks[0].type == BX_J_STRING) {
 				n = bx_json_str_copy(&oj, 0, tmp, sizeof(tmp));
@@ -851,7 +853,7 @@ send_success(struct bx_axon_ctx *ax, struct rq *rq, struct bx_call *c, struct bx
 
 /* ---------------- the pipeline ---------------- */
 
-bool
+int
 bx_axon_handle(struct bx_axon_ctx *ax, const struct bx_http_req *req, const struct bx_peer *peer,
                struct bx_obuf *out)
 {
@@ -1081,10 +1083,21 @@ bx_axon_handle(struct bx_axon_ctx *ax, const struct bx_http_req *req, const stru
 	c->rq = rq;
 	c->j = &j;
 	c->vals = vals;
+	c->out_buf = ax->out_buf;
 	snprintf(c->hotkey, sizeof(c->hotkey), "%.*s", (int)BX_MIN(rq->d_hotkey.len, 63u),
 	         rq->d_hotkey.p);
 	if (sh->handlers[ti].fn) {
 		r = sh->handlers[ti].fn(sh->handlers[ti].arg, c);
+		if (r == BX_CALL_PENDING && c->ticket) {
+			return BX_AXON_PENDING; /* bx_axon_finish() writes the answer */
+		}
+		if (c->ticket) { /* deferred, then answered anyway */
+			bx_axon_ticket_release(ax, c->ticket);
+			c->ticket = NULL;
+		}
+		if (r == BX_CALL_PENDING) {
+			r = -EINVAL; /* pending without a ticket */
+		}
 		if (r < 0 && !c->fail_status) {
 			char id[37];
 
@@ -1104,6 +1117,148 @@ bx_axon_handle(struct bx_axon_ctx *ax, const struct bx_http_req *req, const stru
 		return send_error(ax, rq, c->fail_status, BX_DP_R_HANDLER, c->fail_msg, out);
 	}
 	return send_success(ax, rq, c, out);
+}
+
+/* ---------------- deferred answers ---------------- */
+
+struct bx_call_ticket *
+bx_call_defer(struct bx_call *c)
+{
+	struct bx_axon_ctx *ax = c->ax;
+	const struct bx_peer *peer = c->rq->peer;
+	struct bx_call_ticket *t;
+
+	if (c->ticket) {
+		return c->ticket;
+	}
+	if (ax->nb_free_tickets == 0 || !peer || !peer->conn) {
+		return NULL;
+	}
+	t = &ax->tickets[ax->free_tickets[--ax->nb_free_tickets]];
+	t->busy = true;
+	t->conn = peer->conn;
+	t->conn_gen = peer->conn_gen;
+	t->type = (uint8_t)bx_synapse_index(c->rq->type);
+	t->start_wall_ns = c->rq->start_wall_ns;
+	t->fail_status = 0;
+	t->fail_msg[0] = 0;
+	t->out_used = 0;
+	memset(t->out_set, 0, sizeof(t->out_set));
+	c->ticket = t;
+	return t;
+}
+
+int
+bx_ticket_set_output(struct bx_call_ticket *t, const char *field, const char *json, size_t len)
+{
+	const struct bx_synapse_type *type = &bx_synapse_types[t->type];
+	int f = bx_synapse_field(type, field, strlen(field));
+
+	if (f < 0 || !type->fields[f].output) {
+		return -ENOENT;
+	}
+	if (len > t->out_cap - t->out_used) {
+		return -ENOSPC;
+	}
+	memcpy(t->out_buf + t->out_used, json, len);
+	t->out_off[f] = (uint32_t)t->out_used;
+	t->out_len[f] = (uint32_t)len;
+	t->out_set[f] = true;
+	t->out_used += len;
+	return 0;
+}
+
+int
+bx_ticket_fail(struct bx_call_ticket *t, int status, const char *message)
+{
+	t->fail_status = status;
+	snprintf(t->fail_msg, sizeof(t->fail_msg), "%s", message);
+	return 0;
+}
+
+void
+bx_ticket_complete(struct bx_call_ticket *t)
+{
+	struct bx_axon_ctx *ax = t->ax;
+	void *p = t;
+
+	/* the ring holds every ticket of the pool: it cannot be full */
+	while (bx_mpmc_enqueue_burst(ax->done, &p, 1) != 1) {
+		;
+	}
+	if (ax->wake) {
+		ax->wake(ax->wake_arg);
+	}
+}
+
+struct bx_call_ticket *
+bx_axon_next_done(struct bx_axon_ctx *ax)
+{
+	void *p;
+
+	if (!ax->done || bx_mpmc_dequeue_burst(ax->done, &p, 1) != 1) {
+		return NULL;
+	}
+	return p;
+}
+
+void
+bx_axon_ticket_release(struct bx_axon_ctx *ax, struct bx_call_ticket *t)
+{
+	if (!t->busy) {
+		return;
+	}
+	t->busy = false;
+	ax->free_tickets[ax->nb_free_tickets++] = t->idx;
+}
+
+int
+bx_axon_finish(struct bx_axon_ctx *ax, const struct bx_http_req *req, const struct bx_peer *peer,
+               struct bx_call_ticket *t, struct bx_obuf *out)
+{
+	struct rq rq_, *rq = &rq_;
+	struct bx_call call_, *c = &call_;
+	struct bx_json j;
+	int vals[BX_SYN_MAX_FIELDS];
+	int r;
+
+	memset(rq, 0, sizeof(*rq));
+	rq->http = req;
+	rq->peer = peer;
+	rq->keep_alive = req->keep_alive;
+	rq->type = &bx_synapse_types[t->type];
+	rq->start_wall_ns = t->start_wall_ns;
+	(void)parse_bt_headers(rq); /* parsed fine the first time */
+	rq->verified = true;
+	sign_sdk(ax, rq);
+	if (t->fail_status) {
+		r = send_error(ax, rq, t->fail_status, BX_DP_R_HANDLER, t->fail_msg, out);
+		bx_axon_ticket_release(ax, t);
+		return r;
+	}
+	if (bx_json_parse(&j, req->body, req->content_length, ax->toks, ax->tok_cap,
+	                  BX_JSON_MAX_DEPTH) < 0 ||
+	    j.toks[0].type != BX_J_OBJECT) {
+		bx_axon_ticket_release(ax, t);
+		return send_error(ax, rq, 500, BX_DP_R_HANDLER, "Internal Server Error", out);
+	}
+	for (unsigned i = 0; i < rq->type->nb_fields; i++) {
+		const char *name = rq->type->fields[i].name;
+
+		vals[i] = bx_json_get(&j, 0, name, strlen(name));
+	}
+	memset(c, 0, sizeof(*c));
+	c->ax = ax;
+	c->rq = rq;
+	c->j = &j;
+	c->vals = vals;
+	c->out_buf = t->out_buf;
+	memcpy(c->out_off, t->out_off, sizeof(c->out_off));
+	memcpy(c->out_len, t->out_len, sizeof(c->out_len));
+	memcpy(c->out_set, t->out_set, sizeof(c->out_set));
+	r = send_success(ax, rq, c, out);
+	bx_axon_ticket_release(ax, t);
+	return r;
 }
 
 /* ---------------- set-up ---------------- */
@@ -1180,8 +1335,24 @@ bx_axon_ctx_init(struct bx_axon_ctx *ax, const struct bx_axon_shared *sh)
 	ax->body_buf = bx_malloc(ax->body_cap);
 	ax->out_cap = c->tx_buf;
 	ax->out_buf = bx_malloc(ax->out_cap);
-	if (!ax->toks || !ax->body_buf || !ax->out_buf ||
-	    bx_tb_init(&ax->tb_ip, 4096, c->ip_rate / nw, c->ip_burst / nw) < 0 ||
+	ax->nb_tickets = BX_MIN(c->max_conns, 256u);
+	ax->tickets = bx_calloc(ax->nb_tickets, sizeof(*ax->tickets));
+	ax->free_tickets = bx_calloc(ax->nb_tickets, sizeof(*ax->free_tickets));
+	ax->ticket_mem = bx_malloc((size_t)ax->nb_tickets * c->tx_buf);
+	if (ax->tickets && ax->free_tickets && ax->ticket_mem) {
+		for (uint32_t i = 0; i < ax->nb_tickets; i++) {
+			struct bx_call_ticket *t = &ax->tickets[i];
+
+			t->ax = ax;
+			t->idx = i;
+			t->out_buf = ax->ticket_mem + (size_t)i * c->tx_buf;
+			t->out_cap = c->tx_buf;
+			ax->free_tickets[ax->nb_free_tickets++] = ax->nb_tickets - 1 - i;
+		}
+	}
+	if (!ax->tickets || !ax->free_tickets || !ax->ticket_mem ||
+	    bx_mpmc_create(ax->nb_tickets, &ax->done) < 0 || !ax->toks || !ax->body_buf ||
+	    !ax->out_buf || bx_tb_init(&ax->tb_ip, 4096, c->ip_rate / nw, c->ip_burst / nw) < 0 ||
 	    bx_tb_init(&ax->tb_hotkey, 1024, c->hotkey_rate / nw, c->hotkey_burst / nw) < 0) {
 		bx_axon_ctx_fini(ax);
 		return -ENOMEM;
@@ -1197,6 +1368,15 @@ bx_axon_ctx_fini(struct bx_axon_ctx *ax)
 	bx_free(ax->out_buf);
 	bx_tb_fini(&ax->tb_ip);
 	bx_tb_fini(&ax->tb_hotkey);
+	bx_mpmc_destroy(ax->done);
+	bx_free(ax->tickets);
+	bx_free(ax->free_tickets);
+	bx_free(ax->ticket_mem);
+	ax->done = NULL;
+	ax->tickets = NULL;
+	ax->free_tickets = NULL;
+	ax->ticket_mem = NULL;
+	ax->nb_tickets = ax->nb_free_tickets = 0;
 	ax->toks = NULL;
 	ax->body_buf = NULL;
 	ax->out_buf = NULL;

@@ -39,10 +39,39 @@ struct bx_axon_shared {
 	char synapse_list[256]; /* "['Synapse', 'TextEmbedding', ...]" */
 };
 
+struct bx_axon_ctx;
+
 struct bx_peer {
 	char ip[48];
 	uint16_t port;
 	uint64_t ip_key;
+	void *conn;        /* the port's connection, for deferred answers */
+	uint32_t conn_gen; /* its generation: a reused slot has another */
+};
+
+/* A deferred answer (bx_call_defer). */
+struct bx_call_ticket {
+	struct bx_axon_ctx *ax;
+	uint32_t idx;
+	bool busy;
+	void *conn;
+	uint32_t conn_gen;
+	uint8_t type; /* index into bx_synapse_types */
+	uint64_t start_wall_ns;
+	int fail_status;
+	char fail_msg[256];
+	char *out_buf;
+	size_t out_cap, out_used;
+	uint32_t out_off[BX_SYN_MAX_FIELDS];
+	uint32_t out_len[BX_SYN_MAX_FIELDS];
+	bool out_set[BX_SYN_MAX_FIELDS];
+};
+
+/* Results of bx_axon_handle(). */
+enum {
+	BX_AXON_CLOSE = 0,   /* answered; close the connection after it */
+	BX_AXON_KEEP = 1,    /* answered; keep the connection */
+	BX_AXON_PENDING = 2, /* deferred: nothing written; finish with bx_axon_finish() */
 };
 
 /* Per worker; touched by its own thread only. */
@@ -57,6 +86,15 @@ struct bx_axon_ctx {
 	size_t out_cap;
 	struct bx_dp_stats stats;
 	uint64_t uuid_ctr;
+	/* deferred answers: a ticket pool and the ring completed tickets come back on */
+	struct bx_call_ticket *tickets;
+	uint32_t nb_tickets;
+	uint32_t *free_tickets;
+	uint32_t nb_free_tickets;
+	char *ticket_mem;
+	struct bx_mpmc *done;
+	void (*wake)(void *arg); /* set by the port: wakes this worker's loop */
+	void *wake_arg;
 
 	/* SDK-style axon signatures, reused per caller hotkey for up to a second */
 	struct {
@@ -76,10 +114,24 @@ void bx_axon_ctx_fini(struct bx_axon_ctx *ax);
 
 /*
  * Answer one complete request: the whole response is appended to out.
- * Returns true if the connection stays open after it.
+ * Returns BX_AXON_KEEP, BX_AXON_CLOSE or BX_AXON_PENDING (a handler deferred:
+ * keep the request's bytes and call bx_axon_finish() when its ticket comes
+ * back from bx_axon_next_done()).
  */
-bool bx_axon_handle(struct bx_axon_ctx *ax, const struct bx_http_req *req,
-                    const struct bx_peer *peer, struct bx_obuf *out);
+int bx_axon_handle(struct bx_axon_ctx *ax, const struct bx_http_req *req,
+                   const struct bx_peer *peer, struct bx_obuf *out);
+
+/* A completed ticket, or NULL. Worker thread only. */
+struct bx_call_ticket *bx_axon_next_done(struct bx_axon_ctx *ax);
+/*
+ * Write the answer of a completed ticket for the same request (parsed again
+ * from the same bytes) and release the ticket. Returns BX_AXON_KEEP or
+ * BX_AXON_CLOSE.
+ */
+int bx_axon_finish(struct bx_axon_ctx *ax, const struct bx_http_req *req,
+                   const struct bx_peer *peer, struct bx_call_ticket *t, struct bx_obuf *out);
+/* Give a ticket back without answering (its connection is gone). */
+void bx_axon_ticket_release(struct bx_axon_ctx *ax, struct bx_call_ticket *t);
 
 /* Answer an HTTP-level error (-status from the parser); the connection then
  * closes. */

@@ -48,8 +48,9 @@ bx_conn_process(struct bx_dp_worker *w, struct bx_conn *c)
 	const struct bx_axon_shared *sh = &w->dp->sh;
 	uint32_t tx_cap = bx_conn_tx_cap(w);
 	struct bx_http_req req;
+	int r;
 
-	while (!c->close_after && c->rx_off < c->rx_len) {
+	while (!c->close_after && !c->pending && c->rx_off < c->rx_len) {
 		struct bx_obuf out;
 		long n;
 
@@ -76,7 +77,13 @@ bx_conn_process(struct bx_dp_worker *w, struct bx_conn *c)
 		if (__atomic_load_n(&w->stop, __ATOMIC_RELAXED)) {
 			req.keep_alive = false; /* draining: this answer is the connection's last */
 		}
-		if (!bx_axon_handle(&w->ax, &req, &c->peer, &out)) {
+		r = bx_axon_handle(&w->ax, &req, &c->peer, &out);
+		if (r == BX_AXON_PENDING) {
+			/* the request stays at rx_off until its ticket completes */
+			c->pending = true;
+			break;
+		}
+		if (r == BX_AXON_CLOSE) {
 			c->close_after = true;
 		}
 		if (out.overflow) { /* a response must fit; drop the connection if not */
@@ -96,6 +103,51 @@ bx_conn_process(struct bx_dp_worker *w, struct bx_conn *c)
 		}
 	} else {
 		c->has_partial = false;
+	}
+}
+
+void
+bx_conn_completions(struct bx_dp_worker *w, void (*pump)(struct bx_dp_worker *w, struct bx_conn *c))
+{
+	const struct bx_axon_shared *sh = &w->dp->sh;
+	struct bx_call_ticket *t;
+
+	while ((t = bx_axon_next_done(&w->ax)) != NULL) {
+		struct bx_conn *c = t->conn;
+		struct bx_http_req req;
+		struct bx_obuf out;
+		uint32_t tx_cap = bx_conn_tx_cap(w);
+		long n;
+
+		if (!c || c->gen != t->conn_gen || !c->pending || c->closing || c->fd < 0) {
+			bx_axon_ticket_release(&w->ax, t); /* its connection is gone */
+			continue;
+		}
+		n = bx_http_parse_request(c->rx + c->rx_off, c->rx_len - c->rx_off, &sh->lim, &req);
+		c->pending = false;
+		if (n <= 0) { /* cannot happen: the same bytes parsed before */
+			bx_axon_ticket_release(&w->ax, t);
+			c->close_after = true;
+			pump(w, c);
+			continue;
+		}
+		if (__atomic_load_n(&w->stop, __ATOMIC_RELAXED)) {
+			req.keep_alive = false;
+		}
+		/* room was there when the request was taken, and tx only shrank since */
+		bx_obuf_init(&out, c->tx + c->tx_len, tx_cap - c->tx_len);
+		if (bx_axon_finish(&w->ax, &req, &c->peer, t, &out) == BX_AXON_CLOSE) {
+			c->close_after = true;
+		}
+		if (out.overflow) {
+			c->close_after = true;
+			out.len = 0;
+		}
+		c->tx_len += (uint32_t)out.len;
+		c->rx_off += (uint32_t)n;
+		c->last_active_ns = bx_time_ns();
+		bx_conn_process(w, c); /* what was pipelined behind it */
+		pump(w, c);
 	}
 }
 

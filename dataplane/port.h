@@ -31,6 +31,8 @@ struct bx_conn {
 	uint32_t tx_sent;
 	bool recv_pending, send_pending;
 	bool close_after; /* close once tx is sent */
+	bool pending;     /* a handler deferred the request at rx_off (bx_call_defer) */
+	uint32_t gen;     /* bumped at each accept: deferred answers find the right one */
 	bool closing;
 	bool has_partial; /* rx holds part of a request */
 	uint64_t last_active_ns;
@@ -103,6 +105,15 @@ void bx_conn_process(struct bx_dp_worker *w, struct bx_conn *c);
  * flight (the kernel writes at rx + rx_len).
  */
 void bx_conn_rx_compact(struct bx_conn *c);
+/*
+ * Write the answers of deferred requests that completed (bx_ticket_complete)
+ * and carry on with what was pipelined behind them; pump(w, c) is called for
+ * each connection that got bytes to send. Ports call this once per loop
+ * iteration; the axon context's wake hook (set by the port) interrupts a
+ * blocking wait when a ticket completes.
+ */
+void bx_conn_completions(struct bx_dp_worker *w,
+                         void (*pump)(struct bx_dp_worker *w, struct bx_conn *c));
 /* Bytes the next recv may use at rx + rx_len (0 = paused: rx full or closing).
  */
 uint32_t bx_conn_rx_room(const struct bx_dp_worker *w, const struct bx_conn *c);

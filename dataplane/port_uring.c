@@ -206,10 +206,13 @@ on_accept(struct bx_dp_worker *w, struct uw *u, struct io_uring_cqe *cqe)
 	c->tx_len = 0;
 	c->tx_sent = 0;
 	c->recv_pending = c->send_pending = false;
-	c->close_after = c->closing = c->has_partial = false;
+	c->close_after = c->closing = c->has_partial = c->pending = false;
+	c->gen++;
 	c->last_active_ns = bx_time_ns();
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	bx_conn_peer(c);
+	c->peer.conn = c;
+	c->peer.conn_gen = c->gen;
 	u->nb_open++;
 	w->ax.stats.conns_accepted++;
 	conn_pump(w, u, c);
@@ -265,6 +268,20 @@ on_send(struct bx_dp_worker *w, struct uw *u, struct bx_conn *c, int res)
 		}
 	}
 	conn_pump(w, u, c);
+}
+
+static void
+pump_cb(struct bx_dp_worker *w, struct bx_conn *c)
+{
+	conn_pump(w, w->priv, c);
+}
+
+static void uring_wake(struct bx_dp_worker *w);
+
+static void
+wake_cb(void *arg)
+{
+	uring_wake(arg);
 }
 
 static void
@@ -384,6 +401,8 @@ uring_init(struct bx_dp_worker *w, struct bx_errbuf *eb)
 		              bx_strerror(r));
 	}
 	u->ring_ok = true;
+	w->ax.wake = wake_cb; /* bx_ticket_complete() from other threads */
+	w->ax.wake_arg = w;
 	u->tick.tv_sec = 0;
 	u->tick.tv_nsec = 500000000LL;
 	return 0;
@@ -439,6 +458,7 @@ uring_run(struct bx_dp_worker *w)
 			}
 		}
 		io_uring_cq_advance(&u->ring, n);
+		bx_conn_completions(w, pump_cb); /* deferred answers that came back */
 		if (__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
 			if (!u->draining) {
 				start_drain(w, u);

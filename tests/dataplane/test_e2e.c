@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -486,7 +487,7 @@ test_stop_drains(void **state)
 	assert_int_equal(bx_dp_start(dp, &eb), 0);
 	PORT = bx_dp_port(dp);
 	fd = connect_lo();
-	send_all(fd, "POST /Synapse HTTP/1.1\r\nHost: x\r\n", 35);
+	send_all(fd, "POST /Synapse HTTP/1.1\r\nHost: x\r\n", 33);
 	usleep(20000);
 	t0 = bx_time_ns();
 	bx_dp_stop(dp, 300);
@@ -494,6 +495,142 @@ test_stop_drains(void **state)
 	assert_true(bx_time_ns() - t0 < 3000000000ull);
 	assert_int_equal(recv(fd, b, sizeof(b), 0), 0);
 	close(fd);
+	bx_dp_destroy(dp);
+	PORT = saved;
+}
+
+/* ---- deferred answers (bx_call_defer / bx_ticket_complete from another thread) ---- */
+
+static struct bx_call_ticket *deferred[16];
+static unsigned nb_deferred, nb_completed;
+
+static int
+defer_handler(void *arg, struct bx_call *c)
+{
+	struct bx_call_ticket *t = bx_call_defer(c);
+	unsigned i;
+
+	(void)arg;
+	if (!t) {
+		return bx_call_fail(c, 503, "busy");
+	}
+	i = __atomic_fetch_add(&nb_deferred, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&deferred[i % 16], t, __ATOMIC_RELEASE);
+	return BX_CALL_PENDING;
+}
+
+/* Another thread answers every deferred request 20 ms later. */
+static void *
+completer(void *arg)
+{
+	unsigned want = *(unsigned *)arg;
+
+	while (__atomic_load_n(&nb_completed, __ATOMIC_SEQ_CST) < want) {
+		unsigned i = __atomic_load_n(&nb_completed, __ATOMIC_SEQ_CST);
+		struct bx_call_ticket *t;
+
+		if (i >= __atomic_load_n(&nb_deferred, __ATOMIC_SEQ_CST)) {
+			usleep(1000);
+			continue;
+		}
+		while (!(t = __atomic_exchange_n(&deferred[i % 16], NULL, __ATOMIC_ACQ_REL))) {
+			usleep(100);
+		}
+		usleep(20000);
+		if (bx_ticket_set_output(t, "embeddings", "[[1.0,2.5]]", 11) != 0) {
+			bx_ticket_fail(t, 500, "set_output failed");
+		}
+		bx_ticket_complete(t);
+		__atomic_fetch_add(&nb_completed, 1, __ATOMIC_SEQ_CST);
+	}
+	return NULL;
+}
+
+static void
+embed_req(struct dpt_req *q, char hash[65])
+{
+	uint8_t d[32];
+	char inner[65];
+
+	bx_sha3_256(d, "['a']", 5);
+	bx_hex_encode(inner, d, 32);
+	bx_sha3_256(d, inner, 64);
+	bx_hex_encode(hash, d, 32);
+	base_req(q);
+	q->synapse = "TextEmbedding";
+	q->fields_json = "\"texts\": [\"a\"]";
+	q->body_hash = hash;
+}
+
+static void
+test_deferred(void **state)
+{
+	static char req[1 << 15], buf[1 << 16];
+	struct bx_dp_conf c;
+	struct bx_errbuf eb;
+	struct bx_dp *dp;
+	struct dpt_req q;
+	struct dpt_resp r[3];
+	uint16_t saved = PORT;
+	char hash[65];
+	size_t n = 0;
+	pthread_t th;
+	unsigned want = 2;
+	int fd;
+
+	(void)state;
+	bx_dp_conf_default(&c);
+	snprintf(c.listen_addr, sizeof(c.listen_addr), "127.0.0.1");
+	c.port = 0;
+	c.nb_cores = 1;
+	c.pin = false;
+	c.max_conns = 8;
+	c.hotkey = K.miner;
+	c.replay_slots = 1024;
+	assert_int_equal(bx_dp_create(&c, make_mg(), &dp, &eb), 0);
+	assert_int_equal(bx_dp_set_handler(dp, "TextEmbedding", defer_handler, NULL), 0);
+	assert_int_equal(bx_dp_start(dp, &eb), 0);
+	PORT = bx_dp_port(dp);
+	assert_int_equal(pthread_create(&th, NULL, completer, &want), 0);
+
+	/* deferred request, then an echo pipelined behind it: answers come in order */
+	fd = connect_lo();
+	embed_req(&q, hash);
+	n += dpt_build(&q, req + n, sizeof(req) - n);
+	base_req(&q);
+	n += dpt_build(&q, req + n, sizeof(req) - n);
+	embed_req(&q, hash);
+	n += dpt_build(&q, req + n, sizeof(req) - n);
+	send_all(fd, req, n);
+	read_responses(fd, buf, sizeof(buf), 3, r);
+	assert_int_equal(r[0].status, 200);
+	assert_non_null(memmem(r[0].body, r[0].body_len, "\"embeddings\":[[1.0,2.5]]", 24));
+	assert_int_equal(r[1].status, 200);
+	assert_non_null(memmem(r[1].body, r[1].body_len, "\"name\":\"Synapse\"", 16));
+	assert_int_equal(r[2].status, 200);
+	close(fd);
+	pthread_join(th, NULL);
+
+	/* a deferred request whose connection is gone by the time it completes */
+	want = 3;
+	assert_int_equal(pthread_create(&th, NULL, completer, &want), 0);
+	fd = connect_lo();
+	embed_req(&q, hash);
+	n = dpt_build(&q, req, sizeof(req));
+	send_all(fd, req, n);
+	usleep(5000);
+	close(fd);
+	pthread_join(th, NULL);
+	/* the slot is reused cleanly */
+	fd = connect_lo();
+	base_req(&q);
+	n = dpt_build(&q, req, sizeof(req));
+	send_all(fd, req, n);
+	read_responses(fd, buf, sizeof(buf), 1, r);
+	assert_int_equal(r[0].status, 200);
+	close(fd);
+
+	bx_dp_stop(dp, 500);
 	bx_dp_destroy(dp);
 	PORT = saved;
 }
@@ -523,7 +660,7 @@ main(void)
 		cmocka_unit_test(test_errors_close), cmocka_unit_test(test_metagraph_swap),
 		cmocka_unit_test(test_backpressure), cmocka_unit_test(test_conn_cap_and_idle),
 		cmocka_unit_test(test_reload_file),  cmocka_unit_test(test_stop_drains),
-		cmocka_unit_test(test_stats),
+		cmocka_unit_test(test_deferred),     cmocka_unit_test(test_stats),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

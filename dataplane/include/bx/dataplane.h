@@ -139,10 +139,32 @@ int bx_call_set_output(struct bx_call *c, const char *field, const char *json, s
 int bx_call_fail(struct bx_call *c, int status, const char *message);
 
 /*
- * A handler returns 0 (answered: outputs set, or bx_call_fail) or -errno
- * (answered with 500). Handlers run on the worker thread: they must not block.
+ * A handler returns 0 (answered: outputs set, or bx_call_fail), -errno
+ * (answered with 500), or BX_CALL_PENDING after bx_call_defer(). Handlers run
+ * on the worker thread: they must not block.
  */
 typedef int bx_synapse_fn(void *arg, struct bx_call *call);
+
+/* ---- answering later (inference) ---- */
+
+#define BX_CALL_PENDING 1
+
+/*
+ * A ticket to answer this request later, from any thread. The handler then
+ * returns BX_CALL_PENDING. The connection answers nothing behind this request
+ * until the ticket completes (responses stay in order). The request's fields
+ * (bx_call_field) are valid only during the handler: copy what the work needs.
+ * NULL when the worker has no free ticket (answer 503 instead). Tickets must
+ * all be completed before bx_dp_stop() returns; a ticket whose connection
+ * closed meanwhile is dropped quietly.
+ */
+struct bx_call_ticket;
+struct bx_call_ticket *bx_call_defer(struct bx_call *c);
+/* As bx_call_set_output / bx_call_fail, on a ticket (any thread, before complete). */
+int bx_ticket_set_output(struct bx_call_ticket *t, const char *field, const char *json, size_t len);
+int bx_ticket_fail(struct bx_call_ticket *t, int status, const char *message);
+/* Hand the answer to the worker (any thread, once); t is not to be used after. */
+void bx_ticket_complete(struct bx_call_ticket *t);
 
 /* Names of the built-in synapse types, for listing. NULL-terminated. */
 extern const char *const bx_dp_synapse_names[];
