@@ -96,8 +96,9 @@ connect_lo_rcvbuf(int rcvbuf)
 
 	assert_true(fd >= 0);
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (rcvbuf) /* a small window makes the server's sends stall */
+	if (rcvbuf) { /* a small window makes the server's sends stall */
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	}
 	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -345,10 +346,11 @@ test_backpressure(void **state)
 	for (int spins = 0; spins < 50 && sent < n; spins++) {
 		ssize_t k = send(fd, req + sent, n - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
 
-		if (k > 0)
+		if (k > 0) {
 			sent += (size_t)k;
-		else
+		} else {
 			usleep(2000);
+		}
 	}
 	usleep(50000);
 	while (got < N && bx_time_ns() < deadline) {
@@ -357,8 +359,9 @@ test_backpressure(void **state)
 
 		if (sent < n) {
 			k = send(fd, req + sent, n - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
-			if (k > 0)
+			if (k > 0) {
 				sent += (size_t)k;
+			}
 		}
 		while (dpt_parse_resp(buf + off, len - off, &r) == 0) {
 			assert_int_equal(r.status, 200);
@@ -371,12 +374,13 @@ test_backpressure(void **state)
 			off = 0;
 		}
 		k = recv(fd, buf + len, sizeof(buf) - len, MSG_DONTWAIT);
-		if (k > 0)
+		if (k > 0) {
 			len += (size_t)k;
-		else if (k == 0)
+		} else if (k == 0) {
 			fail();
-		else
+		} else {
 			usleep(200);
+		}
 	}
 	assert_int_equal(got, N);
 	close(fd);
@@ -407,8 +411,9 @@ test_conn_cap_and_idle(void **state)
 	assert_int_equal(bx_dp_create(&c, make_mg(), &dp, &eb), 0);
 	assert_int_equal(bx_dp_start(dp, &eb), 0);
 	PORT = bx_dp_port(dp);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 3; i++) {
 		fds[i] = connect_lo();
+	}
 	/* the third is closed at accept */
 	assert_int_equal(recv(fds[2], b, sizeof(b), 0), 0);
 	/* the first two are closed after the idle timeout (tick is 500 ms) */
@@ -417,8 +422,9 @@ test_conn_cap_and_idle(void **state)
 	bx_dp_stats(dp, &st);
 	assert_int_equal(st.conns_refused, 1);
 	assert_int_equal(st.conns_timed_out, 2);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 3; i++) {
 		close(fds[i]);
+	}
 	bx_dp_stop(dp, 100);
 	bx_dp_destroy(dp);
 	PORT = saved;
