@@ -40,8 +40,8 @@ bx_hex_encode(char *out, const uint8_t *in, size_t len)
 	for (size_t i = 0; i < len; i++) {
 		unsigned hi = in[i] >> 4, lo = in[i] & 15;
 		/* '0'+v, plus 39 when v > 9, without a branch on v */
-		out[2 * i] = (char)('0' + hi + (((9 - (int)hi) >> 8) & 39));
-		out[2 * i + 1] = (char)('0' + lo + (((9 - (int)lo) >> 8) & 39));
+		out[2 * i] = (char)('0' + hi + (((unsigned)(9 - (int)hi) >> 8) & 39));
+		out[2 * i + 1] = (char)('0' + lo + (((unsigned)(9 - (int)lo) >> 8) & 39));
 	}
 	out[2 * len] = '\0';
 }
