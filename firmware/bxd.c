@@ -24,6 +24,7 @@
 #include <bx/infer.h>
 
 #include "embed_synapse.h"
+#include "gen_synapse.h"
 
 struct bxd {
 	struct bx_fw_conf conf;
@@ -34,6 +35,8 @@ struct bxd {
 	} plan;
 	struct bx_sr25519_keypair *hotkey;
 	struct bx_embed_model *embed;
+	struct bx_llm_model *llm;
+	struct bx_fw_gen gen;
 	struct bx_dp *dp;
 	struct bx_mgmt *mgmt;
 	uint64_t start_ns;
@@ -91,6 +94,35 @@ load_hotkey(struct bxd *d, struct bx_errbuf *eb)
 	return 0;
 }
 
+/* The generation model: a GGUF by its name, else a llama2.c checkpoint. */
+static int
+load_llm(struct bxd *d, struct bx_errbuf *eb)
+{
+	const char *path = d->conf.gen_model;
+	size_t len = strlen(path);
+	struct stat st;
+	int ret;
+
+	if (len == 0 || stat(path, &st) < 0) {
+		BX_LOG(WARN, "no generation model%s%s: TextGeneration answers 503",
+		       len ? " at " : "", path);
+		return 0;
+	}
+	if (len > 5 && strcmp(path + len - 5, ".gguf") == 0) {
+		ret = bx_llm_load_gguf(path, &d->llm, eb);
+	} else {
+		ret = bx_llm_load_llama2c(path, d->conf.gen_tokenizer, &d->llm, eb);
+	}
+	if (ret < 0) {
+		return ret;
+	}
+	d->gen = (struct bx_fw_gen){ d->llm, (unsigned)d->conf.gen_max_tokens };
+	BX_LOG(NOTICE, "generation model %s: %u layers, dim %u, vocab %u", path,
+	       bx_llm_model_config(d->llm)->n_layers, bx_llm_model_config(d->llm)->dim,
+	       bx_llm_model_config(d->llm)->vocab_size);
+	return 0;
+}
+
 /* The embedding model, when its directory holds weights. */
 static int
 load_models(struct bxd *d, struct bx_errbuf *eb)
@@ -100,6 +132,10 @@ load_models(struct bxd *d, struct bx_errbuf *eb)
 	uint64_t t0 = bx_time_ns();
 	int ret;
 
+	ret = load_llm(d, eb);
+	if (ret < 0) {
+		return ret;
+	}
 	snprintf(path, sizeof(path), "%s/model.safetensors", d->conf.model_dir);
 	if (stat(path, &st) < 0) {
 		BX_LOG(WARN, "no embedding weights at %s: TextEmbedding answers 503", path);
@@ -184,6 +220,9 @@ start_dataplane(struct bxd *d, struct bx_errbuf *eb)
 	if (ret == 0 && d->embed != NULL) {
 		ret = bx_dp_set_handler(d->dp, "TextEmbedding", bx_fw_embed_synapse, d->embed);
 	}
+	if (ret == 0 && d->llm != NULL) {
+		ret = bx_dp_set_handler(d->dp, "TextGeneration", bx_fw_gen_synapse, &d->gen);
+	}
 	if (ret == 0) {
 		ret = bx_dp_start(d->dp, eb);
 	}
@@ -231,6 +270,9 @@ render(void *arg, struct bx_prom *p)
 		                       "model=\"all-MiniLM-L6-v2\",weights=\"synthetic\"" :
 		                       "model=\"all-MiniLM-L6-v2\",weights=\"upstream\"",
 		               1);
+	}
+	if (d->llm != NULL) {
+		bx_prom_sample(p, "bx_model_info", "model=\"generation\",weights=\"file\"", 1);
 	}
 	bx_prom_family(p, "bx_metagraph_reloads_total", "counter", "SIGHUP reloads, by result");
 	bx_prom_sample(p, "bx_metagraph_reloads_total", "result=\"ok\"", (double)d->reloads);
@@ -331,6 +373,7 @@ stop(struct bxd *d)
 	}
 	bx_mgmt_stop(d->mgmt);
 	bx_embed_model_destroy(d->embed);
+	bx_llm_model_destroy(d->llm);
 	bx_sr25519_keypair_destroy(d->hotkey);
 }
 

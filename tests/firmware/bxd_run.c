@@ -104,15 +104,21 @@ prepare(struct bxd_run *r, const char *mkweights)
 static void
 exec_bxd(const struct bxd_run *r, const char *bxd, const char *const *extra)
 {
-	char a[5][300];
-	const char *argv[32] = { "bxd", a[0], a[1], a[2], a[3], a[4], "--wallet.name=miner" };
-	unsigned n = 7;
+	char a[7][600], shared[512];
+	const char *argv[32] = { "bxd", a[0], a[1],
+		                 a[2],  a[3], a[4],
+		                 a[5],  a[6], "--wallet.name=miner" };
+	unsigned n = 9;
 
 	snprintf(a[0], sizeof(a[0]), "--wallet.path=%s/wallets", r->dir);
 	snprintf(a[1], sizeof(a[1]), "--metagraph=%s/metagraph.json", r->dir);
 	snprintf(a[2], sizeof(a[2]), "--port=%u", r->port);
 	snprintf(a[3], sizeof(a[3]), "--mgmt.port=%u", r->mgmt_port);
 	snprintf(a[4], sizeof(a[4]), "--model.dir=%s/model", r->dir);
+	snprintf(a[5], sizeof(a[5]), "--gen.model=%s",
+	         bx_test_shared("models/fortune-1m/model.bin", shared, sizeof(shared)));
+	snprintf(a[6], sizeof(a[6]), "--gen.tokenizer=%s",
+	         bx_test_shared("models/fortune-1m/tokenizer.bin", shared, sizeof(shared)));
 	for (; extra != NULL && *extra != NULL && n < 31; extra++) {
 		argv[n++] = *extra;
 	}

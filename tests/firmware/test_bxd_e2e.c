@@ -40,6 +40,18 @@ static size_t leftover; /* bytes after the last complete response */
 static char last_body[1 << 17];
 static size_t last_body_len;
 
+/* The `completion` of the last response body, copied into out. */
+static void
+completion(char *out, size_t cap)
+{
+	json_t *root = json_loadb(last_body, last_body_len, 0, NULL);
+	const char *c = json_string_value(json_object_get(root, "completion"));
+
+	assert_non_null(c);
+	snprintf(out, cap, "%s", c);
+	json_decref(root);
+}
+
 static unsigned
 read_responses(int fd, unsigned n, int *statuses)
 {
@@ -112,6 +124,39 @@ echo(char *buf, size_t cap, const char *synapse, const char *fields)
 		.nonce = next_nonce(),
 	};
 
+	return dpt_build(&r, buf, cap);
+}
+
+/*
+ * A TextGeneration request. Its hash fields are messages, prompt,
+ * max_tokens, temperature, top_p and seed (§2): H of the concatenated
+ * H(str(value)), Python's str() of each value as fields_json gives them.
+ */
+static size_t
+gen_request(char *buf, size_t cap, const char *fields)
+{
+	static const char *const strs[] = {
+		"[]", "The best thing about", "24", "0.0", "1.0", "None"
+	};
+	char parts[6 * 64 + 1], hex[65];
+	uint8_t h[32];
+	struct dpt_req r = {
+		.synapse = "TextGeneration",
+		.fields_json = fields,
+		.signer = run.keys.validator,
+		.signer_ss58 = run.keys.validator_ss58,
+		.axon_hotkey = run.keys.miner_ss58,
+		.uuid = "6f1c2a9e-1b7d-11ef-9d1a-0242ac120002",
+		.nonce = next_nonce(),
+		.body_hash = hex,
+	};
+
+	for (int i = 0; i < 6; i++) {
+		bx_sha3_256(h, strs[i], strlen(strs[i]));
+		bx_hex_encode(parts + 64 * i, h, 32);
+	}
+	bx_sha3_256(h, parts, 6 * 64);
+	bx_hex_encode(hex, h, 32);
 	return dpt_build(&r, buf, cap);
 }
 
@@ -198,6 +243,34 @@ test_bxd_serves_signed_synapses(void **state)
 	assert_non_null(strstr(metrics, "bx_metagraph_reloads_total{result=\"ok\"} 1\n"));
 }
 
+/* Greedy generation with the real fortune-1m model: English, and deterministic. */
+static void
+test_bxd_generates_text(void **state)
+{
+	static const char fields[] = "\"messages\": [], \"prompt\": \"The best thing about\", "
+				     "\"max_tokens\": 24, \"temperature\": 0.0, \"top_p\": 1.0, "
+				     "\"seed\": null";
+	char req[8192], first[2048], second[2048];
+	int status, fd = bxd_run_dial(run.port);
+	size_t n, letters = 0;
+
+	assert_true(fd >= 0);
+	for (int i = 0; i < 2; i++) {
+		n = gen_request(req, sizeof(req), fields);
+		assert_int_equal(send(fd, req, n, 0), (ssize_t)n);
+		assert_int_equal(read_responses(fd, 1, &status), 1);
+		assert_int_equal(status, 200);
+		completion(i == 0 ? first : second, sizeof(first));
+	}
+	close(fd);
+	assert_string_equal(first, second);
+	for (const char *p = first; *p != '\0'; p++) {
+		letters += (*p >= 'a' && *p <= 'z') || *p == ' ';
+	}
+	printf("completion: \"%s\"\n", first);
+	assert_true(strlen(first) > 20 && letters * 10 >= strlen(first) * 8);
+}
+
 /* SIGTERM with a burst in flight: every response that starts is complete; exit 0. */
 static void
 test_bxd_drains_on_sigterm(void **state)
@@ -246,6 +319,7 @@ main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bxd_serves_signed_synapses),
+		cmocka_unit_test(test_bxd_generates_text),
 		cmocka_unit_test(test_bxd_drains_on_sigterm),
 	};
 

@@ -30,6 +30,9 @@ struct bx_fw_conf {
 	char wallet_hotkey[64];
 	char metagraph[256];
 	char model_dir[256];
+	char gen_model[256];     /* llama2.c .bin or GGUF; empty: no generation */
+	char gen_tokenizer[256]; /* tokenizer.bin for a llama2.c checkpoint */
+	int64_t gen_max_tokens;  /* cap on a request's max_tokens */
 	char log_level[128];
 	int64_t drain_timeout_ms;
 };
