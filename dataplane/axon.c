@@ -381,6 +381,9 @@ send_error(struct bx_axon_ctx *ax, struct rq *rq, int status, enum bx_dp_reason 
 	bx_http_status_line(out, status);
 	hdr_z(out, "content-type", "application/json");
 	error_bt_headers(ax, rq, status, msg, out);
+	if (rq->verified) { /* answers to authenticated requests are signed, errors too */
+		body_sign_headers(ax, rq, body.p, body.len, out);
+	}
 	finish(out, body.p, body.len, rq->keep_alive);
 	return rq->keep_alive;
 }
@@ -395,6 +398,12 @@ send_detail(struct bx_axon_ctx *ax, struct rq *rq, int status, enum bx_dp_reason
 	ax->stats.rejected[reason]++;
 	bx_http_status_line(out, status);
 	hdr_z(out, "content-type", "application/json");
+	if (rq->verified) {
+		if (!rq->axon_sig[0]) {
+			sign_sdk(ax, rq);
+		}
+		body_sign_headers(ax, rq, detail_json, n, out);
+	}
 	finish(out, detail_json, n, rq->keep_alive);
 	return rq->keep_alive;
 }

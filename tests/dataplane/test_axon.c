@@ -224,6 +224,13 @@ test_body_hash_and_unavailable(void **state)
 	q.body_hash = HASH_TEXTS;
 	r = run(&q);
 	expect(&r, 503, "Service unavailable: no model loaded for TextEmbedding");
+	{
+		/* an error to an authenticated request is signed too (body signature) */
+		char v[200];
+
+		assert_true(dpt_header(&r, "bt_header_axon_body_signature", v, sizeof(v)));
+		assert_true(dpt_header(&r, "bt_header_axon_signature", v, sizeof(v)));
+	}
 
 	/* TextGeneration: messages dicts, None, int, float */
 	base_req(&q, "TextGeneration");
@@ -366,6 +373,13 @@ test_rejections(void **state)
 	r = run(&q);
 	expect(&r, 401, "Not Verified with error: Signature mismatch with ");
 	assert_int_equal(AX.stats.rejected[BX_DP_R_BAD_SIGNATURE], 1);
+	{
+		/* no signature spent on unauthenticated input */
+		char v[200];
+
+		assert_false(dpt_header(&r, "bt_header_axon_body_signature", v, sizeof(v)));
+		assert_false(dpt_header(&r, "bt_header_axon_signature", v, sizeof(v)));
+	}
 
 	/* empty and missing signature: rejected (stricter than SDK 9.3-10.4.1) */
 	base_req(&q, "Synapse");
