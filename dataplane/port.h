@@ -69,6 +69,9 @@ struct bx_port_ops {
 #ifdef BX_HAVE_IO_URING
 extern const struct bx_port_ops bx_port_uring_ops;
 #endif
+#ifdef BX_HAVE_DPDK
+extern const struct bx_port_ops bx_port_dpdk_ops;
+#endif
 
 struct bx_dp {
 	struct bx_axon_shared sh;

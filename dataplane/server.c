@@ -97,6 +97,11 @@ find_ops(const char *name)
 		return &bx_port_uring_ops;
 	}
 #endif
+#ifdef BX_HAVE_DPDK
+	if (name && strcmp(name, "dpdk") == 0) {
+		return &bx_port_dpdk_ops;
+	}
+#endif
 	(void)name;
 	return NULL;
 }
@@ -428,6 +433,9 @@ bx_dp_stats(const struct bx_dp *dp, struct bx_dp_stats *out)
 		out->conns_timed_out += __atomic_load_n(&s->conns_timed_out, __ATOMIC_RELAXED);
 		out->bytes_in += __atomic_load_n(&s->bytes_in, __ATOMIC_RELAXED);
 		out->bytes_out += __atomic_load_n(&s->bytes_out, __ATOMIC_RELAXED);
+		for (unsigned k = 0; k < BX_DP_P_MAX; k++) {
+			out->pkt[k] += __atomic_load_n(&s->pkt[k], __ATOMIC_RELAXED);
+		}
 	}
 }
 

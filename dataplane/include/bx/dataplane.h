@@ -106,6 +106,24 @@ struct bx_dp_conf {
 	bool verify_signatures; /* false only for benchmarks (unsigned echo) */
 	bool sign_responses;    /* axon.signature and the body signature */
 	uint32_t version;       /* our version_as_int in bt_header_axon_version */
+
+	/* DPDK port (port_backend "dpdk"); 0 or "" picks the default noted */
+	char dpdk_eal_args[256];  /* EAL arguments, space separated: "--no-huge -m 512" */
+	char dpdk_device[128];    /* wire port devargs: "0000:01:00.0", "net_tap0,iface=bx0" */
+	char dpdk_exception[128]; /* kernel exception port devargs ("net_tap1,iface=bx-mgmt");
+				     "" = traffic not for the appliance is dropped */
+	char dpdk_addr[32];       /* the appliance's IPv4 on the wire, "10.0.0.2/24" */
+	char dpdk_gateway[16];    /* IPv4 next hop off the subnet; "" = none */
+	unsigned dpdk_mbufs;      /* mbufs per NUMA node (0: from max_conns and queues) */
+	unsigned dpdk_rx_desc;    /* RX descriptors per queue (0: 1024) */
+	unsigned dpdk_tx_desc;    /* TX descriptors per queue (0: 1024) */
+	unsigned dpdk_idle_us;    /* sleep after 256 empty polls; 0 = busy poll (production) */
+	char dpdk_allow[256];     /* allow-listed networks besides the metagraph's validator
+				     IPs: "10.0.0.0/8, 192.0.2.7" */
+	bool dpdk_allowlist_only; /* drop every source not on the allow-list */
+	double dpdk_syn_rate, dpdk_syn_burst;   /* SYNs/s per open-lane source; 0 = off */
+	double dpdk_pkt_rate, dpdk_pkt_burst;   /* packets/s per open-lane source; 0 = off */
+	double dpdk_open_rate, dpdk_open_burst; /* packets/s of the whole open lane; 0 = off */
 };
 
 /* Defaults: 0.0.0.0:8091, 1 core (cpu 0, pinned), 1024 conns, 64 KiB buffers,
@@ -203,6 +221,48 @@ enum bx_dp_reason {
 
 const char *bx_dp_reason_name(enum bx_dp_reason r);
 
+/* Frames a kernel-bypass port (DPDK) received, sent, passed or dropped before TCP. */
+enum bx_dp_pkt {
+	BX_DP_P_RX,               /* frames received on the wire */
+	BX_DP_P_TX,               /* frames sent on the wire */
+	BX_DP_P_ALLOWED,          /* to TCP on the reserved lane (allow-listed source) */
+	BX_DP_P_OPEN,             /* to TCP on the open lane */
+	BX_DP_P_ARP,              /* ARP, to the stacks (and the kernel) */
+	BX_DP_P_DROP_NOT_ALLOWED, /* allowlist_only and the source is not listed */
+	BX_DP_P_DROP_PKT_RATE,    /* over the source's packet rate */
+	BX_DP_P_DROP_SYN_RATE,    /* over the source's SYN rate */
+	BX_DP_P_DROP_OPEN_LANE,   /* over the open lane's rate */
+	BX_DP_P_DROP_MALFORMED,   /* runt or bad IPv4 header */
+	BX_DP_P_DROP_NOT_OURS,    /* not for the appliance and no exception path */
+	BX_DP_P_DROP_TX,          /* TX queue full or no mbuf */
+	BX_DP_P_EXC_TO_KERNEL,    /* wire -> exception path */
+	BX_DP_P_EXC_FROM_KERNEL,  /* exception path -> wire */
+	BX_DP_P_MAX
+};
+
+static inline const char *
+bx_dp_pkt_name(enum bx_dp_pkt p)
+{
+	static const char *const names[BX_DP_P_MAX] = {
+		"rx",
+		"tx",
+		"allowed",
+		"open",
+		"arp",
+		"drop_not_allowed",
+		"drop_pkt_rate",
+		"drop_syn_rate",
+		"drop_open_lane",
+		"drop_malformed",
+		"drop_not_ours",
+		"drop_tx",
+		"exc_to_kernel",
+		"exc_from_kernel",
+	};
+
+	return (unsigned)p < BX_DP_P_MAX ? names[p] : "unknown";
+}
+
 struct bx_dp_stats {
 	uint64_t requests; /* complete requests parsed */
 	uint64_t responses_ok;
@@ -212,6 +272,7 @@ struct bx_dp_stats {
 	uint64_t conns_closed;
 	uint64_t conns_timed_out;
 	uint64_t bytes_in, bytes_out;
+	uint64_t pkt[BX_DP_P_MAX]; /* kernel-bypass ports: frames by fate, bx_dp_pkt_name() */
 };
 
 struct bx_dp;
