@@ -79,38 +79,54 @@ llm_fwd_destroy(struct llm_fwd *f)
 	bx_free(f);
 }
 
-/* out[b][rows] = W x[b] for nb activations of w->cols. */
+/*
+ * outs[i][b][rows] = ws[i] x[b] for nb activations of the shared width, the
+ * nw matrices (Q, K, V or gate, up) split into row chunks in one parallel
+ * region, so a step forks and joins the thread team fewer times.
+ */
+static void
+matmul_n(struct llm_fwd *f, const struct llm_tensor *const *ws, float *const *outs, unsigned nw,
+         const float *x, unsigned nb)
+{
+	uint32_t cols = ws[0]->cols, start[4] = { 0 }, total;
+	size_t ab = llm_act_bytes(cols), kp = llm_bf16_cols(cols);
+	bool bf16 = nb >= LLM_BF16_MIN_BATCH, blocks = false;
+
+	for (unsigned i = 0; i < nw; i++) {
+		bf16 = bf16 && ws[i]->bf16;
+		blocks = blocks || is_block(ws[i]->type);
+		start[i + 1] = start[i] + (ws[i]->rows + ROWS_CHUNK - 1) / ROWS_CHUNK;
+	}
+	total = start[nw];
+	for (unsigned b = 0; b < nb; b++) {
+		if (bf16) {
+			llm_to_bf16(x + (size_t)b * cols, cols, f->xbf + b * kp);
+		} else if (blocks) {
+			llm_pack_act(x + (size_t)b * cols, cols, f->act + b * ab);
+		}
+	}
+#pragma omp parallel for num_threads(f->nt) schedule(static) if (f->nt > 1)
+	for (uint32_t ch = 0; ch < total; ch++) {
+		unsigned i = 0;
+		uint32_t r0, r1;
+
+		while (ch >= start[i + 1]) {
+			i++;
+		}
+		r0 = (ch - start[i]) * ROWS_CHUNK;
+		r1 = BX_MIN(r0 + ROWS_CHUNK, ws[i]->rows);
+		if (bf16) {
+			llm_matmul_bf16_rows(ws[i], r0, r1, f->xbf, nb, outs[i], ws[i]->rows);
+		} else {
+			llm_matmul_rows(ws[i], r0, r1, x, f->act, nb, outs[i], ws[i]->rows);
+		}
+	}
+}
+
 static void
 matmul(struct llm_fwd *f, const struct llm_tensor *w, const float *x, unsigned nb, float *out)
 {
-	size_t ab = llm_act_bytes(w->cols);
-	uint32_t nchunks = (w->rows + ROWS_CHUNK - 1) / ROWS_CHUNK;
-
-	if (w->bf16 && nb >= LLM_BF16_MIN_BATCH) {
-		size_t kp = llm_bf16_cols(w->cols);
-
-		for (unsigned b = 0; b < nb; b++) {
-			llm_to_bf16(x + (size_t)b * w->cols, w->cols, f->xbf + b * kp);
-		}
-#pragma omp parallel for num_threads(f->nt) schedule(static) if (f->nt > 1)
-		for (uint32_t ch = 0; ch < nchunks; ch++) {
-			uint32_t r0 = ch * ROWS_CHUNK, r1 = BX_MIN(r0 + ROWS_CHUNK, w->rows);
-
-			llm_matmul_bf16_rows(w, r0, r1, f->xbf, nb, out, w->rows);
-		}
-		return;
-	}
-	if (is_block(w->type)) {
-		for (unsigned b = 0; b < nb; b++) {
-			llm_pack_act(x + (size_t)b * w->cols, w->cols, f->act + b * ab);
-		}
-	}
-#pragma omp parallel for num_threads(f->nt) schedule(static) if (f->nt > 1)
-	for (uint32_t ch = 0; ch < nchunks; ch++) {
-		uint32_t r0 = ch * ROWS_CHUNK, r1 = BX_MIN(r0 + ROWS_CHUNK, w->rows);
-
-		llm_matmul_rows(w, r0, r1, x, f->act, nb, out, w->rows);
-	}
+	matmul_n(f, &w, &out, 1, x, nb);
 }
 
 static void
@@ -200,9 +216,12 @@ layer(struct llm_fwd *f, struct llm_kv *const *kvs, const uint32_t *pos, unsigne
 	for (unsigned b = 0; b < nb; b++) {
 		rmsnorm(f->xb + b * D, f->x + b * D, y->attn_norm, c->dim, c->rms_eps);
 	}
-	matmul(f, &y->wq, f->xb, nb, f->q);
-	matmul(f, &y->wk, f->xb, nb, f->k);
-	matmul(f, &y->wv, f->xb, nb, f->v);
+	{
+		const struct llm_tensor *qkv[] = { &y->wq, &y->wk, &y->wv };
+		float *outs[] = { f->q, f->k, f->v };
+
+		matmul_n(f, qkv, outs, 3, f->xb, nb);
+	}
 	attention(f, kvs, pos, nb, l);
 	matmul(f, &y->wo, f->xb, nb, f->xb2);
 	for (size_t i = 0; i < nb * D; i++) {
@@ -211,8 +230,12 @@ layer(struct llm_fwd *f, struct llm_kv *const *kvs, const uint32_t *pos, unsigne
 	for (unsigned b = 0; b < nb; b++) {
 		rmsnorm(f->xb + b * D, f->x + b * D, y->ffn_norm, c->dim, c->rms_eps);
 	}
-	matmul(f, &y->w1, f->xb, nb, f->hb);
-	matmul(f, &y->w3, f->xb, nb, f->hb2);
+	{
+		const struct llm_tensor *gu[] = { &y->w1, &y->w3 };
+		float *outs[] = { f->hb, f->hb2 };
+
+		matmul_n(f, gu, outs, 2, f->xb, nb);
+	}
 	for (size_t i = 0; i < nb * H; i++) {
 		f->hb[i] = f->hb[i] / (1.0f + expf(-f->hb[i])) * f->hb2[i];
 	}
