@@ -29,12 +29,10 @@
 struct bxd {
 	struct bx_fw_conf conf;
 
-	struct {
-		unsigned dp_cpus[BX_DP_MAX_CORES];
-		unsigned nb_dp;
-	} plan;
+	struct bx_sched_plan plan; /* dataplane CPUs and inference workers */
 	struct bx_sr25519_keypair *hotkey;
 	struct bx_embed_model *embed;
+	struct bx_fw_embed *embed_syn;
 	struct bx_llm_model *llm;
 	struct bx_fw_gen gen;
 	struct bx_dp *dp;
@@ -155,40 +153,75 @@ load_models(struct bxd *d, struct bx_errbuf *eb)
 	return 0;
 }
 
+/* The first CPU of every physical core this process may use, with its node. */
+static unsigned
+physical_cores(const struct bx_topo *t, unsigned *cpus, unsigned *nodes, unsigned max)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < t->nb_cpus && n < max; i++) {
+		if (i == 0 || t->cpus[i].core != t->cpus[i - 1].core) {
+			nodes[n] = t->cpus[i].node;
+			cpus[n++] = t->cpus[i].os_index;
+		}
+	}
+	return n;
+}
+
+/* A CPU list setting, or `fallback` CPUs when it is empty. */
+static int
+cpu_list(const char *setting, const unsigned *fallback, unsigned nb_fallback, unsigned *out,
+         unsigned max, struct bx_errbuf *eb)
+{
+	uint64_t mask;
+	unsigned n = 0;
+
+	if (setting[0] == '\0') {
+		memcpy(out, fallback, sizeof(unsigned) * BX_MIN(nb_fallback, max));
+		return (int)BX_MIN(nb_fallback, max);
+	}
+	if (bx_fw_parse_cpulist(setting, &mask, eb) < 0) {
+		return -EINVAL;
+	}
+	for (unsigned c = 0; c < 64 && n < max; c++) {
+		if (mask & (1ull << c)) {
+			out[n++] = c;
+		}
+	}
+	return (int)n;
+}
+
 /*
- * Dataplane CPUs: dp.cores when set, else one thread on every physical core
- * (the embedding model runs on the dataplane threads for now).
+ * The plan: the dataplane on dp.cores (default: the first core), one
+ * single-threaded inference worker on each of sched.cpus (default: every
+ * physical core; on a small machine the dataplane core is shared, its
+ * threads mostly wait on the network).
  */
 static int
 plan_cpus(struct bxd *d, struct bx_errbuf *eb)
 {
+	unsigned cores[BX_SCHED_CPUS_MAX], nodes[BX_SCHED_CPUS_MAX], wcpus[BX_SCHED_WORKERS_MAX];
 	struct bx_topo *topo;
-	uint64_t mask = 0;
-	int ret;
+	unsigned nb;
+	int n;
 
-	if (d->conf.dp_cores[0] != '\0') {
-		ret = bx_fw_parse_cpulist(d->conf.dp_cores, &mask, eb);
-	} else {
-		ret = bx_topo_load(&topo, eb);
-		for (unsigned i = 0; ret == 0 && i < topo->nb_cpus; i++) {
-			if ((i == 0 || topo->cpus[i].core != topo->cpus[i - 1].core) &&
-			    topo->cpus[i].os_index < 64) {
-				mask |= 1ull << topo->cpus[i].os_index;
-			}
-		}
-		if (ret == 0) {
-			bx_topo_free(topo);
-		}
+	if (bx_topo_load(&topo, eb) < 0) {
+		return -ENODEV;
 	}
-	if (ret < 0) {
-		return ret;
+	nb = physical_cores(topo, cores, nodes, BX_SCHED_CPUS_MAX);
+	n = cpu_list(d->conf.dp_cores, cores, 1, d->plan.dp_cpus, BX_SCHED_CPUS_MAX, eb);
+	d->plan.nb_dp = n > 0 ? (unsigned)n : 0;
+	n = n < 0 ? n : cpu_list(d->conf.sched_cpus, cores, nb, wcpus, BX_SCHED_WORKERS_MAX, eb);
+	for (int i = 0; i < n; i++) {
+		const struct bx_topo_cpu *c = bx_topo_find_cpu(topo, wcpus[i]);
+
+		d->plan.workers[i] = (struct bx_sched_worker_plan){
+			.cpus = { wcpus[i] }, .nb_cpus = 1, .node = c != NULL ? c->node : 0
+		};
 	}
-	for (unsigned c = 0; c < 64 && d->plan.nb_dp < BX_DP_MAX_CORES; c++) {
-		if (mask & (1ull << c)) {
-			d->plan.dp_cpus[d->plan.nb_dp++] = c;
-		}
-	}
-	return 0;
+	d->plan.nb_workers = n > 0 ? (unsigned)n : 0;
+	bx_topo_free(topo);
+	return n < 0 ? n : 0;
 }
 
 static int
@@ -210,15 +243,18 @@ start_dataplane(struct bxd *d, struct bx_errbuf *eb)
 	bx_dp_conf_default(&dc);
 	snprintf(dc.listen_addr, sizeof(dc.listen_addr), "%s", d->conf.listen_addr);
 	dc.port = (uint16_t)d->conf.port;
-	dc.nb_cores = d->plan.nb_dp;
-	memcpy(dc.cpus, d->plan.dp_cpus, sizeof(dc.cpus));
+	dc.nb_cores = BX_MIN(d->plan.nb_dp, (unsigned)BX_DP_MAX_CORES);
+	memcpy(dc.cpus, d->plan.dp_cpus, sizeof(unsigned) * dc.nb_cores);
 	dc.max_conns = (unsigned)d->conf.dp_conns_per_core;
 	dc.idle_timeout_ms = (unsigned)d->conf.dp_idle_timeout_ms;
 	dc.hotkey = d->hotkey;
 	dc.tx_buf = 256 * 1024; /* 16 embeddings of 384 floats with the echoed texts */
 	ret = bx_dp_create(&dc, mg, &d->dp, eb);
 	if (ret == 0 && d->embed != NULL) {
-		ret = bx_dp_set_handler(d->dp, "TextEmbedding", bx_fw_embed_synapse, d->embed);
+		ret = bx_fw_embed_create(d->embed, &d->plan, &d->embed_syn, eb);
+	}
+	if (ret == 0 && d->embed_syn != NULL) {
+		ret = bx_dp_set_handler(d->dp, "TextEmbedding", bx_fw_embed_synapse, d->embed_syn);
 	}
 	if (ret == 0 && d->llm != NULL) {
 		ret = bx_dp_set_handler(d->dp, "TextGeneration", bx_fw_gen_synapse, &d->gen);
@@ -257,6 +293,38 @@ render_dp(struct bxd *d, struct bx_prom *p)
 }
 
 static void
+render_sched(const struct bx_sched *s, struct bx_prom *p)
+{
+	static const char *const sizes[8] = { "1", "2", "4", "8", "16", "32", "64", "128" };
+	struct bx_sched_stats st;
+	char labels[64];
+
+	bx_sched_stats(s, &st);
+	bx_prom_family(p, "bx_sched_queue_depth", "gauge", "embedding jobs queued or running");
+	bx_prom_sample(p, "bx_sched_queue_depth", NULL, st.depth);
+	bx_prom_family(p, "bx_sched_jobs_total", "counter", "embedding jobs, by outcome");
+	bx_prom_sample(p, "bx_sched_jobs_total", "outcome=\"executed\"", (double)st.executed);
+	bx_prom_sample(p, "bx_sched_jobs_total", "outcome=\"failed\"", (double)st.failed);
+	bx_prom_sample(p, "bx_sched_jobs_total", "outcome=\"expired\"", (double)st.expired);
+	bx_prom_sample(p, "bx_sched_jobs_total", "outcome=\"cancelled\"", (double)st.cancelled);
+	bx_prom_sample(p, "bx_sched_jobs_total", "outcome=\"rejected_full\"",
+	               (double)st.rejected_full);
+	bx_prom_sample(p, "bx_sched_jobs_total", "outcome=\"rejected_late\"",
+	               (double)st.rejected_late);
+	bx_prom_sample(p, "bx_sched_jobs_total", "outcome=\"rejected_expired\"",
+	               (double)st.rejected_expired);
+	bx_prom_family(p, "bx_sched_batches_total", "counter",
+	               "batches by size class (jobs, at least)");
+	for (unsigned i = 0; i < 8; i++) {
+		snprintf(labels, sizeof(labels), "jobs=\"%s\"", sizes[i]);
+		bx_prom_sample(p, "bx_sched_batches_total", labels, (double)st.batch_jobs_hist[i]);
+	}
+	bx_prom_family(p, "bx_stage_seconds", "histogram", "per-stage latency");
+	bx_prom_lathist(p, "bx_stage_seconds", "stage=\"queue\"", &st.queue_hist);
+	bx_prom_lathist(p, "bx_stage_seconds", "stage=\"compute\"", &st.compute_hist);
+}
+
+static void
 render(void *arg, struct bx_prom *p)
 {
 	struct bxd *d = arg;
@@ -280,6 +348,9 @@ render(void *arg, struct bx_prom *p)
 	               (double)d->reload_failures);
 	if (d->dp != NULL) {
 		render_dp(d, p);
+	}
+	if (d->embed_syn != NULL) {
+		render_sched(bx_fw_embed_sched(d->embed_syn), p);
 	}
 }
 
@@ -341,6 +412,7 @@ serve(struct bxd *d)
 static int
 start(struct bxd *d, struct bx_errbuf *eb)
 {
+	char plan[512];
 	int ret;
 
 	ret = bx_mgmt_start(d->conf.mgmt_addr, (uint16_t)d->conf.mgmt_port, render, d, &d->mgmt,
@@ -349,6 +421,8 @@ start(struct bxd *d, struct bx_errbuf *eb)
 		ret = plan_cpus(d, eb);
 	}
 	if (ret == 0) {
+		bx_sched_plan_describe(&d->plan, plan, sizeof(plan));
+		BX_LOG(NOTICE, "plan: %s", plan);
 		ret = load_hotkey(d, eb);
 	}
 	if (ret == 0) {
@@ -367,10 +441,12 @@ stop(struct bxd *d)
 		bx_mgmt_set_ready(d->mgmt, false, "draining");
 	}
 	sd_notify(0, "STOPPING=1");
+	/* The dataplane drains first (it waits for every ticket), then the workers go. */
 	if (d->dp != NULL) {
 		bx_dp_stop(d->dp, (unsigned)d->conf.drain_timeout_ms);
-		bx_dp_destroy(d->dp);
 	}
+	bx_fw_embed_destroy(d->embed_syn);
+	bx_dp_destroy(d->dp);
 	bx_mgmt_stop(d->mgmt);
 	bx_embed_model_destroy(d->embed);
 	bx_llm_model_destroy(d->llm);
@@ -394,9 +470,8 @@ run(struct bxd *d)
 	}
 	bx_mgmt_set_ready(d->mgmt, true, NULL);
 	sd_notify(0, "READY=1");
-	BX_LOG(NOTICE, "serving %s on %s:%u (%u dataplane core%s); management on %s:%u",
-	       bx_dp_hotkey(d->dp), d->conf.listen_addr, bx_dp_port(d->dp), d->plan.nb_dp,
-	       d->plan.nb_dp == 1 ? "" : "s", d->conf.mgmt_addr, bx_mgmt_port(d->mgmt));
+	BX_LOG(NOTICE, "serving %s on %s:%u; management on %s:%u", bx_dp_hotkey(d->dp),
+	       d->conf.listen_addr, bx_dp_port(d->dp), d->conf.mgmt_addr, bx_mgmt_port(d->mgmt));
 	serve(d);
 	stop(d);
 	BX_LOG(NOTICE, "stopped");

@@ -38,6 +38,8 @@ static const struct bx_conf_opt opts[] = {
 	    "connection cap per dataplane core"),
 	INT("dp.idle_timeout_ms", dp_idle_timeout_ms, "20000", 100, 3600000, BX_CONF_RUNTIME,
 	    "close idle keep-alive connections after this long (> dendrite's 15 s)"),
+	STR("sched.cpus", sched_cpus, "",
+	    "inference worker CPUs, one worker each (empty: every physical core)"),
 	STR("mgmt.addr", mgmt_addr, "127.0.0.1", "health and metrics listener address"),
 	INT("mgmt.port", mgmt_port, "9100", 1, 65535, 0, "health and metrics port"),
 	STR("wallet.path", wallet_path, "~/.bittensor/wallets", "btcli wallets directory"),
@@ -68,6 +70,9 @@ check(const void *p, struct bx_errbuf *eb)
 	}
 	if (c->port == c->mgmt_port && strcmp(c->listen_addr, c->mgmt_addr) == 0) {
 		return bx_err(eb, EINVAL, "port and mgmt.port are both %" PRId64, c->port);
+	}
+	if (c->sched_cpus[0] != '\0' && bx_fw_parse_cpulist(c->sched_cpus, &mask, eb) < 0) {
+		return -EINVAL;
 	}
 	return c->dp_cores[0] != '\0' ? bx_fw_parse_cpulist(c->dp_cores, &mask, eb) : 0;
 }

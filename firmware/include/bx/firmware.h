@@ -23,6 +23,7 @@ struct bx_fw_conf {
 	char dp_cores[128]; /* CPU list such as "0-1"; empty: plan from the topology */
 	int64_t dp_conns_per_core;
 	int64_t dp_idle_timeout_ms;
+	char sched_cpus[128]; /* inference worker CPUs; empty: every physical core */
 	char mgmt_addr[64];
 	int64_t mgmt_port;
 	char wallet_path[256];
