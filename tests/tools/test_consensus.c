@@ -3,7 +3,7 @@
  * 127.0.0.1: three validator hotkeys score two real axon-like responders
  * (responder.c, which verifies every request's signature) over signed
  * TextEmbedding requests, set weights, and Yuma runs. The miner that answers
- * wrongly (or slowly) must end with less incentive and emission. Also the
+ * wrongly (or 150 ms late) must end with less incentive and emission. Also the
  * scoring rules one by one.
  */
 #include <math.h>
@@ -68,7 +68,8 @@ miner_arg(char *buf, size_t n, const struct responder *r)
 }
 
 static void
-run_pair(struct responder *good, struct responder *bad, struct bx_cs_result *res, const char *json)
+run_pair(struct responder *good, struct responder *bad, struct bx_cs_result *res, const char *json,
+         char *timeout)
 {
 	static struct bx_cli cli;
 	static struct bx_dd_identity ids[3];
@@ -79,11 +80,11 @@ run_pair(struct responder *good, struct responder *bad, struct bx_cs_result *res
 		         "--hotkeys",
 		         "3",
 		         "--duration",
-		         "0.1",
+		         "0.2",
 		         "--connections",
 		         "2",
 		         "--timeout",
-		         "0.2",
+		         timeout,
 		         "--epochs",
 		         "3",
 		         "--stakes",
@@ -124,7 +125,7 @@ test_wrong_miner_earns_less(void **state)
 	snprintf(path, sizeof(path), "/tmp/bx-validator-consensus-%d.json", (int)getpid());
 	assert_int_equal(responder_start(&good, 21), 0);
 	assert_int_equal(responder_start(&bad, 22), 0);
-	run_pair(&good, &bad, &res, path);
+	run_pair(&good, &bad, &res, path, "1");
 	assert_true(res.score[0] > 0.9);
 	assert_true(res.score[1] < 0.01);
 	{
@@ -144,6 +145,8 @@ test_wrong_miner_earns_less(void **state)
 	assert_true(res.incentive[0] > 0.99);
 	assert_true(res.miner_emission[0] > 10 * res.miner_emission[1] + 1);
 	/* Validators that agreed with consensus share the dividends by stake. */
+	print_message("dividends %.6f %.6f %.6f\n", res.dividends[0], res.dividends[1],
+	              res.dividends[2]);
 	assert_true(res.dividends[0] > res.dividends[1] && res.dividends[1] > res.dividends[2]);
 	assert_int_equal(good.rejected + bad.rejected, 0);
 	responder_stop(&good);
@@ -154,19 +157,20 @@ static void
 test_slow_or_unnormalised_miner_earns_less(void **state)
 {
 	struct responder good = { .embedding = REF, .dim = 4 };
-	struct responder slow = { .embedding = REF, .dim = 4, .delay_us = 60000 };
+	struct responder slow = { .embedding = REF, .dim = 4, .delay_us = 150000 };
 	struct responder sloppy = { .embedding = NOT_UNIT, .dim = 4 };
 	struct bx_cs_result res;
 
 	(void)state;
 	assert_int_equal(responder_start(&good, 23), 0);
 	assert_int_equal(responder_start(&slow, 24), 0);
-	run_pair(&good, &slow, &res, NULL);
+	run_pair(&good, &slow, &res, NULL, "0.5");
+	print_message("good %.4f, slow %.4f\n", res.score[0], res.score[1]);
 	assert_true(res.score[0] > res.score[1]);
 	assert_true(res.incentive[0] > res.incentive[1]);
 	assert_true(res.miner_emission[0] > res.miner_emission[1]);
 	assert_int_equal(responder_start(&sloppy, 25), 0);
-	run_pair(&good, &sloppy, &res, NULL);
+	run_pair(&good, &sloppy, &res, NULL, "1");
 	assert_true(res.score[1] == 0);
 	assert_true(res.miner_emission[0] > res.miner_emission[1]);
 	responder_stop(&good);

@@ -59,6 +59,9 @@ bx_cli_usage(FILE *f)
 	      "  --reference-model DIR embedding model directory (as bxd's model.dir): the\n"
 	      "                        texts are embedded locally by bx's reference path and\n"
 	      "                        each answer is scored against its text's vector\n"
+	      "  --reference-llm PATH  generation model (llama2.c .bin or .gguf) run locally:\n"
+	      "                        answers score min(1, exp(ll(answer) - ll(greedy)))\n"
+	      "  --reference-tokenizer PATH  tokenizer.bin for a llama2.c model\n"
 	      "  --latency-weight W    score = quality * (1 - W * latency/timeout) (default 0.2)\n"
 	      "  --miner IP:PORT=SS58  consensus mode: a miner (repeat); every validator hotkey\n"
 	      "                        scores every miner, sets weights, and Yuma runs\n"
@@ -192,6 +195,8 @@ static const struct option opts[] = {
 	{ "print-hotkeys", 0, NULL, 'Y' },
 	{ "dump-answer", 0, NULL, 'D' },
 	{ "reference-model", 1, NULL, 'O' },
+	{ "reference-llm", 1, NULL, 'G' },
+	{ "reference-tokenizer", 1, NULL, 'Z' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -328,6 +333,12 @@ option(struct bx_cli *cli, int c, const char *arg, struct bx_errbuf *eb)
 		return 0;
 	case 'O':
 		cli->ref_model = arg;
+		return 0;
+	case 'G':
+		cli->ref_llm = arg;
+		return 0;
+	case 'Z':
+		cli->ref_tok = arg;
 		return 0;
 	case 'R':
 		cli->reference = arg;

@@ -41,8 +41,9 @@ struct bx_cli {
 	const char *miners[BX_CLI_MAX_MINERS]; /* "ip:port=ss58" */
 	unsigned nb_miners, epochs;
 	char stakes[256];
-	const char *reference; /* reference embedding: comma-separated floats */
-	const char *ref_model; /* model directory: reference embeddings computed locally */
+	const char *reference;         /* reference embedding: comma-separated floats */
+	const char *ref_model;         /* model directory: reference embeddings computed locally */
+	const char *ref_llm, *ref_tok; /* reference generation model and its tokenizer.bin */
 	double latency_weight;
 };
 

@@ -20,6 +20,7 @@
 #define MAX_DIM (64 * 1024) /* reference floats: texts x dimension */
 
 static struct bx_dd_identity ids[BX_CLI_MAX_IDS];
+static char greedy[16384];
 static unsigned nb_ids;
 static float ref_vec[MAX_DIM];
 
@@ -153,8 +154,25 @@ run(struct bx_cli *cli, struct bx_errbuf *eb)
 		scorer.dim = dim;
 		scorer.nb_refs = cli->nb_texts;
 	}
+	if (cli->ref_llm != NULL) {
+		ret = bx_ref_llm_open(cli->ref_llm, cli->ref_tok, &scorer.llm, eb);
+		if (ret < 0) {
+			return ret;
+		}
+		ret = bx_ref_llm_greedy(scorer.llm, cli->prompt, (unsigned)cli->max_tokens, greedy,
+		                        sizeof(greedy), &scorer.ref_ll);
+		if (ret < 0) {
+			bx_err(eb, -ret, "%s: reference generation failed: %s", cli->ref_llm,
+			       bx_strerror(ret));
+			goto out;
+		}
+		scorer.prompt = cli->prompt;
+		scorer.ref_completion = greedy;
+		fprintf(stderr, "reference greedy output (mean log-likelihood %.4f): %s\n",
+		        scorer.ref_ll, greedy);
+	}
 	if ((ret = bx_cli_identities(cli, ids, &nb_ids, eb)) < 0) {
-		return ret;
+		goto out;
 	}
 	cli->ld.ids = ids;
 	cli->ld.nb_ids = nb_ids;
@@ -162,10 +180,11 @@ run(struct bx_cli *cli, struct bx_errbuf *eb)
 		for (k = 0; k < (int)nb_ids; k++) {
 			printf("%s\n", ids[k].ss58);
 		}
-		return 0;
+		goto out;
 	}
 	if (cli->nb_miners > 0) {
-		return bx_cs_run(cli, ids, nb_ids, &scorer, stdout, &cs, eb);
+		ret = bx_cs_run(cli, ids, nb_ids, &scorer, stdout, &cs, eb);
+		goto out;
 	}
 	if ((ret = axon_key(cli, eb)) < 0 || (ret = templates(cli, t, eb)) < 0) {
 		goto out;
@@ -186,6 +205,7 @@ out:
 	for (k = 0; k < BX_DD_NB_KINDS; k++) {
 		bx_dd_template_fini(&t[k]);
 	}
+	bx_ref_llm_close(scorer.llm);
 	return ret;
 }
 

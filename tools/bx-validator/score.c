@@ -112,6 +112,14 @@ bx_score_generation(const struct bx_scorer *s, json_t *body, uint32_t *tokens)
 	a = json_string_value(c);
 	na = count_tokens(a);
 	*tokens = na;
+	if (s->llm != NULL) {
+		double ll;
+
+		if (na == 0 || bx_ref_llm_loglik(s->llm, s->prompt, a, &ll) < 0) {
+			return 0;
+		}
+		return (float)BX_MIN(1.0, exp(ll - s->ref_ll));
+	}
 	if (r == NULL) {
 		return -1;
 	}

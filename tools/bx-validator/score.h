@@ -7,9 +7,14 @@
  *               not unit-norm (| |v| - 1 | > norm_tol), has a non-number,
  *               or the count differs from the texts sent. Without a
  *               reference, a well-formed set of unit vectors scores 1.
- *   generation  agreement with the reference greedy output: the number of
- *               leading whitespace-separated tokens equal to the
- *               reference's, divided by the longer of the two lengths.
+ *   generation  with a reference model: min(1, exp(ll(answer) - ll(greedy))),
+ *               ll the mean per-token log-likelihood under the reference
+ *               model after the prompt and "greedy" its own greedy output
+ *               (so the reference answer scores 1 and each nat per token
+ *               below it costs a factor e). Without a model: agreement
+ *               with a reference text, the number of leading
+ *               whitespace-separated tokens equal to the reference's divided
+ *               by the longer of the two lengths.
  *   echo        1 for a 200 answer.
  *
  * Latency enters the final score linearly, as most subnets' reward
@@ -26,6 +31,7 @@
 #include <jansson.h>
 
 #include "dendrite.h"
+#include "reference.h"
 
 struct bx_scorer {
 	const float *ref; /* reference embeddings (nb_refs x dim), borrowed */
@@ -34,6 +40,9 @@ struct bx_scorer {
 	unsigned nb_texts; /* vectors expected per answer */
 	double norm_tol;   /* 1e-3 */
 	const char *ref_completion; /* reference greedy output, borrowed */
+	struct bx_ref_llm *llm;     /* reference generation model, borrowed (or NULL) */
+	const char *prompt;         /* the prompt sent, for the log-likelihood */
+	double ref_ll;              /* mean log-likelihood of the greedy output */
 };
 
 float bx_score_embedding(const struct bx_scorer *s, json_t *body);
