@@ -113,6 +113,25 @@ test_open_loop_rate(void **state)
 	assert_int_equal(count_status(&res, 200), 1000);
 	bx_ld_result_fini(&res);
 
+	/* Two threads interleave into one even schedule: 1000 distinct 1 ms slots. */
+	c.threads = 2;
+	assert_int_equal(bx_ld_run(&c, &res, &eb), 0);
+	assert_int_equal(res.sent, 1000);
+	{
+		static uint8_t seen[1000];
+
+		memset(seen, 0, sizeof(seen));
+		for (i = 0; i < res.nb_recs; i++) {
+			uint64_t slot = res.recs[i].t_ns / 1000000;
+
+			assert_int_equal(res.recs[i].t_ns % 1000000, 0);
+			assert_true(slot < 1000 && !seen[slot]);
+			seen[slot] = 1;
+		}
+	}
+	bx_ld_result_fini(&res);
+	c.threads = 1;
+
 	/* Poisson arrivals at 2000/s for 1 s: 2000 +- 4 sigma. */
 	c.rate = 2000;
 	c.arrival = BX_ARRIVAL_POISSON;

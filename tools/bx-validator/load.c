@@ -700,7 +700,11 @@ worker_init(struct worker *w, const struct bx_ld_conf *c, unsigned idx, uint64_t
 	}
 	bx_arrival_init(&w->rng, BX_ARRIVAL_POISSON, 1, c->seed * 7919 + idx + 1, 0);
 	if (c->rate > 0) {
-		bx_arrival_init(&w->arr, c->arrival, rate, c->seed + idx, start);
+		/* Constant schedules interleave: thread k starts k / rate later, so the sum is even. */
+		uint64_t phase =
+			c->arrival == BX_ARRIVAL_CONSTANT ? (uint64_t)(idx * 1e9 / c->rate) : 0;
+
+		bx_arrival_init(&w->arr, c->arrival, rate, c->seed + idx, start + phase);
 		w->next_arrival = bx_arrival_next(&w->arr);
 	}
 	return 0;
