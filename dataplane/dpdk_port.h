@@ -54,6 +54,8 @@ void bx_dtcp_tick(struct bx_dtcp *t, uint64_t now_ns);
 void bx_dtcp_sweep(struct bx_dtcp *t, uint64_t now_ns);
 /* Stop accepting and close connections as they finish; forced: close all now. */
 void bx_dtcp_drain(struct bx_dtcp *t, bool forced, uint64_t now_ns);
+/* Answers of deferred requests (bx_call_defer) that came back: write them. */
+void bx_dtcp_completions(struct bx_dtcp *t, uint64_t now_ns);
 /* No connection open and nothing left for lwIP to send. */
 bool bx_dtcp_idle(const struct bx_dtcp *t);
 

@@ -216,9 +216,12 @@ on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 	dc->c.rx_off = dc->c.rx_len = 0;
 	dc->c.tx_len = dc->c.tx_sent = 0;
 	dc->c.recv_pending = dc->c.send_pending = false;
-	dc->c.close_after = dc->c.closing = dc->c.has_partial = false;
+	dc->c.close_after = dc->c.closing = dc->c.has_partial = dc->c.pending = false;
+	dc->c.gen++;
 	dc->c.last_active_ns = d->now_ns;
 	conn_peer(dc, pcb);
+	dc->c.peer.conn = &dc->c;
+	dc->c.peer.conn_gen = dc->c.gen;
 	d->nb_open++;
 	d->w->ax.stats.conns_accepted++;
 	tcp_nagle_disable(pcb);
@@ -473,6 +476,25 @@ bx_dtcp_drain(struct bx_dtcp *d, bool forced, uint64_t now_ns)
 	}
 	d->forced = d->forced || forced;
 	sweep(d);
+}
+
+/* A deferred answer came back for this connection (conn.c calls, on this worker). */
+static void
+pump_cb(struct bx_dp_worker *w, struct bx_conn *c)
+{
+	struct dconn *dc = (struct dconn *)(void *)c; /* c is dconn's first member */
+
+	if (dc->pcb) {
+		conn_pump(dc->d, dc);
+	}
+}
+
+void
+bx_dtcp_completions(struct bx_dtcp *d, uint64_t now_ns)
+{
+	d->now_ns = now_ns;
+	d->lw.now_ns = now_ns;
+	bx_conn_completions(d->w, pump_cb);
 }
 
 bool

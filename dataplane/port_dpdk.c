@@ -606,6 +606,7 @@ dpdk_run(struct bx_dp_worker *w)
 		d->now_ns = bx_time_ns();
 		n = poll_wire(d);
 		n += poll_side(d);
+		bx_dtcp_completions(d->tcp, d->now_ns);
 		bx_dtcp_tick(d->tcp, d->now_ns);
 		/* the drain timer: send a partial burst when RX ran dry or it waited too long */
 		if (d->tx.n && (n < BURST || d->now_ns - d->tx.since_ns >= DRAIN_NS)) {
