@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,8 @@ bx_cli_usage(FILE *f)
 	      "Drive validator-shaped load at a Bittensor axon and report what a validator sees.\n"
 	      "\n"
 	      "Target\n"
-	      "  --url URL             axon, http://IPv4:PORT (default http://127.0.0.1:8091)\n"
+	      "  --url URL             axon, http://HOST:PORT, HOST an IPv4 address or a name\n"
+	      "                        (default http://127.0.0.1:8091)\n"
 	      "  --axon-hotkey SS58    the miner's hotkey: requests are signed for it and its\n"
 	      "                        response signatures are verified (default: a generated key)\n"
 	      "  --dendrite-ip IP      bt_header_dendrite_ip to send (default 127.0.0.1)\n"
@@ -89,7 +91,15 @@ bx_cli_parse_url(const char *url, char *ip, size_t ip_len, unsigned *port)
 	memcpy(ip, p, (size_t)(colon - p));
 	ip[colon - p] = 0;
 	if (inet_pton(AF_INET, ip, &a) != 1) {
-		return -EINVAL;
+		/* A name: its first IPv4 address (the dendrite itself only dials addresses). */
+		struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM }, *res;
+
+		if (getaddrinfo(ip, NULL, &hints, &res) != 0) {
+			return -EINVAL;
+		}
+		inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, ip,
+		          (socklen_t)ip_len);
+		freeaddrinfo(res);
 	}
 	v = strtol(colon + 1, &e, 10);
 	end = e;
@@ -383,7 +393,8 @@ bx_cli_parse(struct bx_cli *cli, int argc, char **argv, struct bx_errbuf *eb)
 		return bx_err(eb, EINVAL, "unexpected argument \"%s\" (see --help)", argv[optind]);
 	}
 	if (bx_cli_parse_url(cli->url, cli->ld.ip, sizeof(cli->ld.ip), &cli->ld.port) < 0) {
-		return bx_err(eb, EINVAL, "--url: \"%s\" is not http://IPv4:PORT", cli->url);
+		return bx_err(eb, EINVAL, "--url: \"%s\" is not http://HOST:PORT with an IPv4 host",
+		              cli->url);
 	}
 	if (cli->nb_texts == 0) {
 		cli->texts[cli->nb_texts++] = "hello world";
