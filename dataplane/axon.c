@@ -1027,7 +1027,9 @@ bx_axon_handle(struct bx_axon_ctx *ax, const struct bx_http_req *req, const stru
 			until += (double)(rq->nonce - (int64_t)rq->start_wall_ns) / 1e9;
 		}
 		if (!(until < 3600)) {
-			until = 3600;
+			until = 3600; /* also a timeout of inf */
+		} else if (!(until > 0)) {
+			until = 0; /* a negative timeout */
 		}
 		r = bx_replay_insert(sh->replay, rkey, now_s, (uint32_t)until + 2);
 	}
