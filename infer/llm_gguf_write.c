@@ -180,7 +180,7 @@ list_tensors(const struct bx_llm_model *m, enum bx_llm_type type, struct wt *t)
 		 * output layer at 8 bits: errors there reach every logit.
 		 */
 		if (t[i].src && (t[i].src == &m->embd || t[i].src == &m->out) &&
-		    (type == BX_LLM_Q4_0 || type == BX_LLM_Q4_1) &&
+		    (type == BX_LLM_Q4_0 || type == BX_LLM_Q4_1 || type == BX_LLM_Q4_K) &&
 		    bx_llm_row_bytes(BX_LLM_Q8_0, t[i].cols)) {
 			t[i].type = BX_LLM_Q8_0;
 		}
@@ -201,6 +201,10 @@ file_type(enum bx_llm_type type)
 		return 3;
 	case BX_LLM_Q8_0:
 		return 7;
+	case BX_LLM_Q4_K:
+		return 14;
+	case BX_LLM_Q6_K:
+		return 18;
 	default:
 		return 0;
 	}
@@ -307,7 +311,8 @@ bx_llm_write_gguf(const struct bx_llm_model *m, enum bx_llm_type type, const cha
 	int fd = -1, ret = 0;
 
 	if (type != BX_LLM_F32 && type != BX_LLM_F16 && type != BX_LLM_Q8_0 &&
-	    type != BX_LLM_Q4_0 && type != BX_LLM_Q4_1) {
+	    type != BX_LLM_Q4_0 && type != BX_LLM_Q4_1 && type != BX_LLM_Q4_K &&
+	    type != BX_LLM_Q6_K) {
 		ret = bx_err(eb, EINVAL, "%s: cannot write type %s", path, bx_llm_type_name(type));
 		goto out_free;
 	}

@@ -81,6 +81,10 @@ float llm_f16_to_f32(uint16_t h);
 uint16_t llm_f32_to_f16(float f);
 float llm_bf16_to_f32(uint16_t h);
 bool llm_type_known(enum bx_llm_type type);
+/* Q4_K and Q6_K (llm_kquant.c): 256-value super-blocks, read by dequantization. */
+size_t llm_kquant_row_bytes(enum bx_llm_type type, size_t n);
+void llm_kquant_dequantize(enum bx_llm_type type, const void *in, size_t n, float *out);
+void llm_kquant_quantize(enum bx_llm_type type, const float *x, size_t n, void *out);
 /* Dequantize row r of t into out[t->cols]. */
 void llm_row_f32(const struct llm_tensor *t, uint32_t r, float *out);
 

@@ -127,32 +127,24 @@ f32_to_bf16(float f)
 const char *
 bx_llm_type_name(enum bx_llm_type type)
 {
-	switch (type) {
-	case BX_LLM_F32:
-		return "F32";
-	case BX_LLM_F16:
-		return "F16";
-	case BX_LLM_Q4_0:
-		return "Q4_0";
-	case BX_LLM_Q4_1:
-		return "Q4_1";
-	case BX_LLM_Q8_0:
-		return "Q8_0";
-	case BX_LLM_Q4_K:
-		return "Q4_K";
-	case BX_LLM_Q6_K:
-		return "Q6_K";
-	case BX_LLM_BF16:
-		return "BF16";
-	}
-	return "?";
+	/* ggml's type ids (ggml.h), so a rejected tensor's type is named even if not read */
+	static const char *const names[] = {
+		"F32",     "F16",    "Q4_0",    "Q4_1",  "?",      "?",     "Q5_0",  "Q5_1",
+		"Q8_0",    "Q8_1",   "Q2_K",    "Q3_K",  "Q4_K",   "Q5_K",  "Q6_K",  "Q8_K",
+		"IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S", "IQ4_NL", "IQ3_S", "IQ2_S", "IQ4_XS",
+		"I8",      "I16",    "I32",     "I64",   "F64",    "IQ1_M", "BF16",  "?",
+		"?",       "?",      "TQ1_0",   "TQ2_0", "?",      "?",     "?",     "MXFP4",
+	};
+
+	return (unsigned)type < BX_ARRAY_SIZE(names) ? names[type] : "?";
 }
 
 bool
 llm_type_known(enum bx_llm_type type)
 {
 	return type == BX_LLM_F32 || type == BX_LLM_F16 || type == BX_LLM_BF16 ||
-	       type == BX_LLM_Q8_0 || type == BX_LLM_Q4_0 || type == BX_LLM_Q4_1;
+	       type == BX_LLM_Q8_0 || type == BX_LLM_Q4_0 || type == BX_LLM_Q4_1 ||
+	       type == BX_LLM_Q4_K || type == BX_LLM_Q6_K;
 }
 
 size_t
@@ -170,6 +162,9 @@ bx_llm_row_bytes(enum bx_llm_type type, size_t n)
 		return n % LLM_QK ? 0 : n / LLM_QK * sizeof(struct blk_q4_0);
 	case BX_LLM_Q4_1:
 		return n % LLM_QK ? 0 : n / LLM_QK * sizeof(struct blk_q4_1);
+	case BX_LLM_Q4_K:
+	case BX_LLM_Q6_K:
+		return llm_kquant_row_bytes(type, n);
 	default:
 		return 0;
 	}
@@ -288,6 +283,10 @@ bx_llm_quantize(enum bx_llm_type type, const float *x, size_t n, void *out)
 	if (!bx_llm_row_bytes(type, n) && n) {
 		return -EINVAL;
 	}
+	if (type == BX_LLM_Q4_K || type == BX_LLM_Q6_K) {
+		llm_kquant_quantize(type, x, n, out);
+		return 0;
+	}
 	for (size_t i = 0; i < n; i++) {
 		switch (type) {
 		case BX_LLM_F32:
@@ -353,6 +352,8 @@ bx_llm_dequantize(enum bx_llm_type type, const void *in, size_t n, float *out)
 	}
 	if (type == BX_LLM_F32) {
 		memcpy(out, in, n * 4);
+	} else if (type == BX_LLM_Q4_K || type == BX_LLM_Q6_K) {
+		llm_kquant_dequantize(type, in, n, out);
 	} else if (type == BX_LLM_F16 || type == BX_LLM_BF16) {
 		const uint16_t *h = in;
 
@@ -848,11 +849,12 @@ dot_any_f32(const struct llm_tensor *w, const void *row, const float *x)
 	if (w->type == BX_LLM_F32) {
 		return dot_f32(row, x, w->cols);
 	}
-	/* F16 and BF16: 2 bytes a value, converted 256 at a time. */
+	/* F16, BF16, Q4_K, Q6_K: converted 256 values at a time (one K super-block). */
 	for (uint32_t i = 0; i < w->cols; i += 256) {
 		uint32_t n = BX_MIN(256u, w->cols - i);
 
-		bx_llm_dequantize(w->type, (const uint16_t *)row + i, n, tmp);
+		bx_llm_dequantize(w->type, (const uint8_t *)row + bx_llm_row_bytes(w->type, i), n,
+		                  tmp);
 		s += dot_f32(tmp, x + i, n);
 	}
 	return s;

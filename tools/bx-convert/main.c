@@ -10,7 +10,8 @@
  *       1.1B: dim 2048, hidden 5632, 22 layers, 32/4 heads, vocab 32000),
  *       15m (stories15M) or dim,hidden,layers,heads,kv_heads,vocab,seq_len
  *
- * T is F32 (default), F16, Q8_0, Q4_0 or Q4_1. Exit: 0 ok, 1 failure, 2 usage.
+ * T is F32 (default), F16, Q8_0, Q4_0, Q4_1, Q4_K or Q6_K (K types: matrices whose rows
+ * are not a multiple of 256 stay F32). Exit: 0 ok, 1 failure, 2 usage.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -22,11 +23,12 @@
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: bx-convert [--type=F32|F16|Q8_0|Q4_0|Q4_1] MODEL.bin TOKENIZER.bin "
-	           "OUT.gguf\n"
-	           "       bx-convert [--type=T] IN.gguf OUT.gguf\n"
-	           "       bx-convert --synth=1b|15m|D,H,L,NH,NKV,V,S [--seed=N] [--type=T] "
-	           "OUT.gguf\n");
+	fprintf(f,
+	        "usage: bx-convert [--type=F32|F16|Q8_0|Q4_0|Q4_1|Q4_K|Q6_K] MODEL.bin TOKENIZER.bin "
+	        "OUT.gguf\n"
+	        "       bx-convert [--type=T] IN.gguf OUT.gguf\n"
+	        "       bx-convert --synth=1b|15m|D,H,L,NH,NKV,V,S [--seed=N] [--type=T] "
+	        "OUT.gguf\n");
 }
 
 static int

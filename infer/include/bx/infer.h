@@ -355,7 +355,8 @@ int bx_llm_load_llama2c(const char *path, const char *tok_path, struct bx_llm_mo
  * metadata value (nested arrays too), tensor infos, alignment, offsets and
  * sizes inside the file, the shapes the config implies, and the tokenizer
  * (tokenizer.ggml.model `llama`). Tensor types F32, F16, BF16, Q8_0, Q4_0,
- * Q4_1 are read; any other is -ENOTSUP with the tensor and type named.
+ * Q4_1 are read, and Q4_K, Q6_K through dequantization (correct, not fast);
+ * any other is -ENOTSUP with the tensor and type named.
  * Returns 0, -ENOENT, -EBADMSG, -ENOTSUP or -ENOMEM.
  */
 int bx_llm_load_gguf(const char *path, struct bx_llm_model **out, struct bx_errbuf *eb);
@@ -371,8 +372,9 @@ int bx_llm_synth(const struct bx_llm_config *cfg, enum bx_llm_type type, uint64_
 
 /*
  * Write m as a GGUF v3 file at path, its matrices converted to `type` (F32,
- * F16, Q8_0, Q4_0 or Q4_1; matrices whose rows are not a multiple of the
- * block stay F32, norms stay F32) and its tokenizer as
+ * F16, Q8_0, Q4_0, Q4_1, Q4_K or Q6_K; matrices whose rows are not a
+ * multiple of the block stay F32, norms stay F32; 4-bit files keep the
+ * embedding and output at Q8_0) and its tokenizer as
  * tokenizer.ggml.model = llama. Returns 0, -EINVAL, -EIO or -ENOMEM.
  */
 int bx_llm_write_gguf(const struct bx_llm_model *m, enum bx_llm_type type, const char *path,
