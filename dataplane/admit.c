@@ -14,7 +14,7 @@ bx_nonce_window(int64_t nonce, double timeout_s, int64_t now_ns, uint64_t future
 	double timeout_ns = timeout_s * 1e9;
 
 	if ((double)nonce <= (double)(now_ns - BX_NONCE_ALLOWED_DELTA_NS) - timeout_ns) {
-		double diff = (double)(now_ns - nonce) / 1e9;
+		double diff = ((double)now_ns - (double)nonce) / 1e9; /* no int64 overflow */
 		double allowed = ((double)BX_NONCE_ALLOWED_DELTA_NS + timeout_ns) / 1e9;
 
 		snprintf(msg, cap,

@@ -400,6 +400,11 @@ test_rejections(void **state)
 	       "Not Verified with error: Nonce is too old: acceptable delta is 16.00 "
 	       "seconds but "
 	       "request was 30.");
+	/* the most negative nonce: stale, and no int64 overflow on the way */
+	base_req(&q, "Synapse");
+	q.nonce = -INT64_MAX;
+	r = run(&q);
+	expect(&r, 401, "Not Verified with error: Nonce is too old: acceptable delta is 16.00");
 	/* far-future nonce */
 	base_req(&q, "Synapse");
 	q.nonce = (int64_t)bx_wall_ns() + 3600000000000LL;
