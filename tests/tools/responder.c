@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -88,7 +89,7 @@ answer(struct responder *r, const char *head, bool ok, char *out, size_t cap)
 	static const char fmt[] =
 		"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %zu\r\n"
 		"bt_header_axon_status_code: %d\r\nbt_header_axon_status_message: %s\r\n"
-		"bt_header_axon_process_time: 0.0001\r\nbt_header_axon_nonce: %llu\r\n"
+		"bt_header_axon_process_time: 0.0001\r\nbt_header_axon_nonce: %" PRIu64 "\r\n"
 		"bt_header_axon_uuid: 11111111-2222-1333-8444-555555555555\r\n"
 		"bt_header_axon_hotkey: %s\r\nbt_header_axon_signature: 0x%s\r\n\r\n%s";
 	char body[65536], hk[80] = "", msg[512], sig[129];
@@ -120,7 +121,7 @@ answer(struct responder *r, const char *head, bool ok, char *out, size_t cap)
 		bl += (size_t)snprintf(body + bl, sizeof(body) - bl, "]");
 	}
 	bl += (size_t)snprintf(body + bl, sizeof(body) - bl, "}");
-	n = snprintf(msg, sizeof(msg), "%llu.%s.%s.%s", (unsigned long long)an, hk, r->ss58,
+	n = snprintf(msg, sizeof(msg), "%" PRIu64 ".%s.%s.%s", (uint64_t)an, hk, r->ss58,
 	             "11111111-2222-1333-8444-555555555555");
 	if (r->trivial) {
 		memset(s, 0, sizeof(s));
@@ -129,7 +130,7 @@ answer(struct responder *r, const char *head, bool ok, char *out, size_t cap)
 	}
 	bx_hex_encode(sig, s, 64);
 	n = snprintf(out, cap, fmt, code, ok ? "OK" : "Unauthorized", bl, code,
-	             ok ? "Success" : "Not Verified", (unsigned long long)an, r->ss58, sig, body);
+	             ok ? "Success" : "Not Verified", (uint64_t)an, r->ss58, sig, body);
 	return (size_t)n;
 }
 

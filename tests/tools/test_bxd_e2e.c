@@ -11,6 +11,7 @@
  * argv: bxd bx-mkweights. Suite 'slow' (writes a 90 MB model).
  */
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -236,8 +237,8 @@ test_signed_both_ways(void **state)
 	for (i = 0; i < res.nb_recs; i++) {
 		ok += res.recs[i].status == 200;
 	}
-	print_message("bxd answered %llu of %llu signed requests with 200\n",
-	              (unsigned long long)ok, (unsigned long long)res.sent);
+	print_message("bxd answered %" PRIu64 " of %" PRIu64 " signed requests with 200\n",
+	              (uint64_t)ok, (uint64_t)res.sent);
 	assert_int_equal(res.sent, 600);
 	assert_int_equal(ok, 600);
 	assert_int_equal(res.sig_ok, 600);

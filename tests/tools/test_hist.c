@@ -3,6 +3,7 @@
  * (2^-11 relative) against exact nearest-rank percentiles of known data,
  * exact small values, merge, overflow clamp.
  */
+#include <inttypes.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -104,8 +105,8 @@ test_hist_percentiles_known_data(void **state)
 		uint64_t want = exact_pct(data, n, ps[k]), got = bx_hist_percentile(&h, ps[k]);
 
 		if (fabs((double)got - (double)want) > (double)want / 2048.0 + 0.5) {
-			fail_msg("p%g: got %llu want %llu", ps[k], (unsigned long long)got,
-			         (unsigned long long)want);
+			fail_msg("p%g: got %" PRIu64 " want %" PRIu64 "", ps[k], (uint64_t)got,
+			         (uint64_t)want);
 		}
 		assert_int_equal(bx_hist_percentile(&a, ps[k]), got);
 	}

@@ -438,10 +438,11 @@ bx_cli_identities(const struct bx_cli *cli, struct bx_dd_identity *ids, unsigned
 		(*nb)++;
 	}
 	for (i = 0; cli->nb_named == 0 && i < cli->nb_hotkeys; i++) {
+		static const char tag[16] = "bx-validator";
 		uint8_t seed[32] = { 0 };
 
-		/* Generated validators: seed = "bx-validator" || seed || index. */
-		memcpy(seed, "bx-validator", 12);
+		/* Generated validators: seed = "bx-validator" (16 bytes, zero padded) || seed || index. */
+		memcpy(seed, tag, sizeof(tag));
 		memcpy(seed + 16, &cli->ld.seed, 8);
 		memcpy(seed + 24, &i, sizeof(i));
 		ret = bx_dd_identity_from_seed(&ids[*nb], seed);

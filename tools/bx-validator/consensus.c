@@ -2,6 +2,7 @@
 #include "consensus.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,16 +113,16 @@ print_epoch(FILE *f, const struct bx_yuma *y, unsigned e, unsigned nv, unsigned 
 	for (j = 0; j < nm; j++) {
 		unsigned u = nv + j;
 
-		fprintf(f, "  %-5u  %-3u  %.4f  %.6f   %.6f   %llu\n", j, u, scores[j],
+		fprintf(f, "  %-5u  %-3u  %.4f  %.6f   %.6f   %" PRIu64 "\n", j, u, scores[j],
 		        bx_fx_to_double(y->C[u]), bx_fx_to_double(y->I[u]),
-		        (unsigned long long)y->server_emission[u]);
+		        (uint64_t)y->server_emission[u]);
 	}
 	fprintf(f,
 	        "  validator  uid  stake    trust     dividends  emission    bonds(u16 per miner)\n");
 	for (i = 0; i < nv; i++) {
-		fprintf(f, "  %-9u  %-3u  %.4f   %.6f  %.6f   %-10llu ", i, i,
+		fprintf(f, "  %-9u  %-3u  %.4f   %.6f  %.6f   %-10" PRIu64 " ", i, i,
 		        bx_fx_to_double(y->S[i]), bx_fx_to_double(y->Tv[i]),
-		        bx_fx_to_double(y->D[i]), (unsigned long long)y->validator_emission[i]);
+		        bx_fx_to_double(y->D[i]), (uint64_t)y->validator_emission[i]);
 		for (j = 0; j < nm; j++) {
 			fprintf(f, " %u", y->bonds[(size_t)i * y->n + nv + j]);
 		}
@@ -142,17 +143,17 @@ json_epoch(FILE *f, const struct bx_yuma *y, unsigned e, unsigned nv, unsigned n
 
 		fprintf(f,
 		        "%s{\"uid\": %u, \"score\": %.6f, \"consensus\": %.9f, "
-		        "\"incentive\": %.9f, \"emission\": %llu}",
+		        "\"incentive\": %.9f, \"emission\": %" PRIu64 "}",
 		        j ? ", " : "", u, scores[j], bx_fx_to_double(y->C[u]),
-		        bx_fx_to_double(y->I[u]), (unsigned long long)y->server_emission[u]);
+		        bx_fx_to_double(y->I[u]), (uint64_t)y->server_emission[u]);
 	}
 	fprintf(f, "], \"validators\": [");
 	for (i = 0; i < nv; i++) {
 		fprintf(f,
 		        "%s{\"uid\": %u, \"stake\": %.9f, \"trust\": %.9f, \"dividends\": %.9f, "
-		        "\"emission\": %llu, \"weights_u16\": [",
+		        "\"emission\": %" PRIu64 ", \"weights_u16\": [",
 		        i ? ", " : "", i, bx_fx_to_double(y->S[i]), bx_fx_to_double(y->Tv[i]),
-		        bx_fx_to_double(y->D[i]), (unsigned long long)y->validator_emission[i]);
+		        bx_fx_to_double(y->D[i]), (uint64_t)y->validator_emission[i]);
 		for (j = 0; j < nm; j++) {
 			fprintf(f, "%s%u", j ? ", " : "", y->weights[(size_t)i * y->n + nv + j]);
 		}
@@ -247,9 +248,9 @@ bx_cs_run(const struct bx_cli *cli, struct bx_dd_identity *ids, unsigned nb_ids,
 		fprintf(jf,
 		        "{\"yuma\": {\"kappa\": 32767, \"bonds_penalty\": 65535, "
 		        "\"bonds_moving_average\": 900000, \"yuma3\": false}, "
-		        "\"validators\": %u, \"miners\": %u, \"epoch_emission\": %llu, "
+		        "\"validators\": %u, \"miners\": %u, \"epoch_emission\": %" PRIu64 ", "
 		        "\"epochs\": [",
-		        nv, nm, (unsigned long long)EPOCH_EMISSION);
+		        nv, nm, (uint64_t)EPOCH_EMISSION);
 	}
 	ret = bx_yuma_create(nv + nm, &yc, &y);
 	if (ret < 0) {

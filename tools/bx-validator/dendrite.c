@@ -7,6 +7,7 @@
 #include "dendrite.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -363,7 +364,7 @@ hash_parts(const struct bx_dd_payload *p, struct bx_sbuf *parts, struct bx_sbuf 
 		hash_hex("None", 4, hex);
 	}
 	bx_sbuf_put(parts, hex, 64);
-	snprintf(f, sizeof(f), "%lld", (long long)p->max_tokens);
+	snprintf(f, sizeof(f), "%" PRId64 "", (int64_t)p->max_tokens);
 	hash_hex(f, strlen(f), hex);
 	bx_sbuf_put(parts, hex, 64);
 	hash_hex(f, (size_t)bx_py_float(f, p->temperature, false), hex);
@@ -371,7 +372,7 @@ hash_parts(const struct bx_dd_payload *p, struct bx_sbuf *parts, struct bx_sbuf 
 	hash_hex(f, (size_t)bx_py_float(f, p->top_p, false), hex);
 	bx_sbuf_put(parts, hex, 64);
 	if (p->seed >= 0) {
-		snprintf(f, sizeof(f), "%lld", (long long)p->seed);
+		snprintf(f, sizeof(f), "%" PRId64 "", (int64_t)p->seed);
 	} else {
 		snprintf(f, sizeof(f), "None");
 	}
@@ -416,14 +417,15 @@ fields_json(const struct bx_dd_payload *p, struct bx_sbuf *b)
 	} else {
 		bx_sbuf_puts(b, "null");
 	}
-	bx_sbuf_printf(b, ", \"max_tokens\": %lld, \"temperature\": ", (long long)p->max_tokens);
+	bx_sbuf_printf(b,
+	               ", \"max_tokens\": %" PRId64 ", \"temperature\": ", (int64_t)p->max_tokens);
 	bx_py_float(f, p->temperature, true);
 	bx_sbuf_puts(b, f);
 	bx_sbuf_puts(b, ", \"top_p\": ");
 	bx_py_float(f, p->top_p, true);
 	bx_sbuf_puts(b, f);
 	if (p->seed >= 0) {
-		bx_sbuf_printf(b, ", \"seed\": %lld", (long long)p->seed);
+		bx_sbuf_printf(b, ", \"seed\": %" PRId64 "", (int64_t)p->seed);
 	} else {
 		bx_sbuf_puts(b, ", \"seed\": null");
 	}
@@ -500,14 +502,15 @@ body(const struct bx_dd_template *t, const struct bx_dd_identity *id, uint64_t n
 	char f[32];
 
 	bx_py_float(f, t->timeout_s, true);
-	bx_sbuf_printf(
-		b,
-		"{\"name\": \"%s\", \"timeout\": %s, \"total_size\": %llu, \"header_size\": 0, "
-		"\"dendrite\": {\"status_code\": null, \"status_message\": null, "
-		"\"process_time\": null, \"ip\": \"%s\", \"port\": null, \"version\": %d, "
-		"\"nonce\": %llu, \"uuid\": \"%s\", \"hotkey\": \"%s\", \"signature\": \"%s\"}, ",
-		t->name, f, (unsigned long long)t->total_size, t->dendrite_ip, BX_DD_VERSION,
-		(unsigned long long)nonce, id->uuid, id->ss58, sig);
+	bx_sbuf_printf(b,
+	               "{\"name\": \"%s\", \"timeout\": %s, \"total_size\": %" PRIu64
+	               ", \"header_size\": 0, "
+	               "\"dendrite\": {\"status_code\": null, \"status_message\": null, "
+	               "\"process_time\": null, \"ip\": \"%s\", \"port\": null, \"version\": %d, "
+	               "\"nonce\": %" PRIu64
+	               ", \"uuid\": \"%s\", \"hotkey\": \"%s\", \"signature\": \"%s\"}, ",
+	               t->name, f, (uint64_t)t->total_size, t->dendrite_ip, BX_DD_VERSION,
+	               (uint64_t)nonce, id->uuid, id->ss58, sig);
 	bx_sbuf_printf(b,
 	               "\"axon\": {\"status_code\": null, \"status_message\": null, "
 	               "\"process_time\": null, \"ip\": \"%s\", \"port\": %u, \"version\": null, "
@@ -530,7 +533,7 @@ bx_dd_build(const struct bx_dd_template *t, struct bx_dd_identity *id, uint64_t 
 	if (nonce == 0) {
 		nonce = bx_dd_next_nonce(id);
 	}
-	n = snprintf(msg, sizeof(msg), "%llu.%s.%s.%s.%s", (unsigned long long)nonce, id->ss58,
+	n = snprintf(msg, sizeof(msg), "%" PRIu64 ".%s.%s.%s.%s", (uint64_t)nonce, id->ss58,
 	             t->axon_hotkey, id->uuid, t->body_hash);
 	if (n < 0 || (size_t)n >= sizeof(msg)) {
 		return -ENOSPC;
@@ -547,15 +550,15 @@ bx_dd_build(const struct bx_dd_template *t, struct bx_dd_identity *id, uint64_t 
 	               "POST /%s HTTP/1.1\r\nHost: %s\r\nname: %s\r\ntimeout: %s\r\n"
 	               "bt_header_axon_ip: %s\r\nbt_header_axon_port: %u\r\n"
 	               "bt_header_axon_hotkey: %s\r\nbt_header_dendrite_ip: %s\r\n"
-	               "bt_header_dendrite_version: %d\r\nbt_header_dendrite_nonce: %llu\r\n"
+	               "bt_header_dendrite_version: %d\r\nbt_header_dendrite_nonce: %" PRIu64 "\r\n"
 	               "bt_header_dendrite_uuid: %s\r\nbt_header_dendrite_hotkey: %s\r\n"
 	               "bt_header_dendrite_signature: %s\r\n%sheader_size: 640\r\n"
-	               "total_size: %llu\r\ncomputed_body_hash: %s\r\nAccept: */*\r\n"
+	               "total_size: %" PRIu64 "\r\ncomputed_body_hash: %s\r\nAccept: */*\r\n"
 	               "Accept-Encoding: gzip, deflate\r\n"
 	               "User-Agent: Python/3.11 aiohttp/3.10.11\r\nContent-Length: ",
 	               t->name, t->host, t->name, f, t->axon_ip, t->axon_port, t->axon_hotkey,
-	               t->dendrite_ip, BX_DD_VERSION, (unsigned long long)nonce, id->uuid, id->ss58,
-	               sig, t->input_obj, (unsigned long long)t->total_size, t->body_hash);
+	               t->dendrite_ip, BX_DD_VERSION, (uint64_t)nonce, id->uuid, id->ss58, sig,
+	               t->input_obj, (uint64_t)t->total_size, t->body_hash);
 	/* Body after a 64-byte gap (room for the length and Content-Type), then the length written and the body moved up. */
 	body_start = out->len + 64;
 	if (out->overflow || body_start > out->cap) {

@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -243,9 +244,8 @@ check_sigs(struct worker *w, const struct conn *cn, const struct bx_resp *rp)
 	if (!rp->chunked && hdr_copy(rp, "bt_header_axon_body_signature", sig, sizeof(sig))) {
 		bx_sha3_256(d, rp->body, rp->body_len);
 		bx_hex_encode(hex, d, 32);
-		n = snprintf(msg, sizeof(msg), "bx-axon-body-v1.%s.%s.%llu.%s.%s.%s", an,
-		             cn->id->ss58, (unsigned long long)cn->nonce, cn->id->uuid,
-		             t->axon_hotkey, hex);
+		n = snprintf(msg, sizeof(msg), "bx-axon-body-v1.%s.%s.%" PRIu64 ".%s.%s.%s", an,
+		             cn->id->ss58, (uint64_t)cn->nonce, cn->id->uuid, t->axon_hotkey, hex);
 		seen++;
 		bad += verify_hex(sig, msg, n, w->c->axon_pub) != 0;
 	}
@@ -391,10 +391,8 @@ do_read(struct worker *w, struct conn *cn)
 			if (cn->rx_len < RX_CAP) {
 				continue;
 			}
-		} else if (n == 0) {
-			eof = true;
-		} else if (errno != EAGAIN) {
-			eof = true;
+		} else if (n == 0 || errno != EAGAIN) {
+			eof = true; /* closed, or reset */
 		}
 		break;
 	}
@@ -765,10 +763,11 @@ progress(const struct bx_ld_conf *c, struct worker *ws, struct bx_hist *h, uint6
 		sent += __atomic_load_n(&w->sent, __ATOMIC_RELAXED);
 	}
 	snprintf(line, sizeof(line),
-	         "t=%5.1fs sent/s=%-7llu done/s=%-7llu errors=%-5llu p50=%.3fms p99=%.3fms",
-	         (double)(now - start) / 1e9, (unsigned long long)(sent - *prev_sent),
-	         (unsigned long long)done, (unsigned long long)errs,
-	         (double)bx_hist_percentile(h, 50) / 1e6, (double)bx_hist_percentile(h, 99) / 1e6);
+	         "t=%5.1fs sent/s=%-7" PRIu64 " done/s=%-7" PRIu64 " errors=%-5" PRIu64
+	         " p50=%.3fms p99=%.3fms",
+	         (double)(now - start) / 1e9, (uint64_t)(sent - *prev_sent), (uint64_t)done,
+	         (uint64_t)errs, (double)bx_hist_percentile(h, 50) / 1e6,
+	         (double)bx_hist_percentile(h, 99) / 1e6);
 	*prev_sent = sent;
 	c->progress(c->progress_arg, line);
 }

@@ -17,7 +17,7 @@
 #include "report.h"
 #include "score.h"
 
-#define MAX_DIM (64 * 1024) /* reference floats: texts x dimension */
+#define MAX_DIM ((size_t)64 * 1024) /* reference floats: texts x dimension */
 
 static struct bx_dd_identity ids[BX_CLI_MAX_IDS];
 static char greedy[16384];

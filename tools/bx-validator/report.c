@@ -2,6 +2,7 @@
 #include "report.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,16 +207,16 @@ bx_rp_text(const struct bx_rp_summary *s, FILE *f)
 	}
 	fprintf(f, "  duration           %.1f s (warm-up %.1f s), timeout %.1f s\n", c->duration_s,
 	        c->warmup_s, c->timeout_s);
-	fprintf(f, "  sent               %llu (dropped by a full backlog: %llu)\n",
-	        (unsigned long long)r->sent, (unsigned long long)r->dropped);
-	fprintf(f, "  measured           %llu requests, %.1f req/s\n",
-	        (unsigned long long)s->counted, s->rate);
-	fprintf(f, "  success in time    %llu (%.2f %%)\n", (unsigned long long)s->ok_in_time,
+	fprintf(f, "  sent               %" PRIu64 " (dropped by a full backlog: %" PRIu64 ")\n",
+	        (uint64_t)r->sent, (uint64_t)r->dropped);
+	fprintf(f, "  measured           %" PRIu64 " requests, %.1f req/s\n", (uint64_t)s->counted,
+	        s->rate);
+	fprintf(f, "  success in time    %" PRIu64 " (%.2f %%)\n", (uint64_t)s->ok_in_time,
 	        s->counted ? 100.0 * (double)s->ok_in_time / (double)s->counted : 0.0);
 	for (st = 0; st < 600; st++) {
 		if (s->status[st]) {
-			fprintf(f, "  status %3u         %llu  %s\n", st,
-			        (unsigned long long)s->status[st], status_name(st));
+			fprintf(f, "  status %3u         %" PRIu64 "  %s\n", st,
+			        (uint64_t)s->status[st], status_name(st));
 		}
 	}
 	fprintf(f, "  latency (all)     ");
@@ -235,27 +236,26 @@ bx_rp_text(const struct bx_rp_summary *s, FILE *f)
 	}
 	if (s->streams) {
 		fprintf(f,
-		        "  streams            %llu, time to first token %.3f ms, %.1f tokens/s\n",
-		        (unsigned long long)s->streams, s->ttft_sum_s / (double)s->streams * 1e3,
+		        "  streams            %" PRIu64
+		        ", time to first token %.3f ms, %.1f tokens/s\n",
+		        (uint64_t)s->streams, s->ttft_sum_s / (double)s->streams * 1e3,
 		        s->stream_time_s > 0 ? (double)s->tokens / s->stream_time_s : 0.0);
 	}
 	for (k = 0; k < BX_DD_NB_KINDS; k++) {
 		if (s->per_kind[k]) {
-			fprintf(f, "  %-24s %llu sent, %llu ok",
-			        bx_dd_kind_name((enum bx_dd_kind)k),
-			        (unsigned long long)s->per_kind[k],
-			        (unsigned long long)s->per_kind_ok[k]);
+			fprintf(f, "  %-24s %" PRIu64 " sent, %" PRIu64 " ok",
+			        bx_dd_kind_name((enum bx_dd_kind)k), (uint64_t)s->per_kind[k],
+			        (uint64_t)s->per_kind_ok[k]);
 			if (s->scored[k]) {
-				fprintf(f, ", mean score %.4f over %llu",
+				fprintf(f, ", mean score %.4f over %" PRIu64 "",
 				        s->score_sum[k] / (double)s->scored[k],
-				        (unsigned long long)s->scored[k]);
+				        (uint64_t)s->scored[k]);
 			}
 			fprintf(f, "\n");
 		}
 	}
-	fprintf(f, "  response signatures ok %llu, failed %llu, absent %llu\n",
-	        (unsigned long long)r->sig_ok, (unsigned long long)r->sig_bad,
-	        (unsigned long long)r->sig_absent);
+	fprintf(f, "  response signatures ok %" PRIu64 ", failed %" PRIu64 ", absent %" PRIu64 "\n",
+	        (uint64_t)r->sig_ok, (uint64_t)r->sig_bad, (uint64_t)r->sig_absent);
 	if (s->sign_rate > 0) {
 		fprintf(f,
 		        "  client ceiling     %.0f signed requests/s per thread (this machine)\n",
@@ -270,8 +270,7 @@ json_pcts(FILE *f, const char *name, const uint64_t *v)
 
 	fprintf(f, "\"%s\": {", name);
 	for (k = 0; k < BX_RP_NB_PCT; k++) {
-		fprintf(f, "%s\"p%g\": %llu", k ? ", " : "", bx_rp_pcts[k],
-		        (unsigned long long)v[k]);
+		fprintf(f, "%s\"p%g\": %" PRIu64 "", k ? ", " : "", bx_rp_pcts[k], (uint64_t)v[k]);
 	}
 	fprintf(f, "}");
 }
@@ -285,11 +284,10 @@ json_conf(FILE *f, const struct bx_rp_summary *s)
 	fprintf(f,
 	        "  \"config\": {\"mode\": \"%s\", \"rate\": %.3f, \"arrival\": \"%s\", "
 	        "\"connections\": %u, \"threads\": %u, \"hotkeys\": %u, \"duration_s\": %.3f, "
-	        "\"warmup_s\": %.3f, \"timeout_s\": %.3f, \"seed\": %llu},\n",
+	        "\"warmup_s\": %.3f, \"timeout_s\": %.3f, \"seed\": %" PRIu64 "},\n",
 	        c->rate > 0 ? "open" : "closed", c->rate,
 	        c->arrival == BX_ARRIVAL_POISSON ? "poisson" : "constant", c->connections,
-	        c->threads, c->nb_ids, c->duration_s, c->warmup_s, c->timeout_s,
-	        (unsigned long long)c->seed);
+	        c->threads, c->nb_ids, c->duration_s, c->warmup_s, c->timeout_s, (uint64_t)c->seed);
 }
 
 int
@@ -306,20 +304,23 @@ bx_rp_json(const struct bx_rp_summary *s, const char *path)
 	fprintf(f, "{\n");
 	json_conf(f, s);
 	fprintf(f,
-	        "  \"sent\": %llu, \"dropped\": %llu, \"measured\": %llu, \"rate\": %.3f, "
-	        "\"success_in_time\": %llu,\n  \"status\": {",
-	        (unsigned long long)r->sent, (unsigned long long)r->dropped,
-	        (unsigned long long)s->counted, s->rate, (unsigned long long)s->ok_in_time);
+	        "  \"sent\": %" PRIu64 ", \"dropped\": %" PRIu64 ", \"measured\": %" PRIu64
+	        ", \"rate\": %.3f, "
+	        "\"success_in_time\": %" PRIu64 ",\n  \"status\": {",
+	        (uint64_t)r->sent, (uint64_t)r->dropped, (uint64_t)s->counted, s->rate,
+	        (uint64_t)s->ok_in_time);
 	for (st = 0; st < 600; st++) {
 		if (s->status[st]) {
-			fprintf(f, "%s\"%u\": %llu", first ? "" : ", ", st,
-			        (unsigned long long)s->status[st]);
+			fprintf(f, "%s\"%u\": %" PRIu64 "", first ? "" : ", ", st,
+			        (uint64_t)s->status[st]);
 			first = 0;
 		}
 	}
-	fprintf(f, "},\n  \"latency_ns\": {\"mean\": %.0f, \"min\": %llu, \"max\": %llu, ",
-	        bx_hist_mean(&s->all), (unsigned long long)(s->all.count ? s->all.min : 0),
-	        (unsigned long long)s->all.max);
+	fprintf(f,
+	        "},\n  \"latency_ns\": {\"mean\": %.0f, \"min\": %" PRIu64 ", \"max\": %" PRIu64
+	        ", ",
+	        bx_hist_mean(&s->all), (uint64_t)(s->all.count ? s->all.min : 0),
+	        (uint64_t)s->all.max);
 	json_pcts(f, "all", s->pct_all);
 	fprintf(f, ", ");
 	json_pcts(f, "success", s->pct_ok);
@@ -328,9 +329,10 @@ bx_rp_json(const struct bx_rp_summary *s, const char *path)
 	fprintf(f, ", \"precision\": \"nearest rank, within 2^-11 relative\"},\n");
 	fprintf(f, "  \"process_time_mean_s\": %.6f,\n", s->process_time_mean);
 	fprintf(f,
-	        "  \"streams\": {\"count\": %llu, \"tokens\": %llu, \"ttft_mean_s\": %.6f, "
+	        "  \"streams\": {\"count\": %" PRIu64 ", \"tokens\": %" PRIu64
+	        ", \"ttft_mean_s\": %.6f, "
 	        "\"tokens_per_s\": %.3f},\n",
-	        (unsigned long long)s->streams, (unsigned long long)s->tokens,
+	        (uint64_t)s->streams, (uint64_t)s->tokens,
 	        s->streams ? s->ttft_sum_s / (double)s->streams : 0.0,
 	        s->stream_time_s > 0 ? (double)s->tokens / s->stream_time_s : 0.0);
 	fprintf(f, "  \"synapses\": {");
@@ -339,28 +341,29 @@ bx_rp_json(const struct bx_rp_summary *s, const char *path)
 			continue;
 		}
 		fprintf(f,
-		        "%s\"%s\": {\"sent\": %llu, \"ok\": %llu, \"scored\": %llu, \"mean_score\": %.6f}",
+		        "%s\"%s\": {\"sent\": %" PRIu64 ", \"ok\": %" PRIu64
+		        ", \"scored\": %" PRIu64 ", \"mean_score\": %.6f}",
 		        first ? "" : ", ", bx_dd_kind_name((enum bx_dd_kind)k),
-		        (unsigned long long)s->per_kind[k], (unsigned long long)s->per_kind_ok[k],
-		        (unsigned long long)s->scored[k],
+		        (uint64_t)s->per_kind[k], (uint64_t)s->per_kind_ok[k],
+		        (uint64_t)s->scored[k],
 		        s->scored[k] ? s->score_sum[k] / (double)s->scored[k] : 0.0);
 		first = 0;
 	}
 	fprintf(f,
-	        "},\n  \"response_signatures\": {\"ok\": %llu, \"failed\": %llu, \"absent\": %llu},\n",
-	        (unsigned long long)r->sig_ok, (unsigned long long)r->sig_bad,
-	        (unsigned long long)r->sig_absent);
+	        "},\n  \"response_signatures\": {\"ok\": %" PRIu64 ", \"failed\": %" PRIu64
+	        ", \"absent\": %" PRIu64 "},\n",
+	        (uint64_t)r->sig_ok, (uint64_t)r->sig_bad, (uint64_t)r->sig_absent);
 	fprintf(f, "  \"client_sign_rate_per_thread\": %.1f,\n  \"timeline\": [", s->sign_rate);
 	for (i = 0; i < s->nb_seconds; i++) {
 		const struct bx_rp_second *q = &s->seconds[i];
 
 		fprintf(f,
-		        "%s\n    {\"t\": %u, \"count\": %llu, \"errors\": %llu, \"p50_ns\": %llu, "
-		        "\"p90_ns\": %llu, \"p99_ns\": %llu, \"max_ns\": %llu}",
-		        i ? "," : "", i, (unsigned long long)q->count,
-		        (unsigned long long)q->errors, (unsigned long long)q->p50,
-		        (unsigned long long)q->p90, (unsigned long long)q->p99,
-		        (unsigned long long)q->max);
+		        "%s\n    {\"t\": %u, \"count\": %" PRIu64 ", \"errors\": %" PRIu64
+		        ", \"p50_ns\": %" PRIu64 ", "
+		        "\"p90_ns\": %" PRIu64 ", \"p99_ns\": %" PRIu64 ", \"max_ns\": %" PRIu64
+		        "}",
+		        i ? "," : "", i, (uint64_t)q->count, (uint64_t)q->errors, (uint64_t)q->p50,
+		        (uint64_t)q->p90, (uint64_t)q->p99, (uint64_t)q->max);
 	}
 	fprintf(f, "\n  ]\n}\n");
 	return fclose(f) == 0 ? 0 : -EIO;
@@ -500,8 +503,9 @@ bx_rp_svg(const struct bx_rp_summary *s, const char *path)
 	        "<?xml version='1.0'?>\n<svg xmlns='http://www.w3.org/2000/svg' width='900' "
 	        "height='720' font-family='sans-serif'>\n<rect width='900' height='720' fill='white'/>\n");
 	fprintf(f,
-	        "<text x='80' y='22' font-size='13'>bx-validator %s %s: %llu requests, %.1f req/s</text>\n",
-	        s->url, s->mix, (unsigned long long)s->counted, s->rate);
+	        "<text x='80' y='22' font-size='13'>bx-validator %s %s: %" PRIu64
+	        " requests, %.1f req/s</text>\n",
+	        s->url, s->mix, (uint64_t)s->counted, s->rate);
 	svg_timeline(f, s, &top);
 	svg_spectrum(f, s, &bot);
 	fprintf(f, "</svg>\n");
