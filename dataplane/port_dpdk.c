@@ -27,9 +27,12 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <net/if.h>
+#include <net/if_arp.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <rte_arp.h>
@@ -194,6 +197,46 @@ shared_free(struct dshared *s)
 	bx_free(s);
 }
 
+/*
+ * The kernel's side of the exception port answers ARP for the appliance's
+ * address too: it must do so with the wire port's MAC, or peers would send
+ * to a MAC the NIC does not accept. Sets it when the devargs name the
+ * kernel interface (iface=, net_tap and virtio_user); warns otherwise.
+ */
+static void
+exc_kernel_mac(const char *devargs, const uint8_t *mac)
+{
+	const char *p = strstr(devargs, "iface=");
+	struct ifreq ifr;
+	size_t n;
+	int fd;
+
+	if (!p) {
+		BX_LOG(WARN,
+		       "dataplane: dpdk: give the exception interface the wire port's MAC "
+		       "%02x:%02x:%02x:%02x:%02x:%02x yourself",
+		       mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+		return;
+	}
+	p += 6;
+	n = strcspn(p, ",");
+	memset(&ifr, 0, sizeof(ifr));
+	if (n == 0 || n >= sizeof(ifr.ifr_name)) {
+		return;
+	}
+	memcpy(ifr.ifr_name, p, n);
+	ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+	memcpy(ifr.ifr_hwaddr.sa_data, mac, 6);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || ioctl(fd, SIOCSIFHWADDR, &ifr) < 0) {
+		BX_LOG(WARN, "dataplane: dpdk: cannot give %s the wire port's MAC: %s",
+		       ifr.ifr_name, bx_strerror(errno));
+	}
+	if (fd >= 0) {
+		close(fd);
+	}
+}
+
 static int
 shared_setup(struct dshared *s, const struct bx_dp_conf *c, struct bx_errbuf *eb)
 {
@@ -221,6 +264,9 @@ shared_setup(struct dshared *s, const struct bx_dp_conf *c, struct bx_errbuf *eb
 		r = bx_dpdk_port_open(&s->exc, c->dpdk_exception, (uint16_t)c->nb_cores, rxd, txd,
 		                      s->qpool, eb);
 		s->has_exc = r == 0;
+		if (r == 0) {
+			exc_kernel_mac(c->dpdk_exception, s->wire.mac);
+		}
 	}
 	if (r == 0) {
 		r = make_rings(s, c->nb_cores, eb);

@@ -37,15 +37,18 @@
 #include "bx_test.h"
 #include "dp_testlib.h"
 
-#define CLI_IP   "10.213.7.1"
-#define FLOOD_IP "10.213.7.66"
-#define SRV_IP   "10.213.7.2"
+#define CLI_IP    "10.213.7.1"
+#define FLOOD_IP  "10.213.7.66"
+#define SRV_IP    "10.213.7.2"
+#define WIRE_MAC  "02:0b:00:00:00:02"
+#define MGMT_PORT 2222
 
 static struct dpt_keys K;
 static struct bx_dp *DP;
 static uint16_t PORT;
 static char ns_name[32], ifname[16];
-static int root_ns = -1, test_ns = -1;
+static char kns_name[32], excname[16]; /* the appliance's kernel, behind the exception path */
+static int root_ns = -1, test_ns = -1, kernel_ns = -1;
 static bool ns_created;
 
 static int teardown(void **state);
@@ -119,13 +122,38 @@ conf_dpdk(struct bx_dp_conf *c, unsigned nb_cores)
 	c->replay_slots = 1 << 16;
 	snprintf(c->dpdk_eal_args, sizeof(c->dpdk_eal_args),
 	         "--no-huge -m 256 --no-pci --log-level=lib.eal:error");
-	snprintf(c->dpdk_device, sizeof(c->dpdk_device), "net_tap_%s,iface=%s", ifname, ifname);
+	snprintf(c->dpdk_device, sizeof(c->dpdk_device), "net_tap_%s,iface=%s,mac=" WIRE_MAC,
+	         ifname, ifname);
+	snprintf(c->dpdk_exception, sizeof(c->dpdk_exception), "net_tap_%s,iface=%s", excname,
+	         excname);
 	snprintf(c->dpdk_addr, sizeof(c->dpdk_addr), SRV_IP "/24");
 	c->dpdk_idle_us = 50; /* a shared test machine: do not spin on idle cores */
 	c->dpdk_syn_rate = 20;
 	c->dpdk_syn_burst = 20;
 	c->dpdk_open_rate = 4000;
 	c->dpdk_open_burst = 4000;
+}
+
+/* The port gave the exception interface's kernel side the wire port's MAC. */
+static int
+exc_mac_check(void)
+{
+	char path[64], mac[32] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/address", excname);
+	f = fopen(path, "r");
+	if (!f || !fgets(mac, sizeof(mac), f)) {
+		fprintf(stderr, "cannot read %s\n", path);
+	}
+	if (f) {
+		fclose(f);
+	}
+	if (strncmp(mac, WIRE_MAC, strlen(WIRE_MAC)) != 0) {
+		fprintf(stderr, "%s has MAC %s, not the wire's " WIRE_MAC "\n", excname, mac);
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -145,6 +173,8 @@ setup(void **state)
 	need();
 	snprintf(ns_name, sizeof(ns_name), "bxdp%d", (int)getpid());
 	snprintf(ifname, sizeof(ifname), "bxw%d", (int)getpid() % 100000);
+	snprintf(kns_name, sizeof(kns_name), "bxdk%d", (int)getpid());
+	snprintf(excname, sizeof(excname), "bxe%d", (int)getpid() % 100000);
 	dpt_keys_make(&K);
 	conf_dpdk(&c, 2);
 	r = bx_dp_create(&c, make_mg(), &DP, &eb);
@@ -178,14 +208,19 @@ setup(void **state)
 	    sh("ip -n %s addr add " CLI_IP "/24 dev %s", ns_name, ifname) ||
 	    sh("ip -n %s addr add " FLOOD_IP "/24 dev %s", ns_name, ifname) ||
 	    sh("ip -n %s link set %s up", ns_name, ifname) ||
-	    sh("ip -n %s link set lo up", ns_name)) {
+	    sh("ip -n %s link set lo up", ns_name) || exc_mac_check() ||
+	    sh("ip netns add %s", kns_name) || sh("ip link set %s netns %s", excname, kns_name) ||
+	    sh("ip -n %s addr add " SRV_IP "/24 dev %s", kns_name, excname) ||
+	    sh("ip -n %s link set %s up", kns_name, excname)) {
 		teardown(state); /* cmocka skips the group teardown when setup fails */
 		return -1;
 	}
 	root_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	snprintf(path, sizeof(path), "/var/run/netns/%s", ns_name);
 	test_ns = open(path, O_RDONLY | O_CLOEXEC);
-	if (root_ns < 0 || test_ns < 0 || enter_ns(test_ns) < 0) {
+	snprintf(path, sizeof(path), "/var/run/netns/%s", kns_name);
+	kernel_ns = open(path, O_RDONLY | O_CLOEXEC);
+	if (root_ns < 0 || test_ns < 0 || kernel_ns < 0 || enter_ns(test_ns) < 0) {
 		fprintf(stderr, "setns: %s\n", strerror(errno));
 		teardown(state);
 		return -1;
@@ -206,17 +241,18 @@ teardown(void **state)
 	}
 	if (ns_created) {
 		sh("ip netns del %s", ns_name);
+		sh("ip netns del %s 2> /dev/null", kns_name);
 		ns_created = false;
 	}
 	dpt_keys_free(&K);
 	return 0;
 }
 
-/* A TCP connection from src (NULL: any) to the dataplane. -1 on failure. */
+/* A TCP connection from src (NULL: any) to the appliance's port. -1 on failure. */
 static int
-dial(const char *src)
+dial_port(const char *src, uint16_t port)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(PORT) };
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
 	struct timeval tv = { .tv_sec = 5 };
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
 
@@ -242,6 +278,12 @@ dial(const char *src)
 		return -1;
 	}
 	return fd;
+}
+
+static int
+dial(const char *src)
+{
+	return dial_port(src, PORT);
 }
 
 static int
@@ -585,6 +627,78 @@ test_unlisted_client_still_served(void **state)
 	close(fd);
 }
 
+struct mgmt {
+	pthread_t t;
+	int ready; /* atomic: 1 listening, -1 failed */
+	char got[8];
+};
+
+/* A management service (think sshd) in the appliance's kernel: echo one line. */
+static void *
+mgmt_main(void *arg)
+{
+	struct mgmt *m = arg;
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(MGMT_PORT) };
+	struct timeval tv = { .tv_sec = 10 };
+	int one = 1, lfd, fd;
+
+	if (enter_ns(kernel_ns) < 0 || (lfd = socket(AF_INET, SOCK_STREAM, 0)) < 0) {
+		__atomic_store_n(&m->ready, -1, __ATOMIC_RELEASE);
+		return NULL;
+	}
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(lfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (bind(lfd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(lfd, 4) < 0) {
+		__atomic_store_n(&m->ready, -1, __ATOMIC_RELEASE);
+		close(lfd);
+		return NULL;
+	}
+	__atomic_store_n(&m->ready, 1, __ATOMIC_RELEASE);
+	fd = accept(lfd, NULL, NULL);
+	if (fd >= 0) {
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		if (recv(fd, m->got, 4, MSG_WAITALL) == 4) {
+			send(fd, "pong", 4, MSG_NOSIGNAL);
+		}
+		close(fd);
+	}
+	close(lfd);
+	return NULL;
+}
+
+static void
+test_exception_path(void **state)
+{
+	struct mgmt m = { 0 };
+	struct bx_dp_stats before, after;
+	char buf[8] = "";
+	int fd;
+
+	bx_dp_stats(DP, &before);
+	assert_int_equal(pthread_create(&m.t, NULL, mgmt_main, &m), 0);
+	for (int i = 0; i < 500 && !__atomic_load_n(&m.ready, __ATOMIC_ACQUIRE); i++) {
+		usleep(10000);
+	}
+	assert_int_equal(m.ready, 1);
+	/* the appliance's address, another port: not the service, so the kernel's */
+	fd = dial_port(NULL, MGMT_PORT);
+	assert_true(fd >= 0);
+	assert_int_equal(send(fd, "ping", 4, MSG_NOSIGNAL), 4);
+	assert_int_equal(recv(fd, buf, 4, MSG_WAITALL), 4);
+	assert_memory_equal(buf, "pong", 4);
+	close(fd);
+	pthread_join(m.t, NULL);
+	assert_memory_equal(m.got, "ping", 4);
+	bx_dp_stats(DP, &after);
+	assert_true(after.pkt[BX_DP_P_EXC_TO_KERNEL] > before.pkt[BX_DP_P_EXC_TO_KERNEL]);
+	assert_true(after.pkt[BX_DP_P_EXC_FROM_KERNEL] > before.pkt[BX_DP_P_EXC_FROM_KERNEL]);
+	/* and the service is still lwIP's */
+	fd = dial(NULL);
+	assert_true(fd >= 0);
+	assert_int_equal(signed_requests(fd, 2), 2);
+	close(fd);
+}
+
 int
 main(void)
 {
@@ -594,6 +708,7 @@ main(void)
 		cmocka_unit_test(test_concurrent_connections),
 		cmocka_unit_test(test_flood_from_unlisted_source),
 		cmocka_unit_test(test_unlisted_client_still_served),
+		cmocka_unit_test(test_exception_path),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
