@@ -167,6 +167,23 @@ json_epoch(FILE *f, const struct bx_yuma *y, unsigned e, unsigned nv, unsigned n
 }
 
 static int
+json_open(const char *path, unsigned nv, unsigned nm, FILE **out, struct bx_errbuf *eb)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL) {
+		return bx_err(eb, errno, "%s: %s", path, bx_strerror(errno));
+	}
+	fprintf(f,
+	        "{\"yuma\": {\"kappa\": 32767, \"bonds_penalty\": 65535, "
+	        "\"bonds_moving_average\": 900000, \"yuma3\": false}, \"validators\": %u, "
+	        "\"miners\": %u, \"epoch_emission\": %" PRIu64 ", \"epochs\": [",
+	        nv, nm, (uint64_t)EPOCH_EMISSION);
+	*out = f;
+	return 0;
+}
+
+static int
 stakes(const struct bx_cli *cli, struct bx_yuma *y, unsigned nv, struct bx_errbuf *eb)
 {
 	const char *s = cli->stakes;
@@ -240,17 +257,8 @@ bx_cs_run(const struct bx_cli *cli, struct bx_dd_identity *ids, unsigned nb_ids,
 	}
 	bx_yuma_conf_default(&yc);
 	yc.tempo = 1; /* one epoch per scoring round; blocks are only a clock here */
-	if (cli->json_path != NULL) {
-		jf = fopen(cli->json_path, "w");
-		if (jf == NULL) {
-			return bx_err(eb, errno, "%s: %s", cli->json_path, bx_strerror(errno));
-		}
-		fprintf(jf,
-		        "{\"yuma\": {\"kappa\": 32767, \"bonds_penalty\": 65535, "
-		        "\"bonds_moving_average\": 900000, \"yuma3\": false}, "
-		        "\"validators\": %u, \"miners\": %u, \"epoch_emission\": %" PRIu64 ", "
-		        "\"epochs\": [",
-		        nv, nm, (uint64_t)EPOCH_EMISSION);
+	if (cli->json_path != NULL && (ret = json_open(cli->json_path, nv, nm, &jf, eb)) < 0) {
+		return ret;
 	}
 	ret = bx_yuma_create(nv + nm, &yc, &y);
 	if (ret < 0) {

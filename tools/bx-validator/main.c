@@ -124,83 +124,96 @@ load_run(struct bx_cli *cli, const struct bx_scorer *scorer, struct bx_errbuf *e
 	return ret;
 }
 
+/* The references answers are scored against: a vector, a local model, a generation model. */
 static int
-run(struct bx_cli *cli, struct bx_errbuf *eb)
+references(struct bx_cli *cli, struct bx_scorer *scorer, struct bx_errbuf *eb)
 {
-	struct bx_dd_template t[BX_DD_NB_KINDS];
-	struct bx_scorer scorer = { .norm_tol = 1e-3, .nb_texts = cli->nb_texts };
-	struct bx_cs_result cs;
-	int ret, k, n;
+	unsigned dim;
+	int ret, n;
 
-	memset(t, 0, sizeof(t));
 	if (cli->reference != NULL) {
 		n = bx_score_parse_vector(cli->reference, ref_vec, MAX_DIM);
 		if (n < 0) {
 			return bx_err(eb, EINVAL,
 			              "--reference: not a comma-separated list of numbers");
 		}
-		scorer.ref = ref_vec;
-		scorer.dim = (unsigned)n;
-		scorer.nb_refs = 1;
+		scorer->ref = ref_vec;
+		scorer->dim = (unsigned)n;
+		scorer->nb_refs = 1;
 	} else if (cli->ref_model != NULL) {
-		unsigned dim;
-
 		ret = bx_ref_embed(cli->ref_model, cli->texts, cli->nb_texts, ref_vec, MAX_DIM,
 		                   &dim, eb);
 		if (ret < 0) {
 			return ret;
 		}
-		scorer.ref = ref_vec;
-		scorer.dim = dim;
-		scorer.nb_refs = cli->nb_texts;
+		scorer->ref = ref_vec;
+		scorer->dim = dim;
+		scorer->nb_refs = cli->nb_texts;
 	}
-	if (cli->ref_llm != NULL) {
-		ret = bx_ref_llm_open(cli->ref_llm, cli->ref_tok, &scorer.llm, eb);
-		if (ret < 0) {
-			return ret;
-		}
-		ret = bx_ref_llm_greedy(scorer.llm, cli->prompt, (unsigned)cli->max_tokens, greedy,
-		                        sizeof(greedy), &scorer.ref_ll);
-		if (ret < 0) {
-			bx_err(eb, -ret, "%s: reference generation failed: %s", cli->ref_llm,
-			       bx_strerror(ret));
-			goto out;
-		}
-		scorer.prompt = cli->prompt;
-		scorer.ref_completion = greedy;
-		fprintf(stderr, "reference greedy output (mean log-likelihood %.4f): %s\n",
-		        scorer.ref_ll, greedy);
+	if (cli->ref_llm == NULL) {
+		return 0;
 	}
-	if ((ret = bx_cli_identities(cli, ids, &nb_ids, eb)) < 0) {
+	ret = bx_ref_llm_open(cli->ref_llm, cli->ref_tok, &scorer->llm, eb);
+	if (ret < 0) {
+		return ret;
+	}
+	ret = bx_ref_llm_greedy(scorer->llm, cli->prompt, (unsigned)cli->max_tokens, greedy,
+	                        sizeof(greedy), &scorer->ref_ll);
+	if (ret < 0) {
+		return bx_err(eb, -ret, "%s: reference generation failed: %s", cli->ref_llm,
+		              bx_strerror(ret));
+	}
+	scorer->prompt = cli->prompt;
+	scorer->ref_completion = greedy;
+	fprintf(stderr, "reference greedy output (mean log-likelihood %.4f): %s\n", scorer->ref_ll,
+	        greedy);
+	return 0;
+}
+
+/* --sign-bench: one JSON line per synapse in the mix. */
+static void
+sign_bench(const struct bx_cli *cli)
+{
+	int k;
+
+	for (k = 0; k < BX_DD_NB_KINDS; k++) {
+		if (cli->ld.tmpl[k] != NULL) {
+			printf("{\"bench\": \"sign_rate\", \"synapse\": \"%s\", \"per_thread\": %.0f}\n",
+			       bx_dd_kind_name((enum bx_dd_kind)k),
+			       bx_cli_sign_rate(cli->ld.tmpl[k], &ids[0], cli->sign_bench_s));
+		}
+	}
+}
+
+static int
+run(struct bx_cli *cli, struct bx_errbuf *eb)
+{
+	struct bx_dd_template t[BX_DD_NB_KINDS];
+	struct bx_scorer scorer = { .norm_tol = 1e-3, .nb_texts = cli->nb_texts };
+	struct bx_cs_result cs;
+	unsigned i;
+	int ret, k;
+
+	memset(t, 0, sizeof(t));
+	if ((ret = references(cli, &scorer, eb)) < 0 ||
+	    (ret = bx_cli_identities(cli, ids, &nb_ids, eb)) < 0) {
 		goto out;
 	}
 	cli->ld.ids = ids;
 	cli->ld.nb_ids = nb_ids;
 	if (cli->print_hotkeys) {
-		for (k = 0; k < (int)nb_ids; k++) {
-			printf("%s\n", ids[k].ss58);
+		for (i = 0; i < nb_ids; i++) {
+			printf("%s\n", ids[i].ss58);
 		}
-		goto out;
-	}
-	if (cli->nb_miners > 0) {
+	} else if (cli->nb_miners > 0) {
 		ret = bx_cs_run(cli, ids, nb_ids, &scorer, stdout, &cs, eb);
-		goto out;
-	}
-	if ((ret = axon_key(cli, eb)) < 0 || (ret = templates(cli, t, eb)) < 0) {
-		goto out;
-	}
-	if (cli->sign_bench_s > 0) {
-		for (k = 0; k < BX_DD_NB_KINDS; k++) {
-			if (cli->ld.tmpl[k] != NULL) {
-				printf("{\"bench\": \"sign_rate\", \"synapse\": \"%s\", \"per_thread\": %.0f}\n",
-				       bx_dd_kind_name((enum bx_dd_kind)k),
-				       bx_cli_sign_rate(cli->ld.tmpl[k], &ids[0],
-				                        cli->sign_bench_s));
-			}
+	} else if ((ret = axon_key(cli, eb)) == 0 && (ret = templates(cli, t, eb)) == 0) {
+		if (cli->sign_bench_s > 0) {
+			sign_bench(cli);
+		} else {
+			ret = load_run(cli, &scorer, eb);
 		}
-		goto out;
 	}
-	ret = load_run(cli, &scorer, eb);
 out:
 	for (k = 0; k < BX_DD_NB_KINDS; k++) {
 		bx_dd_template_fini(&t[k]);
