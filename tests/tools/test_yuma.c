@@ -348,6 +348,48 @@ test_max_upscale_and_register(void **state)
 	assert_int_equal(bx_yuma_create(0, &c, &y), -EINVAL);
 }
 
+/* §3.3 top-k permits with stable ties; §3.1 an inactive validator's stake stops counting. */
+static void
+test_permits_and_activity(void **state)
+{
+	struct bx_yuma_conf c;
+	struct bx_yuma *y;
+	unsigned e;
+
+	(void)state;
+	bx_yuma_conf_default(&c);
+	c.max_allowed_validators = 2;
+	c.tempo = 1;
+	c.activity_cutoff = 2;
+	assert_int_equal(bx_yuma_create(4, &c, &y), 0);
+	y->stake[0] = 2;
+	y->stake[1] = 2;
+	y->stake[2] = 2;
+	bx_yuma_epoch(y, 1000);
+	/* Ascending stable order is 3, 0, 1, 2: the first n - k = 2 lose. */
+	assert_false(y->permit[0]);
+	assert_true(y->permit[1]);
+	assert_true(y->permit[2]);
+	assert_false(y->permit[3]);
+	/* Both permitted validators weight miner 3; only 2 keeps doing so. */
+	assert_int_equal(bx_yuma_set_weights(y, 1, (const uint16_t[]){ 3 }, (const uint16_t[]){ 1 },
+	                                     1, true),
+	                 0);
+	for (e = 0; e < 4; e++) {
+		assert_int_equal(bx_yuma_set_weights(y, 2, (const uint16_t[]){ 3 },
+		                                     (const uint16_t[]){ 1 }, 1, true),
+		                 0);
+		bx_yuma_epoch(y, 1000);
+	}
+	/* 1 last set weights 4 blocks ago, more than the cutoff of 2: inactive. */
+	assert_int_equal(y->A[1], 0);
+	assert_int_equal(y->A[2], BX_FX_ONE);
+	/* Its old bonds still earn (Yuma 2 dividends follow bonds), but less than 2's. */
+	assert_true(y->D[1] > 0 && y->D[1] < y->D[2]);
+	assert_int_equal(y->I[3], BX_FX_ONE);
+	bx_yuma_destroy(y);
+}
+
 int
 main(void)
 {
@@ -357,6 +399,7 @@ main(void)
 		cmocka_unit_test(test_yuma3_kappa_moves_first_tv3),
 		cmocka_unit_test(test_yuma3_one_epoch_switch_tv4),
 		cmocka_unit_test(test_max_upscale_and_register),
+		cmocka_unit_test(test_permits_and_activity),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
