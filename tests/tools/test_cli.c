@@ -127,12 +127,45 @@ test_open_loop_run_and_reports(void **state)
 	free(text);
 }
 
+static void
+test_consensus_mode(void **state)
+{
+	char miner[160], json[128];
+	json_t *j, *ep;
+
+	(void)state;
+	snprintf(miner, sizeof(miner), "127.0.0.1:%u=%s", R.port, R.ss58);
+	snprintf(json, sizeof(json), "%s/c.json", DIR_);
+	assert_int_equal(run((char *[]){ "--miner",       miner,
+	                                 "--hotkeys",     "2",
+	                                 "--stakes",      "3,1",
+	                                 "--epochs",      "2",
+	                                 "--duration",    "0.2",
+	                                 "--connections", "1",
+	                                 "--yuma3",       "--liquid-alpha",
+	                                 "--kappa",       "40000",
+	                                 "--json",        json,
+	                                 "--quiet",       NULL }),
+	                 0);
+	j = json_load_file(json, 0, NULL);
+	assert_non_null(j);
+	assert_true(json_is_true(json_object_get(json_object_get(j, "yuma"), "yuma3")));
+	assert_int_equal(jint(j, "yuma", "kappa"), 40000);
+	ep = json_object_get(j, "epochs");
+	assert_int_equal(json_array_size(ep), 2);
+	ep = json_array_get(json_object_get(json_array_get(ep, 1), "miners"), 0);
+	assert_true(json_real_value(json_object_get(ep, "incentive")) > 0.999);
+	json_decref(j);
+	assert_int_equal(run((char *[]){ "--miner", "nonsense", NULL }), 2);
+}
+
 int
 main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_usage_and_errors),
 		cmocka_unit_test(test_open_loop_run_and_reports),
+		cmocka_unit_test(test_consensus_mode),
 	};
 	int ret;
 

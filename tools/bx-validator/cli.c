@@ -69,6 +69,11 @@ bx_cli_usage(FILE *f)
 	      "                        scores every miner, sets weights, and Yuma runs\n"
 	      "  --epochs N            consensus epochs (default 3)\n"
 	      "  --stakes A,B,...      validator stakes (default 1 each)\n"
+	      "  --yuma3               Yuma 3 bonds (default: the original Yuma, Yuma3On=false)\n"
+	      "  --liquid-alpha        per-bond alpha (Yuma 3)\n"
+	      "  --kappa N             consensus threshold, u16 (default 32767)\n"
+	      "  --bonds-penalty N     u16 (default 65535)\n"
+	      "  --bonds-ma N          bonds moving average, /1e6 (default 900000)\n"
 	      "  --help\n",
 	      f);
 }
@@ -167,6 +172,7 @@ defaults(struct bx_cli *cli)
 	cli->max_tokens = 16;
 	cli->epochs = 3;
 	cli->latency_weight = 0.2;
+	bx_yuma_conf_default(&cli->yuma);
 }
 
 static const struct option opts[] = {
@@ -206,9 +212,37 @@ static const struct option opts[] = {
 	{ "dump-answer", 0, NULL, 'D' },
 	{ "reference-model", 1, NULL, 'O' },
 	{ "reference-llm", 1, NULL, 'G' },
+	{ "yuma3", 0, NULL, '3' },
+	{ "liquid-alpha", 0, NULL, 'l' },
+	{ "kappa", 1, NULL, 'f' },
+	{ "bonds-penalty", 1, NULL, 'b' },
+	{ "bonds-ma", 1, NULL, 'v' },
 	{ "reference-tokenizer", 1, NULL, 'Z' },
 	{ NULL, 0, NULL, 0 },
 };
+
+/* The Yuma hyperparameters (yuma.md §2). */
+static int
+yuma_num(struct bx_cli *cli, int c, const char *arg, struct bx_errbuf *eb)
+{
+	double v;
+	int ret = num(c == 'f' ? "kappa" :
+	              c == 'b' ? "bonds-penalty" :
+	                         "bonds-ma",
+	              arg, 0, c == 'v' ? 1e6 : 65535, &v, eb);
+
+	if (ret < 0) {
+		return ret;
+	}
+	if (c == 'f') {
+		cli->yuma.kappa = (uint16_t)v;
+	} else if (c == 'b') {
+		cli->yuma.bonds_penalty = (uint16_t)v;
+	} else {
+		cli->yuma.bonds_moving_average = (uint64_t)v;
+	}
+	return 0;
+}
 
 /* Options taking a number, with their bounds. */
 static int
@@ -230,6 +264,10 @@ numeric(struct bx_cli *cli, int c, const char *arg, struct bx_errbuf *eb)
 		return num("temperature", arg, 0, 10, &cli->temperature, eb);
 	case 'B':
 		return num("sign-bench", arg, 0.01, 60, &cli->sign_bench_s, eb);
+	case 'f':
+	case 'b':
+	case 'v':
+		return yuma_num(cli, c, arg, eb);
 	case 'L':
 		return num("latency-weight", arg, 0, 1, &cli->latency_weight, eb);
 	case 'S':
@@ -346,6 +384,12 @@ option(struct bx_cli *cli, int c, const char *arg, struct bx_errbuf *eb)
 		return 0;
 	case 'G':
 		cli->ref_llm = arg;
+		return 0;
+	case '3':
+		cli->yuma.yuma3 = true;
+		return 0;
+	case 'l':
+		cli->yuma.liquid_alpha = true;
 		return 0;
 	case 'Z':
 		cli->ref_tok = arg;

@@ -10,6 +10,7 @@
 
 #include "dendrite.h"
 #include "load.h"
+#include "yuma.h"
 
 #define BX_CLI_MAX_IDS    256
 #define BX_CLI_MAX_TEXTS  64
@@ -45,6 +46,7 @@ struct bx_cli {
 	const char *ref_model;         /* model directory: reference embeddings computed locally */
 	const char *ref_llm, *ref_tok; /* reference generation model and its tokenizer.bin */
 	double latency_weight;
+	struct bx_yuma_conf yuma; /* chain defaults; --yuma3, --liquid-alpha, --kappa, ... */
 };
 
 /* Parse argv. 0, 1 (--help printed: exit 0), or -EINVAL with a message in eb. */

@@ -167,7 +167,8 @@ json_epoch(FILE *f, const struct bx_yuma *y, unsigned e, unsigned nv, unsigned n
 }
 
 static int
-json_open(const char *path, unsigned nv, unsigned nm, FILE **out, struct bx_errbuf *eb)
+json_open(const char *path, const struct bx_yuma_conf *yc, unsigned nv, unsigned nm, FILE **out,
+          struct bx_errbuf *eb)
 {
 	FILE *f = fopen(path, "w");
 
@@ -175,10 +176,13 @@ json_open(const char *path, unsigned nv, unsigned nm, FILE **out, struct bx_errb
 		return bx_err(eb, errno, "%s: %s", path, bx_strerror(errno));
 	}
 	fprintf(f,
-	        "{\"yuma\": {\"kappa\": 32767, \"bonds_penalty\": 65535, "
-	        "\"bonds_moving_average\": 900000, \"yuma3\": false}, \"validators\": %u, "
-	        "\"miners\": %u, \"epoch_emission\": %" PRIu64 ", \"epochs\": [",
-	        nv, nm, (uint64_t)EPOCH_EMISSION);
+	        "{\"yuma\": {\"kappa\": %u, \"bonds_penalty\": %u, "
+	        "\"bonds_moving_average\": %" PRIu64 ", \"yuma3\": %s, \"liquid_alpha\": %s}, "
+	        "\"validators\": %u, \"miners\": %u, \"epoch_emission\": %" PRIu64 ", "
+	        "\"epochs\": [",
+	        yc->kappa, yc->bonds_penalty, yc->bonds_moving_average,
+	        yc->yuma3 ? "true" : "false", yc->liquid_alpha ? "true" : "false", nv, nm,
+	        (uint64_t)EPOCH_EMISSION);
 	*out = f;
 	return 0;
 }
@@ -255,9 +259,9 @@ bx_cs_run(const struct bx_cli *cli, struct bx_dd_identity *ids, unsigned nb_ids,
 			return ret;
 		}
 	}
-	bx_yuma_conf_default(&yc);
+	yc = cli->yuma;
 	yc.tempo = 1; /* one epoch per scoring round; blocks are only a clock here */
-	if (cli->json_path != NULL && (ret = json_open(cli->json_path, nv, nm, &jf, eb)) < 0) {
+	if (cli->json_path != NULL && (ret = json_open(cli->json_path, &yc, nv, nm, &jf, eb)) < 0) {
 		return ret;
 	}
 	ret = bx_yuma_create(nv + nm, &yc, &y);
