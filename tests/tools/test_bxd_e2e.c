@@ -89,6 +89,24 @@ port_open(unsigned port)
 	return ok;
 }
 
+/* A port nobody listens on now (the kernel's pick for an ephemeral bind). */
+static unsigned
+free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	unsigned port = 0;
+
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0) {
+		port = ntohs(a.sin_port);
+	}
+	close(fd);
+	return port;
+}
+
 static void
 start_bxd(struct miner *m, const char *wallet, const char *model)
 {
@@ -96,7 +114,7 @@ start_bxd(struct miner *m, const char *wallet, const char *model)
 	unsigned i;
 
 	snprintf(port, sizeof(port), "--port=%u", m->port);
-	snprintf(mport, sizeof(mport), "--mgmt.port=%u", m->port + 1000);
+	snprintf(mport, sizeof(mport), "--mgmt.port=%u", free_port());
 	snprintf(wp, sizeof(wp), "--wallet.path=%s/wallets", DIR_);
 	snprintf(wn, sizeof(wn), "--wallet.name=%s", wallet);
 	snprintf(mg, sizeof(mg), "--metagraph=%s/metagraph.json", DIR_);
@@ -161,9 +179,11 @@ setup(void **state)
 	make_key("a", 0x71, &A);
 	make_key("b", 0x72, &B);
 	make_key("c", 0x73, &C);
-	A.port = 20000 + (unsigned)(getpid() % 20000);
-	B.port = A.port + 1;
-	C.port = A.port + 2;
+	A.port = free_port();
+	do {
+		B.port = free_port();
+		C.port = free_port();
+	} while (B.port == A.port || C.port == A.port || C.port == B.port);
 	write_metagraph();
 	start_bxd(&A, "a", MODEL);
 	start_bxd(&B, "b", "/nonexistent");
