@@ -653,6 +653,75 @@ read_layers(struct gguf *g, struct bx_llm_model *m)
 	return ret;
 }
 
+/* A token's bytes: as stored (SentencePiece), or mapped back from GPT-2's byte map. */
+static const char *
+piece(bool bpe, const uint8_t *p, uint64_t *n, char *raw)
+{
+	if (!bpe) {
+		return (const char *)p;
+	}
+	*n = llm_bpe_unmap((const char *)p, *n, raw);
+	return raw;
+}
+
+/* tokenizer.ggml.merges: "A B" strings, rank = index; A, B and AB must be tokens. */
+static int
+read_merges(struct gguf *g, struct llm_vocab *v)
+{
+	const struct gguf_kv *mk = find_kv(g, "tokenizer.ggml.merges");
+	char a[4 * BX_LLM_PIECE_MAX], b[4 * BX_LLM_PIECE_MAX], ab[8 * BX_LLM_PIECE_MAX];
+	const uint8_t *p;
+	uint64_t skipped = 0;
+
+	if (!mk || mk->type != VT_ARRAY || mk->atype != VT_STRING) {
+		return bx_err(g->eb, EBADMSG, "%s: gpt2 tokenizer without tokenizer.ggml.merges",
+		              g->path);
+	}
+	if (llm_bpe_merges_alloc(v, mk->n)) {
+		return bx_err(g->eb, ENOMEM, "%s: out of memory", g->path);
+	}
+	p = mk->val;
+	for (uint64_t i = 0; i < mk->n; i++) {
+		uint64_t n = 0;
+		const char *s, *sp;
+		size_t na, nb;
+		int32_t ia, ib, iab;
+
+		memcpy(&n, p, g->narrow ? 4 : 8); /* bounds checked by parse_kvs */
+		s = (const char *)p + (g->narrow ? 4 : 8);
+		p += (g->narrow ? 4 : 8) + n;
+		sp = memchr(s, ' ', n);
+		if (!sp || (size_t)(sp - s) > sizeof(a) || n - (size_t)(sp - s) - 1 > sizeof(b)) {
+			skipped++;
+			continue;
+		}
+		na = llm_bpe_unmap(s, (size_t)(sp - s), a);
+		nb = llm_bpe_unmap(sp + 1, n - (size_t)(sp - s) - 1, b);
+		memcpy(ab, a, na);
+		memcpy(ab + na, b, nb);
+		ia = llm_vocab_find(v, a, na);
+		ib = llm_vocab_find(v, b, nb);
+		iab = llm_vocab_find(v, ab, na + nb);
+		if (ia < 0 || ib < 0 || iab < 0) {
+			skipped++;
+			continue;
+		}
+		llm_bpe_merge_add(v, ia, ib, iab, (uint32_t)BX_MIN(i, (uint64_t)UINT32_MAX));
+	}
+	if (skipped) {
+		BX_LOG(WARN, "%s: %llu of %llu merges name unknown tokens, skipped", g->path,
+		       (unsigned long long)skipped, (unsigned long long)mk->n);
+	}
+	{
+		uint64_t len = 0;
+		const char *pre = kv_str(g, "tokenizer.ggml.pre", &len);
+
+		v->pre_llama3 = pre && ((len == 9 && !memcmp(pre, "llama-bpe", 9)) ||
+		                        (len == 6 && !memcmp(pre, "llama3", 6)));
+	}
+	return 0;
+}
+
 /* tokenizer.ggml.*: tokens (strings), scores (f32), token_type (i32), special ids. */
 static int
 read_vocab(struct gguf *g, struct bx_llm_model *m)
@@ -665,15 +734,18 @@ read_vocab(struct gguf *g, struct bx_llm_model *m)
 	const char *model = kv_str(g, "tokenizer.ggml.model", &len);
 	const uint8_t *p;
 	size_t used = 0;
+	bool bpe;
+	char raw[4 * BX_LLM_PIECE_MAX];
 	int ret;
 
 	if (!model && !tok) {
 		return 0; /* ids only */
 	}
-	if (!model || len != 5 || memcmp(model, "llama", 5)) {
+	bpe = model && len == 4 && !memcmp(model, "gpt2", 4);
+	if (!model || (!bpe && (len != 5 || memcmp(model, "llama", 5)))) {
 		return bx_err(g->eb, ENOTSUP,
-		              "%s: tokenizer.ggml.model %.*s not supported (llama "
-		              "only)",
+		              "%s: tokenizer.ggml.model %.*s not supported (llama, "
+		              "gpt2)",
 		              g->path, model ? (int)BX_MIN(len, 64u) : 7,
 		              model ? model : "missing");
 	}
@@ -699,33 +771,44 @@ read_vocab(struct gguf *g, struct bx_llm_model *m)
 	if (ret) {
 		return bx_err(g->eb, ENOMEM, "%s: out of memory", g->path);
 	}
+	v->bpe = bpe;
 	p = tok->val;
 	for (uint32_t i = 0; i < v->n; i++) {
-		uint64_t n = 0;
+		uint64_t n = 0, file_len;
+		const char *text;
 		float score = 0;
 		int32_t type = LLM_TOK_NORMAL;
 
 		memcpy(&n, p, g->narrow ? 4 : 8);
 		p += g->narrow ? 4 : 8;
+		file_len = n;
 		if (sc) {
 			memcpy(&score, sc->val + 4 * i, 4);
 		}
 		if (ty) {
 			memcpy(&type, ty->val + 4 * i, 4);
 		}
-		if (llm_vocab_set(v, i, (const char *)p, n, score, type, &used)) {
+		text = n <= sizeof(raw) ? piece(bpe, p, &n, raw) : NULL; /* may shorten n */
+		if (!text || llm_vocab_set(v, i, text, n, score, type, &used)) {
 			return bx_err(g->eb, EBADMSG, "%s: token %u longer than %d bytes", g->path,
 			              i, BX_LLM_PIECE_MAX);
 		}
-		p += n;
+		p += file_len;
 	}
-	kv_uint(g, "tokenizer.ggml.bos_token_id", UINT32_MAX, 1, &id);
-	v->bos = (int32_t)BX_MIN(id, (uint64_t)INT32_MAX);
-	kv_uint(g, "tokenizer.ggml.eos_token_id", UINT32_MAX, 2, &id);
-	v->eos = (int32_t)BX_MIN(id, (uint64_t)INT32_MAX);
-	kv_uint(g, "tokenizer.ggml.unknown_token_id", UINT32_MAX, 0, &id);
-	v->unk = (int32_t)BX_MIN(id, (uint64_t)INT32_MAX);
-	return llm_vocab_index(v, g->path, g->eb);
+
+	/* absent special ids: SentencePiece's 1, 2, 0; none for byte-level BPE */
+	v->bos = kv_uint(g, "tokenizer.ggml.bos_token_id", UINT32_MAX, 1, &id) == -ENOENT && bpe ?
+	                 -1 :
+	                 (int32_t)BX_MIN(id, (uint64_t)INT32_MAX);
+	v->eos = kv_uint(g, "tokenizer.ggml.eos_token_id", UINT32_MAX, 2, &id) == -ENOENT && bpe ?
+	                 -1 :
+	                 (int32_t)BX_MIN(id, (uint64_t)INT32_MAX);
+	v->unk = kv_uint(g, "tokenizer.ggml.unknown_token_id", UINT32_MAX, 0, &id) == -ENOENT &&
+	                         bpe ?
+	                 -1 :
+	                 (int32_t)BX_MIN(id, (uint64_t)INT32_MAX);
+	ret = llm_vocab_index(v, g->path, g->eb);
+	return ret || !bpe ? ret : read_merges(g, v);
 }
 
 static int

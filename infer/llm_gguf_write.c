@@ -104,18 +104,110 @@ put_piece(struct wbuf *b, const char *p, size_t n)
 	}
 }
 
+/* GPT-2's bytes_to_unicode: printable bytes stand for themselves, the rest from U+0100. */
+static size_t
+map_byte(uint8_t c, char *out)
+{
+	unsigned cp = c, n = 0;
+
+	if (!((c >= '!' && c <= '~') || (c >= 0xa1 && c <= 0xac) || c >= 0xae)) {
+		for (unsigned x = 0; x < c; x++) {
+			n += !((x >= '!' && x <= '~') || (x >= 0xa1 && x <= 0xac) || x >= 0xae);
+		}
+		cp = 256 + n;
+	}
+	if (cp < 0x80) {
+		out[0] = (char)cp;
+		return 1;
+	}
+	out[0] = (char)(0xc0 | (cp >> 6));
+	out[1] = (char)(0x80 | (cp & 0x3f));
+	return 2;
+}
+
+static void
+put_mapped(struct wbuf *b, const char *p, size_t n, bool with_len)
+{
+	char tmp[2];
+	size_t len = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		len += map_byte((uint8_t)p[i], tmp);
+	}
+	if (with_len) {
+		put_u64(b, len);
+	}
+	for (size_t i = 0; i < n; i++) {
+		put(b, tmp, map_byte((uint8_t)p[i], tmp));
+	}
+}
+
+static int
+cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/* tokenizer.ggml.merges in rank order, each "A B" in mapped form. */
+static void
+kv_merges(struct wbuf *b, const struct llm_vocab *v)
+{
+	uint64_t n = 0, *order = malloc((v->nb_mhash + 1) * sizeof(*order));
+
+	if (!order) {
+		b->oom = true;
+		return;
+	}
+	for (uint32_t h = 0; h < v->nb_mhash; h++) {
+		if (v->mkey[h] != UINT64_MAX) {
+			order[n++] = (v->mval[h] >> 32) << 32 | h; /* rank, then slot */
+		}
+	}
+	qsort(order, n, sizeof(*order), cmp_u64);
+	put_str(b, "tokenizer.ggml.merges", 21);
+	put_u32(b, 9);
+	put_u32(b, 8);
+	put_u64(b, n);
+	for (uint64_t i = 0; i < n; i++) {
+		uint32_t h = (uint32_t)order[i];
+		int32_t x = (int32_t)(v->mkey[h] >> 32), y = (int32_t)(uint32_t)v->mkey[h];
+		char tmp[2];
+		size_t len = 1;
+
+		for (int k = 0; k < 2; k++) {
+			int32_t t = k ? y : x;
+
+			for (size_t j = 0; j < v->len[t]; j++) {
+				len += map_byte((uint8_t)v->text[v->off[t] + j], tmp);
+			}
+		}
+		put_u64(b, len);
+		put_mapped(b, v->text + v->off[x], v->len[x], false);
+		put(b, " ", 1);
+		put_mapped(b, v->text + v->off[y], v->len[y], false);
+	}
+	free(order);
+	kv_string(b, "tokenizer.ggml.pre", v->pre_llama3 ? "llama-bpe" : "gpt2");
+}
+
 static void
 kv_vocab(struct wbuf *b, const struct llm_vocab *v)
 {
 	put_str(b, "tokenizer.ggml.model", 20);
 	put_u32(b, 8);
-	put_str(b, "llama", 5);
+	put_str(b, v->bpe ? "gpt2" : "llama", v->bpe ? 4 : 5);
 	put_str(b, "tokenizer.ggml.tokens", 21);
 	put_u32(b, 9);
 	put_u32(b, 8);
 	put_u64(b, v->n);
 	for (uint32_t i = 0; i < v->n; i++) {
-		put_piece(b, v->text + v->off[i], v->len[i]);
+		if (v->bpe) {
+			put_mapped(b, v->text + v->off[i], v->len[i], true);
+		} else {
+			put_piece(b, v->text + v->off[i], v->len[i]);
+		}
 	}
 	put_str(b, "tokenizer.ggml.scores", 21);
 	put_u32(b, 9);
@@ -129,9 +221,19 @@ kv_vocab(struct wbuf *b, const struct llm_vocab *v)
 	for (uint32_t i = 0; i < v->n; i++) {
 		put_u32(b, v->type[i]);
 	}
-	kv_u32(b, "tokenizer.ggml.bos_token_id", (uint32_t)v->bos);
-	kv_u32(b, "tokenizer.ggml.eos_token_id", (uint32_t)v->eos);
-	kv_u32(b, "tokenizer.ggml.unknown_token_id", (uint32_t)v->unk);
+	/* special ids: only those the vocabulary has (see vocab_keys) */
+	if (v->bos >= 0) {
+		kv_u32(b, "tokenizer.ggml.bos_token_id", (uint32_t)v->bos);
+	}
+	if (v->eos >= 0) {
+		kv_u32(b, "tokenizer.ggml.eos_token_id", (uint32_t)v->eos);
+	}
+	if (v->unk >= 0) {
+		kv_u32(b, "tokenizer.ggml.unknown_token_id", (uint32_t)v->unk);
+	}
+	if (v->bpe) {
+		kv_merges(b, v);
+	}
 }
 
 /* One tensor to write: a matrix (src) or a norm vector (vec). */
@@ -210,6 +312,16 @@ file_type(enum bx_llm_type type)
 	}
 }
 
+/* How many keys kv_vocab writes. */
+static unsigned
+vocab_keys(const struct llm_vocab *v)
+{
+	if (!v->n) {
+		return 0;
+	}
+	return 4 + (v->bos >= 0) + (v->eos >= 0) + (v->unk >= 0) + (v->bpe ? 2 : 0);
+}
+
 static void
 header(struct wbuf *b, const struct bx_llm_model *m, enum bx_llm_type type, struct wt *t,
        unsigned nt)
@@ -220,7 +332,7 @@ header(struct wbuf *b, const struct bx_llm_model *m, enum bx_llm_type type, stru
 	put_u32(b, 0x46554747u);
 	put_u32(b, 3);
 	put_u64(b, nt);
-	put_u64(b, 14 + (m->vocab.n ? 7 : 0)); /* keys below */
+	put_u64(b, 14 + vocab_keys(&m->vocab)); /* keys below */
 	kv_string(b, "general.architecture", "llama");
 	kv_string(b, "general.name", m->origin[0] ? m->origin : "bx");
 	kv_u32(b, "general.alignment", ALIGN);

@@ -59,6 +59,11 @@ struct llm_vocab {
 	int32_t byte[256]; /* id of <0xXX>, or -1 */
 	int32_t bos, eos, unk;
 	uint32_t len_max;
+	/* byte-level BPE (gpt2): pieces are raw bytes; merges (a, b) -> rank, id */
+	bool bpe, pre_llama3;
+	uint64_t *mkey; /* (a << 32 | b), UINT64_MAX empty */
+	uint64_t *mval; /* (rank << 32 | id) */
+	uint32_t nb_mhash;
 };
 
 struct bx_llm_model {
@@ -135,6 +140,21 @@ int llm_vocab_set(struct llm_vocab *v, uint32_t i, const char *p, size_t len, fl
 int llm_vocab_index(struct llm_vocab *v, const char *name, struct bx_errbuf *eb);
 void llm_vocab_free(struct llm_vocab *v);
 int32_t llm_vocab_find(const struct llm_vocab *v, const char *p, size_t len);
+
+/* ---- llm_bpe.c, llm_unicode.c ---- */
+struct llm_uc_range {
+	uint32_t lo, hi;
+	uint8_t cls; /* 1 letter, 2 number, 3 white space */
+};
+extern const struct llm_uc_range llm_uc_ranges[];
+extern const unsigned llm_uc_nb_ranges;
+size_t llm_bpe_unmap(const char *in, size_t len, char *out);
+int llm_bpe_merges_alloc(struct llm_vocab *v, uint64_t n);
+void llm_bpe_merge_add(struct llm_vocab *v, int32_t a, int32_t b, int32_t id, uint32_t rank);
+/* Length of the pre-token at byte i of text (the regex's next match). */
+size_t llm_bpe_pretok(const struct llm_vocab *v, const char *text, size_t len, size_t i);
+size_t llm_bpe_encode(const struct llm_vocab *v, const char *text, size_t len, int32_t *ids,
+                      size_t k0);
 
 /* ---- llm_ref.c / llm_forward.c ---- */
 struct llm_kv {

@@ -52,6 +52,8 @@ llm_vocab_free(struct llm_vocab *v)
 	bx_free(v->score);
 	bx_free(v->type);
 	bx_free(v->hash);
+	bx_free(v->mkey);
+	bx_free(v->mval);
 	memset(v, 0, sizeof(*v));
 }
 
@@ -66,7 +68,7 @@ llm_vocab_set(struct llm_vocab *v, uint32_t i, const char *p, size_t len, float 
 		return -EBADMSG;
 	}
 	for (size_t j = 0; j < len; j++) {
-		if (j + 2 < len && (uint8_t)p[j] == 0xe2 && (uint8_t)p[j + 1] == 0x96 &&
+		if (!v->bpe && j + 2 < len && (uint8_t)p[j] == 0xe2 && (uint8_t)p[j + 1] == 0x96 &&
 		    (uint8_t)p[j + 2] == 0x81) {
 			dst[n++] = ' ';
 			j += 2;
@@ -312,8 +314,12 @@ bx_llm_tokenize(const struct bx_llm_model *m, const char *text, size_t len, bool
 	if (bos && v->bos >= 0) {
 		work[k0++] = v->bos;
 	}
-	k = tok_initial(v, text, len, work, k0);
-	k = tok_merge(v, work, k0, k, pair);
+	if (v->bpe) {
+		k = llm_bpe_encode(v, text, len, work, k0);
+	} else {
+		k = tok_initial(v, text, len, work, k0);
+		k = tok_merge(v, work, k0, k, pair);
+	}
 	*n = k;
 	if (k > cap) {
 		free(work);
@@ -403,7 +409,7 @@ bx_llm_detok_push(const struct bx_llm_model *m, struct bx_llm_detok *d, int32_t 
 	}
 	p = v->text + v->off[id];
 	n = v->len[id];
-	if (d->at_start && n && p[0] == ' ') {
+	if (d->at_start && n && p[0] == ' ' && !v->bpe) { /* SentencePiece's dummy prefix */
 		p++;
 		n--;
 	}
