@@ -32,6 +32,7 @@
 #include "bx_test.h"
 #include "consensus.h"
 #include "reference.h"
+#include "score.h"
 
 static const char *BXD, *MKW;
 static char DIR_[64];
@@ -46,6 +47,28 @@ struct miner {
 
 static struct miner A, B, C;
 static char MODEL[160];
+static char GEN_MODEL[512], GEN_TOK[512]; /* --gen.* arguments, when this bxd has them */
+static bool HAVE_GEN;
+
+/* Does this bxd know the TextGeneration settings? (It may predate them.) */
+static bool
+bxd_has_gen(void)
+{
+	char cmd[600], line[512];
+	bool found = false;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "'%s' --help 2>&1", BXD);
+	p = popen(cmd, "r");
+	if (p == NULL) {
+		return false;
+	}
+	while (fgets(line, sizeof(line), p) != NULL) {
+		found |= strstr(line, "--gen.model=") != NULL;
+	}
+	pclose(p);
+	return found;
+}
 
 static int
 sh(const char *fmt, ...)
@@ -127,7 +150,12 @@ start_bxd(struct miner *m, const char *wallet, const char *model)
 		snprintf(log, sizeof(log), "%s/%s.log", DIR_, wallet);
 		f = freopen(log, "w", stderr);
 		(void)f;
-		execl(BXD, BXD, port, mport, wp, wn, mg, md, "--dp.cores=0", (char *)NULL);
+		if (HAVE_GEN) {
+			execl(BXD, BXD, port, mport, wp, wn, mg, md, "--dp.cores=0", GEN_MODEL,
+			      GEN_TOK, (char *)NULL);
+		} else {
+			execl(BXD, BXD, port, mport, wp, wn, mg, md, "--dp.cores=0", (char *)NULL);
+		}
 		_exit(127);
 	}
 	for (i = 0; i < 200 && !port_open(m->port); i++) {
@@ -175,6 +203,17 @@ setup(void **state)
 	       "cp -r '%s' '%s' && '%s' --seed 7 '%s' >/dev/null && '%s' --seed 8 '%s' >/dev/null",
 	       shared, MODEL, MODEL, MODEL, MODEL, model8, MKW, MODEL, MKW, model8) != 0) {
 		return -1;
+	}
+	HAVE_GEN = bxd_has_gen();
+	if (HAVE_GEN) {
+		char path[400];
+
+		HAVE_GEN =
+			bx_test_shared("models/fortune-1m/model.bin", path, sizeof(path)) != NULL &&
+			access(path, R_OK) == 0;
+		snprintf(GEN_MODEL, sizeof(GEN_MODEL), "--gen.model=%s", path);
+		bx_test_shared("models/fortune-1m/tokenizer.bin", path, sizeof(path));
+		snprintf(GEN_TOK, sizeof(GEN_TOK), "--gen.tokenizer=%s", path);
 	}
 	make_key("a", 0x71, &A);
 	make_key("b", 0x72, &B);
@@ -326,12 +365,84 @@ test_better_miner_earns_more(void **state)
 	            res.miner_emission[2] == 0);
 }
 
+/*
+ * TextGeneration, when this bxd serves it: greedy answers scored by the
+ * reference model's log-likelihood (fortune-1m on infer's f32 path) score
+ * near 1; sampled ones (temperature 1) score lower.
+ */
+static void
+test_generation_scored(void **state)
+{
+	struct bx_dd_payload p = { .kind = BX_DD_GENERATION,
+		                   .prompt = "Once upon a time",
+		                   .max_tokens = 24,
+		                   .top_p = 1.0,
+		                   .seed = -1 };
+	struct bx_scorer s = { .prompt = "Once upon a time" };
+	char model[512], tok[512], greedy[4096];
+	double mean[2] = { 0, 0 };
+	struct bx_dd_template t;
+	struct bx_ld_conf c;
+	struct bx_ld_result res;
+	struct bx_errbuf eb;
+	uint64_t i, n[2] = { 0, 0 };
+	int k;
+
+	(void)state;
+	if (!HAVE_GEN) {
+		print_message("this bxd has no TextGeneration settings: skipped\n");
+		skip();
+	}
+	bx_test_shared("models/fortune-1m/model.bin", model, sizeof(model));
+	bx_test_shared("models/fortune-1m/tokenizer.bin", tok, sizeof(tok));
+	if (bx_ref_llm_open(model, tok, &s.llm, &eb) < 0) {
+		fail_msg("%s", eb.msg);
+	}
+	assert_int_equal(bx_ref_llm_greedy(s.llm, s.prompt, 24, greedy, sizeof(greedy), &s.ref_ll),
+	                 0);
+	for (k = 0; k < 2; k++) {
+		p.temperature = k == 0 ? 0.0 : 1.0;
+		assert_int_equal(bx_dd_template_init(&t, &p, "127.0.0.1", A.port, A.ss58,
+		                                     "127.0.0.1", 12, &eb),
+		                 0);
+		bx_ld_conf_default(&c);
+		c.port = A.port;
+		memcpy(c.axon_pub, A.pub, 32);
+		c.have_axon_pub = true;
+		c.connections = 2;
+		c.duration_s = 0.5;
+		c.ids = IDS;
+		c.nb_ids = 4;
+		c.tmpl[BX_DD_GENERATION] = &t;
+		c.mix[BX_DD_GENERATION] = 1;
+		c.score = bx_scorer_fn;
+		c.score_arg = &s;
+		assert_int_equal(bx_ld_run(&c, &res, &eb), 0);
+		for (i = 0; i < res.nb_recs; i++) {
+			assert_int_equal(res.recs[i].status, 200);
+			mean[k] += res.recs[i].score;
+			n[k]++;
+		}
+		assert_int_equal(res.sig_bad, 0);
+		bx_ld_result_fini(&res);
+		bx_dd_template_fini(&t);
+	}
+	assert_true(n[0] > 0 && n[1] > 0);
+	mean[0] /= (double)n[0];
+	mean[1] /= (double)n[1];
+	print_message("generation: greedy answers score %.4f, sampled %.4f\n", mean[0], mean[1]);
+	assert_true(mean[0] > 0.95);
+	assert_true(mean[1] < mean[0]);
+	bx_ref_llm_close(s.llm);
+}
+
 int
 main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_signed_both_ways),
 		cmocka_unit_test(test_better_miner_earns_more),
+		cmocka_unit_test(test_generation_scored),
 	};
 	uint8_t seed[32];
 	int i, ret;
