@@ -149,6 +149,7 @@ test_dot_products(void **state)
 		assert_true(fabs(ref - exact) <=
 		            (qtypes[t] == BX_LLM_Q8_0 ? 0.01 : 0.08) * sqrt(nx * nw));
 	}
+	free(act);
 }
 
 /* ---- GGUF round trip of fortune-1m ---- */
