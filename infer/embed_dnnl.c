@@ -93,6 +93,7 @@ struct bx_dnnl_ctx {
 	unsigned cap_seqs;
 	unsigned *ord, *slens, *count;
 	const int32_t **sids;
+	bool fast_softmax; /* the AVX-512 kernel instead of oneDNN's softmax */
 	bool prof_on;
 	struct bx_embed_profile prof;
 };
@@ -698,8 +699,12 @@ attend(struct bx_dnnl_ctx *dc, unsigned off, unsigned L, unsigned lg)
 	                               { DNNL_ARG_DST, a->s } }));
 	prof_end(dc, BX_EMBED_OP_ATT_QK, t0, flop);
 	t0 = prof_start(dc);
-	CHK(exec(dc, a->sm, a->sp_sm, 2,
-	         (dnnl_exec_arg_t[3]){ { DNNL_ARG_SRC, a->s }, { DNNL_ARG_DST, a->p } }));
+	if (dc->fast_softmax) {
+		bx_embed_softmax_bf16(dc->sc, dc->pb, (size_t)g * dc->m->shape.heads * L, L);
+	} else {
+		CHK(exec(dc, a->sm, a->sp_sm, 2,
+		         (dnnl_exec_arg_t[3]){ { DNNL_ARG_SRC, a->s }, { DNNL_ARG_DST, a->p } }));
+	}
 	prof_end(dc, BX_EMBED_OP_ATT_SM, t0, 0);
 	t0 = prof_start(dc);
 	CHK(exec(dc, a->pv, a->sp_pv, 3,
@@ -1006,6 +1011,7 @@ bx_dnnl_ctx_create(const struct bx_embed_model *m, unsigned nb_threads, struct b
 	dc->m = m;
 	dc->dm = m->dn;
 	dc->nb_threads = nb_threads;
+	dc->fast_softmax = bx_embed_softmax_fast_ok();
 	omp_set_num_threads((int)nb_threads);
 	dc->w = bx_calloc((size_t)m->shape.layers * NB_MM + 1, sizeof(*dc->w));
 	dc->b = bx_calloc((size_t)m->shape.layers * NB_MM + 1, sizeof(*dc->b));

@@ -47,6 +47,13 @@ int bx_dnnl_forward(struct bx_dnnl_ctx *dc, const int32_t *const *ids, const uns
 void bx_dnnl_profile_enable(struct bx_dnnl_ctx *dc, bool on);
 void bx_dnnl_profile(const struct bx_dnnl_ctx *dc, struct bx_embed_profile *out);
 
+/*
+ * AVX-512 softmax over rows of L f32 scores into bf16 probabilities (s is
+ * overwritten). Only when bx_embed_softmax_fast_ok() (embed_simd.c).
+ */
+bool bx_embed_softmax_fast_ok(void);
+void bx_embed_softmax_bf16(float *s, uint16_t *p, size_t rows, unsigned L);
+
 /* Shared small kernels. */
 void bx_embed_layernorm(float *x, unsigned h, const float *g, const float *b, float eps);
 void bx_embed_pool(const float *x, unsigned len, unsigned h, float *out);

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <pthread.h>
 
+#include "embed_int.h"
 #include "test_util.h"
 
 static const struct bx_embed_shape tiny = {
@@ -304,6 +305,42 @@ test_alloc_failures(void **state)
 	assert_int_equal(bx_embed_model_load(tiny_dir, NULL, &m, &eb), 0);
 	bx_test_alloc_walk(make_ctx, destroy_ctx, m);
 	bx_embed_model_destroy(m);
+}
+
+/* The AVX-512 softmax kernel against a double-precision softmax, every row length 1..300. */
+static void
+test_softmax_kernel(void **state)
+{
+	static float s[300], keep[300];
+	static uint16_t p[300];
+	unsigned seed = 5;
+
+	if (!bx_embed_softmax_fast_ok()) {
+		skip();
+	}
+	for (unsigned L = 1; L <= 300; L++) {
+		double mx = -1e30, sum = 0;
+
+		for (unsigned i = 0; i < L; i++) {
+			seed = seed * 1103515245u + 12345u;
+			keep[i] = s[i] = (float)((seed >> 8) % 20000) / 400.0f - 25.0f;
+			mx = keep[i] > mx ? keep[i] : mx;
+		}
+		bx_embed_softmax_bf16(s, p, 1, L);
+		for (unsigned i = 0; i < L; i++) {
+			sum += exp(keep[i] - mx);
+		}
+		for (unsigned i = 0; i < L; i++) {
+			double want = exp(keep[i] - mx) / sum;
+			uint32_t u = (uint32_t)p[i] << 16;
+			float got;
+
+			memcpy(&got, &u, 4);
+			if (want > 1e-30 && fabs(got - want) > want / 256 + 1e-37) {
+				fail_msg("L %u, element %u: %g, expected %g", L, i, got, want);
+			}
+		}
+	}
 }
 
 /* ---------------------------------------------------------------- */
@@ -681,6 +718,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tiny_reference),
+		cmocka_unit_test(test_softmax_kernel),
 		cmocka_unit_test(test_alloc_failures),
 		cmocka_unit_test(test_bad_model_files),
 		cmocka_unit_test(test_upstream_layout),
