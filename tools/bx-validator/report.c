@@ -182,7 +182,7 @@ status_name(unsigned st)
 	case 500:
 		return "miner error";
 	case 503:
-		return "unavailable / disconnected";
+		return "unavailable (the miner's 503, or no connection)";
 	default:
 		return "";
 	}
