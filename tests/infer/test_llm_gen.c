@@ -6,6 +6,7 @@
  * stories260K (odd sizes: hidden 172) driven by token ids, optimized vs
  * reference; malformed checkpoints are clear errors.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 
@@ -238,6 +239,75 @@ test_bf16_batches(void **state)
 	bx_llm_model_destroy(m);
 }
 
+/*
+ * Every llama2.c checkpoint (*.bin other than tokenizers) and GGUF file under
+ * ../shared/models, including ones added later: the optimized path gives
+ * the reference's greedy tokens. Files that are not models are skipped.
+ */
+static void
+check_file(const char *path, bool gguf, unsigned *nb_models)
+{
+	struct bx_llm_model *m = NULL;
+	struct bx_errbuf eb;
+	const struct bx_llm_config *c;
+	int32_t prompt[4] = { 1, 2, 3, 4 };
+	int ret = gguf ? bx_llm_load_gguf(path, &m, &eb) : bx_llm_load_llama2c(path, NULL, &m, &eb);
+
+	if (ret) {
+		print_message("not a model here: %s\n", eb.msg);
+		return;
+	}
+	c = bx_llm_model_config(m);
+	for (unsigned i = 0; i < 4; i++) {
+		prompt[i] = (int32_t)(((unsigned)prompt[i] * 97u) % c->vocab_size);
+	}
+	prompt[0] = bx_llm_bos(m) >= 0 ? bx_llm_bos(m) : prompt[0];
+	print_message("%s: dim %u, %u layers, vocab %u\n", path, c->dim, c->n_layers,
+	              c->vocab_size);
+	/* bigger models get fewer steps: the fast suite stays fast */
+	compare_paths(m, prompt, 4, c->dim * c->n_layers > 4096 ? 8 : 50, 1e-2f);
+	(*nb_models)++;
+	bx_llm_model_destroy(m);
+}
+
+static void
+test_every_model(void **state)
+{
+	char root[512], dir[1024], path[2048];
+	DIR *top, *sub;
+	struct dirent *e, *f;
+	unsigned nb = 0;
+
+	llm_shared("models", root, sizeof(root));
+	top = opendir(root);
+	assert_non_null(top);
+	while ((e = readdir(top))) {
+		if (e->d_name[0] == '.') {
+			continue;
+		}
+		snprintf(dir, sizeof(dir), "%s/%s", root, e->d_name);
+		sub = opendir(dir);
+		while (sub && (f = readdir(sub))) {
+			size_t n = strlen(f->d_name);
+			bool gguf = n > 5 && !strcmp(f->d_name + n - 5, ".gguf");
+			bool bin = n > 4 && !strcmp(f->d_name + n - 4, ".bin") &&
+			           strncmp(f->d_name, "tokenizer", 9) &&
+			           strncmp(f->d_name, "tok", 3);
+
+			if (gguf || bin) {
+				snprintf(path, sizeof(path), "%s/%s", dir, f->d_name);
+				check_file(path, gguf, &nb);
+			}
+		}
+		if (sub) {
+			closedir(sub);
+		}
+	}
+	closedir(top);
+	print_message("%u models checked\n", nb);
+	assert_true(nb >= 2); /* fortune-1m and stories260K at least */
+}
+
 /* ---- malformed checkpoints ---- */
 
 static int
@@ -340,6 +410,7 @@ main(void)
 		cmocka_unit_test(test_stories260k_opt_vs_ref),
 		cmocka_unit_test(test_batch_matches_single),
 		cmocka_unit_test(test_bf16_batches),
+		cmocka_unit_test(test_every_model),
 		cmocka_unit_test(test_bad_checkpoints),
 		cmocka_unit_test(test_bad_tokenizer),
 	};
