@@ -125,6 +125,7 @@ load_llm(struct bxd *d, struct bx_errbuf *eb)
 static int
 load_models(struct bxd *d, struct bx_errbuf *eb)
 {
+	struct bx_embed_opts opts = { 0 };
 	char path[600];
 	struct stat st;
 	uint64_t t0 = bx_time_ns();
@@ -142,7 +143,8 @@ load_models(struct bxd *d, struct bx_errbuf *eb)
 	BX_LOG(NOTICE,
 	       "loading the embedding model from %s (%" PRId64 " MB, packing for oneDNN)...",
 	       d->conf.model_dir, (int64_t)(st.st_size >> 20));
-	ret = bx_embed_model_load(d->conf.model_dir, NULL, &d->embed, eb);
+	opts.reference = d->conf.model_reference;
+	ret = bx_embed_model_load(d->conf.model_dir, &opts, &d->embed, eb);
 	if (ret < 0) {
 		return ret;
 	}

@@ -5,7 +5,7 @@ set -eu
 
 PKGS="meson ninja-build pkg-config gcc clang clang-format clang-tidy libclang-rt-14-dev
 libcmocka-dev libhwloc-dev libnuma-dev libsodium-dev liburing-dev libdnnl-dev
-libsystemd-dev libjansson-dev dpdk-dev liblwip-dev python3 iproute2"
+libsystemd-dev libjansson-dev dpdk-dev liblwip-dev python3 python3-aiohttp iproute2"
 
 missing=""
 for p in $PKGS; do

@@ -31,6 +31,7 @@ struct bx_fw_conf {
 	char wallet_hotkey[64];
 	char metagraph[256];
 	char model_dir[256];
+	bool model_reference;    /* plain-C f32 forward pass instead of oneDNN (debugging) */
 	char gen_model[256];     /* llama2.c .bin or GGUF; empty: no generation */
 	char gen_tokenizer[256]; /* tokenizer.bin for a llama2.c checkpoint */
 	int64_t gen_max_tokens;  /* cap on a request's max_tokens */
