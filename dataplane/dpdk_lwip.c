@@ -5,10 +5,13 @@
 #include "dpdk_lwip.h"
 
 #include <dlfcn.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
@@ -17,6 +20,7 @@
 
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <sodium.h>
 
 #ifndef BX_LWIP_LIB
 #define BX_LWIP_LIB "liblwip.so.0"
@@ -28,6 +32,7 @@
 struct spare {
 	struct bx_lwip_fns f;
 	struct tcp_pcb **active_pcbs, **tw_pcbs, **listen_pcbs, **bound_pcbs;
+	struct bx_lw_heap_stats *heap;
 	void *dl;
 	int memfd;
 };
@@ -175,6 +180,237 @@ add_netif(struct bx_lw *l, const struct bx_lw_conf *c, struct bx_errbuf *eb)
 	return 0;
 }
 
+/* ======================= The copy's heap and ISNs =======================
+ *
+ * The shipped liblwip allocates every pcb, segment and pbuf with glibc's
+ * malloc (MEM_LIBC_MALLOC, MEMP_MEM_MALLOC), and its initial sequence
+ * numbers are a counter plus the tick (tcp_next_iss: predictable). Each copy
+ * is private, so its GOT is ours to point elsewhere: malloc/calloc/free go
+ * to a heap of size classes owned by that copy (a region reserved at load,
+ * touched on first use by the copy's lcore, blocks recycled per class, glibc
+ * only past the region or for blocks over 4 KiB, counted), and tcp_next_iss
+ * to RFC 6528's keyed hash of the connection's addresses and ports plus a
+ * 4 us clock. BX_DEBUG_POOL=1 leaves malloc to glibc so ASan sees lwIP's
+ * blocks.
+ */
+
+#define HEAP_SLOTS   32
+#define HEAP_CLASSES 7 /* 64 B .. 4 KiB */
+#define HEAP_REGION  (512ull << 20)
+#define HDR          16 /* keeps lwIP's MEM_ALIGNMENT (8) and then some */
+#define HDR_LIBC     0xffu
+
+struct heap {
+	char *base;
+	size_t used;
+	void *free_list[HEAP_CLASSES];
+	struct bx_lw_heap_stats st;
+};
+
+static struct heap heaps[HEAP_SLOTS];
+static unsigned nb_heaps; /* slots handed out (copies are never unloaded) */
+static uint8_t isn_key[crypto_shorthash_KEYBYTES];
+
+static unsigned
+size_class(size_t n)
+{
+	unsigned c = 0;
+
+	while (c < HEAP_CLASSES && ((size_t)64 << c) < n + HDR) {
+		c++;
+	}
+	return c;
+}
+
+static void *
+heap_alloc(struct heap *h, size_t n)
+{
+	unsigned c = size_class(n);
+	uint32_t *hdr;
+
+	if (c < HEAP_CLASSES && h->free_list[c]) {
+		hdr = h->free_list[c];
+		memcpy(&h->free_list[c], hdr + 2, sizeof(void *));
+	} else if (c < HEAP_CLASSES && h->used + ((size_t)64 << c) <= HEAP_REGION) {
+		hdr = (uint32_t *)(void *)(h->base + h->used);
+		h->used += (size_t)64 << c;
+	} else {
+		hdr = malloc(n + HDR); /* too big, or the region is spent */
+		if (!hdr) {
+			return NULL;
+		}
+		c = HDR_LIBC;
+		h->st.libc++;
+	}
+	hdr[0] = c;
+	h->st.allocs++;
+	h->st.live++;
+	return (char *)hdr + HDR;
+}
+
+static void
+heap_free(struct heap *h, void *p)
+{
+	uint32_t *hdr;
+
+	if (!p) {
+		return;
+	}
+	hdr = (uint32_t *)(void *)((char *)p - HDR);
+	h->st.live--;
+	if (hdr[0] == HDR_LIBC) {
+		free(hdr);
+		return;
+	}
+	memcpy(hdr + 2, &h->free_list[hdr[0]], sizeof(void *));
+	h->free_list[hdr[0]] = hdr;
+}
+
+static void *
+heap_calloc(struct heap *h, size_t n, size_t size)
+{
+	void *p;
+
+	if (size && n > SIZE_MAX / size) {
+		return NULL;
+	}
+	p = heap_alloc(h, n * size);
+	if (p) {
+		memset(p, 0, n * size);
+	}
+	return p;
+}
+
+/* One set of entry points per slot: a GOT entry carries no context. */
+#define HEAP_FNS(i)                                         \
+	static void *heap_malloc_##i(size_t n)              \
+	{                                                   \
+		return heap_alloc(&heaps[i], n);            \
+	}                                                   \
+	static void *heap_calloc_##i(size_t n, size_t size) \
+	{                                                   \
+		return heap_calloc(&heaps[i], n, size);     \
+	}                                                   \
+	static void heap_free_##i(void *p)                  \
+	{                                                   \
+		heap_free(&heaps[i], p);                    \
+	}
+#define HEAP_SLOT_LIST(X)                                                                      \
+	X(0)                                                                                   \
+	X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15) X(16) \
+		X(17) X(18) X(19) X(20) X(21) X(22) X(23) X(24) X(25) X(26) X(27) X(28) X(29)  \
+			X(30) X(31)
+HEAP_SLOT_LIST(HEAP_FNS)
+#undef HEAP_FNS
+
+#define HEAP_ROW(i) { heap_malloc_##i, heap_calloc_##i, heap_free_##i },
+
+static const struct {
+	void *(*malloc_fn)(size_t);
+	void *(*calloc_fn)(size_t, size_t);
+	void (*free_fn)(void *);
+} heap_fns[HEAP_SLOTS] = { HEAP_SLOT_LIST(HEAP_ROW) };
+
+#undef HEAP_ROW
+
+/* RFC 6528: ISN = M + F(local ip, local port, remote ip, remote port, secret). */
+static u32_t
+keyed_iss(struct tcp_pcb *pcb)
+{
+	uint8_t in[12], h[crypto_shorthash_BYTES];
+	uint32_t f;
+
+	memcpy(in, &ip_2_ip4(&pcb->local_ip)->addr, 4);
+	memcpy(in + 4, &ip_2_ip4(&pcb->remote_ip)->addr, 4);
+	memcpy(in + 8, &pcb->local_port, 2);
+	memcpy(in + 10, &pcb->remote_port, 2);
+	crypto_shorthash(h, in, sizeof(in), isn_key);
+	memcpy(&f, h, sizeof(f));
+	return (u32_t)(bx_time_ns() / 4000) + f;
+}
+
+/* Point the copy's GOT slot for `name` at fn. Returns 0 or -ENOENT. */
+static int
+got_patch(ElfW(Addr) base, const ElfW(Dyn) * dyn, const char *name, void *fn)
+{
+	const ElfW(Rela) *rel = NULL;
+	const ElfW(Sym) *sym = NULL;
+	const char *str = NULL;
+	size_t relsz = 0;
+	long page = sysconf(_SC_PAGESIZE);
+
+	for (; dyn->d_tag != DT_NULL; dyn++) {
+		ElfW(Addr) v = dyn->d_un.d_ptr < base ? base + dyn->d_un.d_ptr : dyn->d_un.d_ptr;
+
+		if (dyn->d_tag == DT_JMPREL) {
+			rel = (const ElfW(Rela) *)v;
+		} else if (dyn->d_tag == DT_PLTRELSZ) {
+			relsz = dyn->d_un.d_val;
+		} else if (dyn->d_tag == DT_SYMTAB) {
+			sym = (const ElfW(Sym) *)v;
+		} else if (dyn->d_tag == DT_STRTAB) {
+			str = (const char *)v;
+		}
+	}
+	if (!rel || !sym || !str) {
+		return -ENOENT;
+	}
+	for (size_t i = 0; i < relsz / sizeof(*rel); i++) {
+		void **slot = (void **)(base + rel[i].r_offset);
+		uintptr_t pg = (uintptr_t)slot & ~(uintptr_t)(page - 1);
+
+		if (ELF64_R_TYPE(rel[i].r_info) != R_X86_64_JUMP_SLOT ||
+		    strcmp(str + sym[ELF64_R_SYM(rel[i].r_info)].st_name, name) != 0) {
+			continue;
+		}
+		/* BIND_NOW + RELRO: the GOT is read-only by now */
+		if (mprotect((void *)pg, (size_t)page, PROT_READ | PROT_WRITE) < 0) {
+			return -errno;
+		}
+		__atomic_store_n(slot, fn, __ATOMIC_RELEASE);
+		mprotect((void *)pg, (size_t)page, PROT_READ);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static int
+redirect(struct bx_lw *l, const char *path, struct bx_errbuf *eb)
+{
+	struct link_map *lm;
+	void *fn;
+	int r;
+
+	if (dlinfo(l->dl, RTLD_DI_LINKMAP, &lm) < 0) {
+		return bx_err(eb, ENOEXEC, "dataplane: dpdk: dlinfo on %s: %s", path, dlerror());
+	}
+	memcpy(&fn, &(u32_t(*)(struct tcp_pcb *)){ keyed_iss }, sizeof(fn));
+	r = got_patch(lm->l_addr, lm->l_ld, "tcp_next_iss", fn);
+	if (r < 0 || bx_mem_debug() || nb_heaps == HEAP_SLOTS) {
+		l->heap = NULL; /* glibc's heap: ASan's view, or no slot left */
+		return r < 0 ? bx_err(eb, ENOEXEC,
+		                      "dataplane: dpdk: %s: cannot redirect tcp_next_iss", path) :
+		               0;
+	}
+	heaps[nb_heaps].base = mmap(NULL, HEAP_REGION, PROT_READ | PROT_WRITE,
+	                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (heaps[nb_heaps].base == MAP_FAILED) {
+		heaps[nb_heaps].base = NULL;
+		return 0; /* glibc's heap then */
+	}
+	memcpy(&fn, &heap_fns[nb_heaps].malloc_fn, sizeof(fn));
+	r = got_patch(lm->l_addr, lm->l_ld, "malloc", fn);
+	memcpy(&fn, &heap_fns[nb_heaps].calloc_fn, sizeof(fn));
+	r = r < 0 ? r : got_patch(lm->l_addr, lm->l_ld, "calloc", fn);
+	memcpy(&fn, &heap_fns[nb_heaps].free_fn, sizeof(fn));
+	r = r < 0 ? r : got_patch(lm->l_addr, lm->l_ld, "free", fn);
+	if (r < 0) {
+		return bx_err(eb, ENOEXEC, "dataplane: dpdk: %s: cannot redirect its heap", path);
+	}
+	l->heap = &heaps[nb_heaps++].st;
+	return 0;
+}
+
 static bool
 take_spare(struct bx_lw *l)
 {
@@ -189,6 +425,7 @@ take_spare(struct bx_lw *l)
 		l->tw_pcbs = sp->tw_pcbs;
 		l->listen_pcbs = sp->listen_pcbs;
 		l->bound_pcbs = sp->bound_pcbs;
+		l->heap = sp->heap;
 		l->dl = sp->dl;
 		l->memfd = sp->memfd;
 		ok = true;
@@ -201,6 +438,7 @@ static int
 load_copy(struct bx_lw *l, const char *path, struct bx_errbuf *eb)
 {
 	char name[64];
+	int r;
 
 	l->memfd = copy_lib(path, eb);
 	if (l->memfd < 0) {
@@ -210,14 +448,22 @@ load_copy(struct bx_lw *l, const char *path, struct bx_errbuf *eb)
 	snprintf(name, sizeof(name), "/proc/self/fd/%d", l->memfd);
 	l->dl = dlopen(name, RTLD_NOW | RTLD_LOCAL);
 	if (!l->dl) {
-		int r = bx_err(eb, ENOEXEC, "dataplane: dpdk: cannot load a copy of %s: %s", path,
-		               dlerror());
-
+		r = bx_err(eb, ENOEXEC, "dataplane: dpdk: cannot load a copy of %s: %s", path,
+		           dlerror());
 		close(l->memfd);
 		l->memfd = -1;
 		return r;
 	}
-	return load_syms(l, path, eb);
+	r = load_syms(l, path, eb);
+	if (r == 0) {
+		pthread_mutex_lock(&spare_lock); /* heap slots and the ISN key are process-wide */
+		if (nb_heaps == 0) {
+			randombytes_buf(isn_key, sizeof(isn_key));
+		}
+		r = redirect(l, path, eb);
+		pthread_mutex_unlock(&spare_lock);
+	}
+	return r;
 }
 
 int
@@ -278,6 +524,7 @@ bx_lw_close(struct bx_lw *l)
 		sp->tw_pcbs = l->tw_pcbs;
 		sp->listen_pcbs = l->listen_pcbs;
 		sp->bound_pcbs = l->bound_pcbs;
+		sp->heap = l->heap;
 		sp->dl = l->dl;
 		sp->memfd = l->memfd;
 	}

@@ -84,13 +84,21 @@ struct bx_lw_conf {
 	struct bx_txbuf *tx;         /* where they are queued (borrowed) */
 };
 
+/* The copy's own heap (dpdk_lwip.c): what lwIP allocated and freed. */
+struct bx_lw_heap_stats {
+	uint64_t allocs; /* malloc/calloc calls */
+	uint64_t live;   /* blocks not freed */
+	uint64_t libc;   /* served by glibc: over 4 KiB, or the region was spent */
+};
+
 /* One instance: everything lwIP needs on one lcore. Touched by that lcore only. */
 struct bx_lw {
 	struct bx_lwip_fns f;
-	struct tcp_pcb **active_pcbs; /* the copy's tcp_active_pcbs */
-	struct tcp_pcb **tw_pcbs;     /* the copy's tcp_tw_pcbs */
-	struct tcp_pcb **listen_pcbs; /* the copy's tcp_listen_pcbs (a union of pointers) */
-	struct tcp_pcb **bound_pcbs;  /* the copy's tcp_bound_pcbs */
+	struct tcp_pcb **active_pcbs;  /* the copy's tcp_active_pcbs */
+	struct tcp_pcb **tw_pcbs;      /* the copy's tcp_tw_pcbs */
+	struct tcp_pcb **listen_pcbs;  /* the copy's tcp_listen_pcbs (a union of pointers) */
+	struct tcp_pcb **bound_pcbs;   /* the copy's tcp_bound_pcbs */
+	struct bx_lw_heap_stats *heap; /* NULL: the copy uses glibc (BX_DEBUG_POOL, no slot) */
 	void *dl;
 	int memfd;
 	struct netif netif;

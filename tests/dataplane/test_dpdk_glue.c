@@ -107,6 +107,7 @@ get32(const uint8_t *p)
 
 /* Ethernet + IPv4 + TCP from the client to the server, checksums right. */
 static uint32_t cli_ip; /* network order */
+static uint16_t cli_port = CLI_PORT;
 
 static size_t
 tcp_frame(uint8_t *f, uint8_t flags, uint32_t seq, uint32_t ack, const char *data)
@@ -128,7 +129,7 @@ tcp_frame(uint8_t *f, uint8_t flags, uint32_t seq, uint32_t ack, const char *dat
 	memcpy(ip + 12, &src, 4);
 	memcpy(ip + 16, &dst, 4);
 	put16(ip + 10, csum(ip, IP_LEN, 0));
-	put16(th, CLI_PORT);
+	put16(th, cli_port);
 	put16(th + 2, PORT);
 	put32(th + 4, seq);
 	put32(th + 8, ack);
@@ -295,7 +296,7 @@ expect_tcp(uint8_t flags, uint32_t ack)
 	assert_int_equal(f[12] << 8 | f[13], 0x0800);
 	th = f + ETH_LEN + (size_t)(f[ETH_LEN] & 0xf) * 4;
 	assert_int_equal(th[0] << 8 | th[1], PORT);
-	assert_int_equal(th[2] << 8 | th[3], CLI_PORT);
+	assert_int_equal(th[2] << 8 | th[3], cli_port);
 	assert_int_equal(th[13] & (F_SYN | F_ACK | F_RST), flags);
 	if (flags & F_ACK) {
 		assert_int_equal(get32(th + 8), ack);
@@ -453,6 +454,44 @@ test_full_burst_flushes(void **state)
 	bx_lw_close(&l);
 }
 
+/* lwIP allocates from the copy's own heap, and its ISNs are keyed hashes, not a counter. */
+static void
+test_heap_and_isn(void **state)
+{
+	struct bx_lw l;
+	struct accepted a = { 0 };
+	uint8_t f[256];
+	uint32_t iss[4];
+	uint64_t allocs;
+	bool spread = false;
+
+	open_stack(&l);
+	listen_on(&l, &a);
+	bx_lw_input(&l, mbuf_of(f, arp_reply(f)));
+	allocs = l.heap ? l.heap->allocs : 0;
+	for (int i = 0; i < 4; i++) {
+		cli_port = (uint16_t)(41000 + i);
+		bx_lw_input(&l, mbuf_of(f, tcp_frame(f, F_SYN, 100, 0, NULL)));
+		iss[i] = expect_tcp(F_SYN | F_ACK, 101);
+	}
+	cli_port = CLI_PORT;
+	for (int i = 1; i < 4; i++) {
+		/* lwIP's own tcp_next_iss adds the tick count: these would be a few apart */
+		spread = spread || iss[i] - iss[0] > 1000000u;
+	}
+	assert_true(spread);
+	if (bx_mem_debug()) {
+		assert_null(l.heap); /* BX_DEBUG_POOL: glibc's heap, for ASan */
+	} else {
+		assert_non_null(l.heap);
+		assert_true(l.heap->allocs > allocs); /* four pcbs at least */
+		assert_int_equal(l.heap->libc, 0);
+		assert_true(l.heap->live > 0);
+	}
+	bx_lw_close(&l);
+	tx_drop();
+}
+
 static void
 test_missing_library(void **state)
 {
@@ -474,6 +513,7 @@ main(void)
 		cmocka_unit_test(test_copies_share_nothing),
 		cmocka_unit_test(test_chained_mbuf_is_copied),
 		cmocka_unit_test(test_full_burst_flushes),
+		cmocka_unit_test(test_heap_and_isn),
 		cmocka_unit_test(test_missing_library),
 	};
 
