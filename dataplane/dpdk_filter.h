@@ -3,7 +3,8 @@
  * the packets. Per lcore, no locks, no allocation after init.
  *
  * Two lanes. Sources on the allow-list (validator IPs from the metagraph,
- * plus configured networks) take the reserved lane: never rate limited here,
+ * configured networks, and addresses whose signed requests were verified
+ * and admitted: validators rarely publish an axon IP) take the reserved lane: never rate limited here,
  * never charged to anyone else's budget. Every other source takes the open
  * lane: a token bucket per source for packets and one for SYNs, then one
  * bucket for the whole open lane, so a flood from anywhere, spoofed or not,

@@ -33,6 +33,9 @@ struct bx_dtcp_conf {
 	uint16_t port;            /* the service's TCP port */
 	struct rte_mempool *pool; /* mbufs for frames the stack sends */
 	struct bx_txbuf *tx;      /* where they go */
+	/* a peer whose request verified and was admitted (host-order IPv4); may be NULL */
+	void (*learn)(void *arg, uint32_t ip);
+	void *learn_arg;
 };
 
 /* Bytes of private area the stack's mbuf pools need (dpdk_lwip.c's RX glue). */

@@ -23,11 +23,15 @@ struct dconn {
 	struct tcp_pcb *pcb;
 	struct pbuf *pend; /* received, not yet copied into c.rx */
 	struct bx_dtcp *d;
-	bool fin; /* the peer closed its side */
+	uint32_t ip4; /* the peer, network order */
+	bool fin;     /* the peer closed its side */
+	bool learned; /* reported to the filter once */
 };
 
 struct bx_dtcp {
 	struct bx_dp_worker *w;
+	void (*learn)(void *arg, uint32_t ip);
+	void *learn_arg;
 	struct bx_lw lw;
 	bool lw_ok;
 	struct tcp_pcb *listen;
@@ -155,10 +159,27 @@ conn_write(struct bx_dtcp *d, struct dconn *dc)
  * requests, send, and close when done. Returns ERR_ABRT if the pcb was
  * aborted (callbacks must return it).
  */
+/*
+ * A 200 on this connection with signatures verified means its caller signed
+ * with a hotkey admission accepted (a validator, with require_permit): its
+ * address joins the reserved lane. Validators rarely publish an axon IP, so
+ * the metagraph alone would leave most of them on the open lane.
+ */
+static void
+conn_learn(struct bx_dtcp *d, struct dconn *dc, uint64_t ok_before)
+{
+	if (!dc->learned && d->learn && d->w->dp->sh.conf.verify_signatures &&
+	    d->w->ax.stats.responses_ok > ok_before) {
+		dc->learned = true;
+		d->learn(d->learn_arg, ntohl(dc->ip4));
+	}
+}
+
 static err_t
 conn_pump(struct bx_dtcp *d, struct dconn *dc)
 {
 	struct bx_conn *c = &dc->c;
+	uint64_t ok_before = d->w->ax.stats.responses_ok;
 
 	for (int round = 0; round < 64; round++) {
 		bool produced;
@@ -173,6 +194,7 @@ conn_pump(struct bx_dtcp *d, struct dconn *dc)
 			break; /* lwIP's send buffer is full: on_sent comes back */
 		}
 		c->tx_len = c->tx_sent = 0;
+		conn_learn(d, dc, ok_before);
 		/* tx is empty again: answer what backpressure held back */
 		if (!produced || c->close_after) {
 			break;
@@ -189,6 +211,7 @@ conn_peer(struct dconn *dc, const struct tcp_pcb *pcb)
 {
 	const ip4_addr_t *a = ip_2_ip4(&pcb->remote_ip);
 
+	dc->ip4 = a->addr;
 	inet_ntop(AF_INET, &a->addr, dc->c.peer.ip, sizeof(dc->c.peer.ip));
 	dc->c.peer.port = pcb->remote_port;
 	dc->c.peer.ip_key = bx_hash64(&a->addr, 4, 3); /* as conn.c keys IPv4 peers */
@@ -212,6 +235,7 @@ on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 	dc->pcb = pcb;
 	dc->pend = NULL;
 	dc->fin = false;
+	dc->learned = false;
 	dc->c.fd = (int)dc->c.idx;
 	dc->c.rx_off = dc->c.rx_len = 0;
 	dc->c.tx_len = dc->c.tx_sent = 0;
@@ -406,6 +430,8 @@ bx_dtcp_create(struct bx_dp_worker *w, const struct bx_dtcp_conf *c, struct bx_d
 	}
 	memset(d, 0, sizeof(*d));
 	d->w = w;
+	d->learn = c->learn;
+	d->learn_arg = c->learn_arg;
 	r = conns_alloc(d, &w->dp->sh.conf, eb);
 	if (r == 0) {
 		r = stack_init(d, c, eb);

@@ -55,6 +55,8 @@
 #define ARP_RING   1024
 #define MAX_DP     8
 #define IDLE_POLLS 256
+#define LEARN_RING 1024
+#define LEARN_MAX  4096
 
 /* ======================= Per-dataplane shared state ======================= */
 
@@ -67,7 +69,8 @@ struct dshared {
 	struct rte_mempool *node_pool[RTE_MAX_NUMA_NODES];
 	struct rte_mempool *qpool[BX_DP_MAX_CORES];
 	struct rte_ring *arp[BX_DP_MAX_CORES];
-	uint32_t ip, mask, gw; /* network order */
+	struct rte_ring *learn[BX_DP_MAX_CORES]; /* validator IPs learnt by any worker */
+	uint32_t ip, mask, gw;                   /* network order */
 };
 
 static struct dshared *shared_list[MAX_DP];
@@ -169,10 +172,16 @@ make_rings(struct dshared *s, unsigned nb, struct bx_errbuf *eb)
 {
 	char name[RTE_RING_NAMESIZE];
 
-	if (nb < 2) {
-		return 0;
-	}
 	for (unsigned i = 0; i < nb; i++) {
+		snprintf(name, sizeof(name), "bx%u_lrn%u", s->seq, i);
+		s->learn[i] =
+			rte_ring_create(name, LEARN_RING, s->qpool[i]->socket_id, RING_F_SC_DEQ);
+		if (!s->learn[i]) {
+			return bx_err(eb, ENOMEM, "dataplane: dpdk: ring %s: %s", name,
+			              rte_strerror(rte_errno));
+		}
+	}
+	for (unsigned i = 0; i < nb && nb > 1; i++) {
 		snprintf(name, sizeof(name), "bx%u_arp%u", s->seq, i);
 		s->arp[i] = rte_ring_create(name, ARP_RING, s->qpool[i]->socket_id, RING_F_SC_DEQ);
 		if (!s->arp[i]) {
@@ -190,6 +199,7 @@ shared_free(struct dshared *s)
 	bx_dpdk_port_close(&s->wire);
 	for (unsigned i = 0; i < BX_DP_MAX_CORES; i++) {
 		rte_ring_free(s->arp[i]);
+		rte_ring_free(s->learn[i]);
 	}
 	for (unsigned i = 0; i < RTE_MAX_NUMA_NODES; i++) {
 		rte_mempool_free(s->node_pool[i]);
@@ -349,6 +359,8 @@ struct dworker {
 	struct bx_filter filter;
 	uint64_t epoch_seen;
 	bool allow_built;
+	uint32_t learned[LEARN_MAX]; /* host order; kept across metagraph refreshes */
+	unsigned nb_learned;
 	uint64_t next_sweep_ns;
 	unsigned idle_polls;
 	bool draining, forced;
@@ -571,6 +583,40 @@ poll_side(struct dworker *d)
 /* ======================= Allow-list ======================= */
 
 /* Validator IPs from the metagraph (all neurons' when permits are not required). */
+/* From this worker's stack: tell every worker (itself included). */
+static void
+learn_cb(void *arg, uint32_t ip)
+{
+	struct dworker *d = arg;
+
+	for (unsigned k = 0; k < d->nb_workers; k++) {
+		rte_ring_mp_enqueue(d->sh->learn[k], (void *)(uintptr_t)ip);
+	}
+}
+
+static void
+learn_drain(struct dworker *d)
+{
+	void *ips[BURST];
+	unsigned n = rte_ring_sc_dequeue_burst(d->sh->learn[d->q], ips, BURST, NULL);
+
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t ip = (uint32_t)(uintptr_t)ips[i];
+
+		if (bx_filter_allowed(&d->filter, ip) || d->nb_learned == LEARN_MAX) {
+			continue;
+		}
+		d->learned[d->nb_learned++] = ip;
+		bx_filter_allow_add(&d->filter, ip);
+		if (d->q == 0) {
+			BX_LOG(INFO,
+			       "dataplane: dpdk: %u.%u.%u.%u answered as a validator: on the "
+			       "reserved lane",
+			       ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255);
+		}
+	}
+}
+
 static void
 allow_refresh(struct dworker *d)
 {
@@ -594,6 +640,9 @@ allow_refresh(struct dworker *d)
 			continue;
 		}
 		full += bx_filter_allow_add(&d->filter, ntohl(a.s_addr)) < 0;
+	}
+	for (unsigned i = 0; i < d->nb_learned; i++) {
+		full += bx_filter_allow_add(&d->filter, d->learned[i]) < 0;
 	}
 	if (full && d->q == 0) {
 		BX_LOG(WARN, "dataplane: dpdk: allow-list full, %u metagraph address(es) left out",
@@ -652,6 +701,7 @@ dpdk_run(struct bx_dp_worker *w)
 		d->now_ns = bx_time_ns();
 		n = poll_wire(d);
 		n += poll_side(d);
+		learn_drain(d);
 		bx_dtcp_completions(d->tcp, d->now_ns);
 		bx_dtcp_tick(d->tcp, d->now_ns);
 		/* the drain timer: send a partial burst when RX ran dry or it waited too long */
@@ -753,6 +803,8 @@ dpdk_init(struct bx_dp_worker *w, struct bx_errbuf *eb)
 			.port = d->svc_port,
 			.pool = d->pool,
 			.tx = &d->tx,
+			.learn = learn_cb,
+			.learn_arg = d,
 		};
 
 		memcpy(tc.mac, d->sh->wire.mac, 6);

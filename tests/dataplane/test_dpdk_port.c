@@ -627,6 +627,24 @@ test_unlisted_client_still_served(void **state)
 	close(fd);
 }
 
+/* The stranger above answered 200 with a validator's signature: its address was learnt. */
+static void
+test_learned_validator_ip(void **state)
+{
+	struct bx_dp_stats before, after;
+	int fd;
+
+	usleep(10000); /* the other worker drains its learn ring on its next poll */
+	bx_dp_stats(DP, &before);
+	fd = dial(FLOOD_IP);
+	assert_true(fd >= 0);
+	assert_int_equal(signed_requests(fd, 2), 2);
+	close(fd);
+	bx_dp_stats(DP, &after);
+	assert_int_equal(after.pkt[BX_DP_P_OPEN], before.pkt[BX_DP_P_OPEN]);
+	assert_true(after.pkt[BX_DP_P_ALLOWED] > before.pkt[BX_DP_P_ALLOWED]);
+}
+
 struct mgmt {
 	pthread_t t;
 	int ready; /* atomic: 1 listening, -1 failed */
@@ -708,6 +726,7 @@ main(void)
 		cmocka_unit_test(test_concurrent_connections),
 		cmocka_unit_test(test_flood_from_unlisted_source),
 		cmocka_unit_test(test_unlisted_client_still_served),
+		cmocka_unit_test(test_learned_validator_ip),
 		cmocka_unit_test(test_exception_path),
 	};
 
