@@ -192,17 +192,17 @@ attention(struct llm_fwd *f, struct llm_kv *const *kvs, const uint32_t *pos, uns
 		llm_rope(c, f->q + (size_t)b * D, nh, pos[b]);
 		llm_rope(c, f->k + (size_t)b * kvd, c->n_kv_heads, pos[b]);
 		memcpy(kvs[b]->k + ((size_t)l * kvs[b]->ctx_len + pos[b]) * kvd,
-		       f->k + (size_t)b * kvd, kvd * 4);
+		       f->k + (size_t)b * kvd, (size_t)kvd * 4);
 		memcpy(kvs[b]->v + ((size_t)l * kvs[b]->ctx_len + pos[b]) * kvd,
-		       f->v + (size_t)b * kvd, kvd * 4);
+		       f->v + (size_t)b * kvd, (size_t)kvd * 4);
 	}
 #pragma omp parallel for num_threads(f->nt) schedule(static) if (f->nt > 1 && nb * nh >= 8)
 	for (uint32_t i = 0; i < nb * nh; i++) {
 		uint32_t b = i / nh, h = i % nh;
 		float *att = f->att + (size_t)omp_get_thread_num() * c->seq_len;
 
-		attend_head(c, kvs[b], l, pos[b], h, f->q + (size_t)b * D + h * c->head_dim,
-		            f->xb + (size_t)b * D + h * c->head_dim, att);
+		attend_head(c, kvs[b], l, pos[b], h, f->q + (size_t)b * D + (size_t)h * c->head_dim,
+		            f->xb + (size_t)b * D + (size_t)h * c->head_dim, att);
 	}
 }
 

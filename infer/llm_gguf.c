@@ -338,7 +338,7 @@ parse_tensor_infos(struct gguf *g)
 			return bx_err(g->eb, EBADMSG, "%s: tensor %.*s has %u dimensions", g->path,
 			              (int)t->name.len, t->name.p, t->n_dims);
 		}
-		if (rd(g, t->dims, 8 * t->n_dims, "tensor dims past the end") ||
+		if (rd(g, t->dims, (size_t)8 * t->n_dims, "tensor dims past the end") ||
 		    rd(g, &t->type, 4, "tensor type past the end") ||
 		    rd(g, &t->offset, 8, "tensor offset past the end")) {
 			return -EBADMSG;
@@ -403,7 +403,7 @@ check_data(struct gguf *g)
 	}
 	g->data = g->base + start;
 	g->data_len = (uint64_t)(g->end - g->data);
-	order = malloc((g->nb_ti + 1) * sizeof(*order));
+	order = malloc((g->nb_ti + 1) * sizeof(const struct gguf_ti *));
 	if (!order) {
 		return bx_err(g->eb, ENOMEM, "%s: out of memory", g->path);
 	}
@@ -429,7 +429,7 @@ check_data(struct gguf *g)
 			goto out_free;
 		}
 	}
-	qsort(order, g->nb_ti, sizeof(*order), cmp_offset);
+	qsort(order, g->nb_ti, sizeof(const struct gguf_ti *), cmp_offset);
 	for (uint64_t i = 1; i < g->nb_ti; i++) {
 		if (order[i - 1]->offset + order[i - 1]->size > order[i]->offset) {
 			ret = bx_err(g->eb, EBADMSG, "%s: tensors %.*s and %.*s overlap", g->path,
@@ -586,7 +586,7 @@ read_config(struct gguf *g, struct bx_llm_config *c)
 	const char *arch = kv_str(g, "general.architecture", &len);
 	int ret;
 
-	if (!arch || len != 5 || memcmp(arch, "llama", 5)) {
+	if (!arch || len != 5 || memcmp(arch, "llama", 5) != 0) {
 		return bx_err(g->eb, ENOTSUP,
 		              "%s: general.architecture is %.*s, only llama is read", g->path,
 		              arch ? (int)BX_MIN(len, 64u) : 7, arch ? arch : "missing");
@@ -644,10 +644,11 @@ read_layers(struct gguf *g, struct bx_llm_model *m)
 		}
 		snprintf(name, sizeof(name), "blk.%u.attn_norm.weight", l);
 		ret = ret ? ret :
-		            get_norm(g, name, c->dim, m->norms + (2 * l) * c->dim, &y->attn_norm);
+		            get_norm(g, name, c->dim, m->norms + (size_t)(2 * l) * c->dim,
+		                     &y->attn_norm);
 		snprintf(name, sizeof(name), "blk.%u.ffn_norm.weight", l);
 		ret = ret ? ret :
-		            get_norm(g, name, c->dim, m->norms + (2 * l + 1) * c->dim,
+		            get_norm(g, name, c->dim, m->norms + (size_t)(2 * l + 1) * c->dim,
 		                     &y->ffn_norm);
 	}
 	return ret;
@@ -742,7 +743,7 @@ read_vocab(struct gguf *g, struct bx_llm_model *m)
 		return 0; /* ids only */
 	}
 	bpe = model && len == 4 && !memcmp(model, "gpt2", 4);
-	if (!model || (!bpe && (len != 5 || memcmp(model, "llama", 5)))) {
+	if (!model || (!bpe && (len != 5 || memcmp(model, "llama", 5) != 0))) {
 		return bx_err(g->eb, ENOTSUP,
 		              "%s: tokenizer.ggml.model %.*s not supported (llama, "
 		              "gpt2)",
@@ -783,10 +784,10 @@ read_vocab(struct gguf *g, struct bx_llm_model *m)
 		p += g->narrow ? 4 : 8;
 		file_len = n;
 		if (sc) {
-			memcpy(&score, sc->val + 4 * i, 4);
+			memcpy(&score, sc->val + (size_t)4 * i, 4);
 		}
 		if (ty) {
-			memcpy(&type, ty->val + 4 * i, 4);
+			memcpy(&type, ty->val + (size_t)4 * i, 4);
 		}
 		text = n <= sizeof(raw) ? piece(bpe, p, &n, raw) : NULL; /* may shorten n */
 		if (!text || llm_vocab_set(v, i, text, n, score, type, &used)) {

@@ -125,7 +125,7 @@ quant_q4_k(const float *x, struct blk_q4_k *b)
 	uint8_t sc[8], m[8];
 
 	for (int j = 0; j < 8; j++) {
-		float lo = x[32 * j], hi = x[32 * j];
+		float lo = x[(size_t)32 * j], hi = x[(size_t)32 * j];
 
 		for (int l = 1; l < 32; l++) {
 			lo = fminf(lo, x[32 * j + l]);

@@ -213,7 +213,8 @@ static void
 l2c_layout(struct bx_llm_model *m, const float *w)
 {
 	const struct bx_llm_config *c = &m->cfg;
-	uint64_t L = c->n_layers, D = c->dim, H = c->hidden_dim, KV = c->head_dim * c->n_kv_heads;
+	uint64_t L = c->n_layers, D = c->dim, H = c->hidden_dim;
+	uint64_t KV = (uint64_t)c->head_dim * c->n_kv_heads;
 	const float *emb = take(&w, (uint64_t)c->vocab_size * D), *ra = take(&w, L * D);
 	const float *wq = take(&w, L * D * D), *wk = take(&w, L * D * KV);
 	const float *wv = take(&w, L * D * KV), *wo = take(&w, L * D * D);
@@ -242,7 +243,8 @@ l2c_layout(struct bx_llm_model *m, const float *w)
 static uint64_t
 l2c_floats(const struct bx_llm_config *c)
 {
-	uint64_t L = c->n_layers, D = c->dim, H = c->hidden_dim, KV = c->head_dim * c->n_kv_heads;
+	uint64_t L = c->n_layers, D = c->dim, H = c->hidden_dim;
+	uint64_t KV = (uint64_t)c->head_dim * c->n_kv_heads;
 	uint64_t n = (uint64_t)c->vocab_size * D * (c->tied ? 1 : 2);
 
 	n += L * (2 * D + 2 * D * D + 2 * D * KV + 3 * D * H) + D;

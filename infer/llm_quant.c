@@ -451,7 +451,11 @@ llm_dot_ref(enum bx_llm_type type, const void *row, const struct llm_q8a *qa, si
  * out of the group's 16 scales with one permute.
  */
 #define GROUP       16
-#define GROUP_BYTES (GROUP * LLM_QK + 2 * GROUP * 4)
+#define GROUP_QS    ((size_t)GROUP * LLM_QK) /* bytes of values in a group */
+#define GROUP_F     ((size_t)GROUP * 4)      /* bytes of one f32 per block */
+#define GROUP_BYTES (GROUP_QS + 2 * GROUP_F)
+/* a decoded row of the widest matrix (hidden_dim <= 4 * LLM_DIM_MAX) */
+#define ROW_BUF ((size_t)4 * LLM_DIM_MAX / GROUP_QS * GROUP_BYTES)
 #ifndef LLM_PREFETCH
 #define LLM_PREFETCH 4096 /* bytes ahead in the weight stream (tried 0, 1, 2, 4, 8 KiB) */
 #endif
@@ -490,8 +494,8 @@ llm_pack_act(const float *x, size_t n, uint8_t *out)
 			qs[j] = (int8_t)lrintf(v[j] * id);
 			sum += qs[j];
 		}
-		((float *)(g + GROUP * LLM_QK))[b % GROUP] = d;
-		((float *)(g + GROUP * LLM_QK + GROUP * 4))[b % GROUP] = d * (float)sum;
+		((float *)(g + GROUP_QS))[b % GROUP] = d;
+		((float *)(g + GROUP_QS + GROUP_F))[b % GROUP] = d * (float)sum;
 	}
 }
 
@@ -508,8 +512,8 @@ decode_row_c(enum bx_llm_type type, const void *row, size_t n, uint8_t *out)
 	memset(out, 0, groups(n) * GROUP_BYTES);
 	for (size_t b = 0; b < n / LLM_QK; b++) {
 		uint8_t *g = out + b / GROUP * GROUP_BYTES, *z = g + (b % GROUP) * LLM_QK;
-		float *dw = (float *)(g + GROUP * LLM_QK) + b % GROUP;
-		float *dm = (float *)(g + GROUP * LLM_QK + GROUP * 4) + b % GROUP;
+		float *dw = (float *)(g + GROUP_QS) + b % GROUP;
+		float *dm = (float *)(g + GROUP_QS + GROUP_F) + b % GROUP;
 
 		if (type == BX_LLM_Q8_0) {
 			const struct blk_q8_0 *q = (const struct blk_q8_0 *)row + b;
@@ -543,8 +547,8 @@ dot_packed_c(const uint8_t *z, const uint8_t *a, size_t ng, float off)
 	double sum = 0;
 
 	for (size_t g = 0; g < ng; g++, z += GROUP_BYTES, a += GROUP_BYTES) {
-		const float *dw = (const float *)(z + GROUP * LLM_QK), *dm = dw + GROUP;
-		const float *da = (const float *)(a + GROUP * LLM_QK), *das = da + GROUP;
+		const float *dw = (const float *)(z + GROUP_QS), *dm = dw + GROUP;
+		const float *da = (const float *)(a + GROUP_QS), *das = da + GROUP;
 
 		for (int b = 0; b < GROUP; b++) {
 			int32_t acc = 0;
@@ -587,7 +591,7 @@ decode_row_avx(enum bx_llm_type type, const void *row, size_t n, uint8_t *out)
 	}
 	for (size_t b = 0; b < nb; b++) {
 		uint8_t *g = out + b / GROUP * GROUP_BYTES, *z = g + (b % GROUP) * LLM_QK;
-		float *dw = (float *)(g + GROUP * LLM_QK) + b % GROUP;
+		float *dw = (float *)(g + GROUP_QS) + b % GROUP;
 
 		if (type == BX_LLM_Q8_0) {
 			const struct blk_q8_0 *q = (const struct blk_q8_0 *)row + b;
@@ -628,16 +632,16 @@ dot_packed_avx(const uint8_t *z, const uint8_t *a, size_t ng, float off)
 	const __m512i two = _mm512_set1_epi32(2);
 
 	for (size_t g = 0; g < ng; g++, z += GROUP_BYTES, a += GROUP_BYTES) {
-		__m512 dw = _mm512_load_ps(z + GROUP * LLM_QK);
-		__m512 dm = _mm512_load_ps(z + GROUP * LLM_QK + 64);
-		__m512 da = _mm512_load_ps(a + GROUP * LLM_QK);
-		__m512 das = _mm512_load_ps(a + GROUP * LLM_QK + 64);
+		__m512 dw = _mm512_load_ps(z + GROUP_QS);
+		__m512 dm = _mm512_load_ps(z + GROUP_QS + GROUP_F);
+		__m512 da = _mm512_load_ps(a + GROUP_QS);
+		__m512 das = _mm512_load_ps(a + GROUP_QS + GROUP_F);
 		__m512 s = _mm512_mul_ps(dw, da);
 		__m512i idx = lo;
 
 		corr = _mm512_fmadd_ps(dw, das, corr);
 		mt = _mm512_fmadd_ps(dm, das, mt);
-		for (int p = 0; p < GROUP / 2; p += 2) {
+		for (size_t p = 0; p < GROUP / 2; p += 2) {
 			__m512i d0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
 			                                 _mm512_load_si512(z + 64 * p),
 			                                 _mm512_load_si512(a + 64 * p));
@@ -701,8 +705,8 @@ gather_f16(const uint8_t *base, int stride)
 LLM_AVX512 static float
 dot_direct_avx(enum bx_llm_type type, const uint8_t *row, const uint8_t *a, size_t nb)
 {
-	int bs = type == BX_LLM_Q8_0 ? 34 : type == BX_LLM_Q4_0 ? 18 : 20;
-	int qo = type == BX_LLM_Q4_1 ? 4 : 2; /* where qs starts in a block */
+	size_t bs = type == BX_LLM_Q8_0 ? 34 : type == BX_LLM_Q4_0 ? 18 : 20;
+	size_t qo = type == BX_LLM_Q4_1 ? 4 : 2; /* where qs starts in a block */
 	size_t ng = nb / GROUP;
 	__m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
 	__m512 corr = _mm512_setzero_ps(), mt = _mm512_setzero_ps();
@@ -712,21 +716,21 @@ dot_direct_avx(enum bx_llm_type type, const uint8_t *row, const uint8_t *a, size
 
 	for (size_t g = 0; g < ng; g++, a += GROUP_BYTES) {
 		const uint8_t *w = row + g * GROUP * bs;
-		__m512 dw = gather_f16(w, bs);
-		__m512 da = _mm512_load_ps(a + GROUP * LLM_QK);
-		__m512 das = _mm512_load_ps(a + GROUP * LLM_QK + 64);
+		__m512 dw = gather_f16(w, (int)bs);
+		__m512 da = _mm512_load_ps(a + GROUP_QS);
+		__m512 das = _mm512_load_ps(a + GROUP_QS + GROUP_F);
 		__m512 s = _mm512_mul_ps(dw, da);
 		__m512i idx = lo;
 
 		/* The gathers do not train the hardware prefetcher: ask for what comes next. */
-		for (int i = 0; i < GROUP * bs; i += 64) {
+		for (size_t i = 0; i < GROUP * bs; i += 64) {
 			_mm_prefetch((const char *)w + LLM_PREFETCH + i, _MM_HINT_T0);
 		}
 		corr = _mm512_fmadd_ps(dw, das, corr);
 		if (type == BX_LLM_Q4_1) {
-			mt = _mm512_fmadd_ps(gather_f16(w + 2, bs), das, mt);
+			mt = _mm512_fmadd_ps(gather_f16(w + 2, (int)bs), das, mt);
 		}
-		for (int p = 0; p < GROUP; p += 4) {
+		for (size_t p = 0; p < GROUP; p += 4) {
 			__m512i z0, z1, d0, d1;
 			__m512i idx1 = _mm512_add_epi32(idx, two);
 
@@ -814,7 +818,7 @@ dot_packed(const uint8_t *z, const uint8_t *a, size_t n, float off)
 float
 llm_dot_fast(enum bx_llm_type type, const void *row, const uint8_t *act, size_t n)
 {
-	uint8_t z[4 * LLM_DIM_MAX / (GROUP * LLM_QK) * GROUP_BYTES] __attribute__((aligned(64)));
+	uint8_t z[ROW_BUF] __attribute__((aligned(64)));
 
 #ifdef LLM_X86
 	if (llm_have_avx512()) {
@@ -869,7 +873,7 @@ void
 llm_matmul_rows(const struct llm_tensor *w, uint32_t r0, uint32_t r1, const float *x,
                 const uint8_t *act, unsigned nb, float *out, size_t out_stride)
 {
-	uint8_t z[4 * LLM_DIM_MAX / (GROUP * LLM_QK) * GROUP_BYTES] __attribute__((aligned(64)));
+	uint8_t z[ROW_BUF] __attribute__((aligned(64)));
 	size_t rb = bx_llm_row_bytes(w->type, w->cols), ab = llm_act_bytes(w->cols);
 	bool blocks = w->type == BX_LLM_Q8_0 || w->type == BX_LLM_Q4_0 || w->type == BX_LLM_Q4_1;
 	float off = type_offset(w->type);

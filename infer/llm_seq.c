@@ -77,7 +77,7 @@ bx_llm_ctx_create(const struct bx_llm_model *m, unsigned max_batch, unsigned nb_
 	ctx->ref = reference;
 	ctx->max_batch = max_batch;
 	ctx->logits = bx_malloc((size_t)max_batch * m->cfg.vocab_size * sizeof(float));
-	ctx->kvs = bx_calloc(max_batch, sizeof(*ctx->kvs));
+	ctx->kvs = bx_calloc(max_batch, sizeof(struct llm_kv *));
 	ctx->toks = bx_calloc(max_batch, sizeof(*ctx->toks));
 	ctx->pos = bx_calloc(max_batch, sizeof(*ctx->pos));
 	ctx->want = bx_calloc(max_batch, sizeof(*ctx->want));

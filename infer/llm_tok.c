@@ -121,7 +121,7 @@ hexval(char c)
 static int
 byte_piece(const char *p, size_t len)
 {
-	if (len != 6 || memcmp(p, "<0x", 3) || p[5] != '>' || hexval(p[3]) < 0 ||
+	if (len != 6 || memcmp(p, "<0x", 3) != 0 || p[5] != '>' || hexval(p[3]) < 0 ||
 	    hexval(p[4]) < 0) {
 		return -1;
 	}
@@ -340,7 +340,9 @@ bx_llm_detok_init(struct bx_llm_detok *d)
 static size_t
 put_fffd(char *out)
 {
-	memcpy(out, "\xef\xbf\xbd", 3);
+	out[0] = (char)0xef; /* U+FFFD */
+	out[1] = (char)0xbf;
+	out[2] = (char)0xbd;
 	return 3;
 }
 

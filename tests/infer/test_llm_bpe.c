@@ -88,7 +88,7 @@ expect_split(bool llama3, const char *text, const char *want)
 		i += n;
 	}
 	got[k] = 0;
-	if (strcmp(got, want)) {
+	if (strcmp(got, want) != 0) {
 		print_error("%s: \"%s\" split as \"%s\", want \"%s\"\n", llama3 ? "llama3" : "gpt2",
 		            text, got, want);
 	}

@@ -291,8 +291,8 @@ test_every_model(void **state)
 			size_t n = strlen(f->d_name);
 			bool gguf = n > 5 && !strcmp(f->d_name + n - 5, ".gguf");
 			bool bin = n > 4 && !strcmp(f->d_name + n - 4, ".bin") &&
-			           strncmp(f->d_name, "tokenizer", 9) &&
-			           strncmp(f->d_name, "tok", 3);
+			           strncmp(f->d_name, "tokenizer", 9) != 0 &&
+			           strncmp(f->d_name, "tok", 3) != 0;
 
 			if (gguf || bin) {
 				snprintf(path, sizeof(path), "%s/%s", dir, f->d_name);

@@ -68,7 +68,7 @@ test_quant_roundtrip(void **state)
 		assert_int_equal(bx_llm_quantize(qtypes[t], x, N, q), 0);
 		assert_int_equal(bx_llm_dequantize(qtypes[t], q, N, y), 0);
 		for (unsigned b = 0; b < N / 32; b++) {
-			float bound = block_bound(qtypes[t], x + b * 32);
+			float bound = block_bound(qtypes[t], x + (size_t)b * 32);
 
 			for (unsigned j = 0; j < 32; j++) {
 				float e = fabsf(x[b * 32 + j] - y[b * 32 + j]);

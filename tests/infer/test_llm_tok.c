@@ -123,7 +123,7 @@ roundtrip(const struct bx_llm_model *m, const char *text)
 	}
 	k += bx_llm_detok_flush(&d, out + k);
 	out[k] = 0;
-	if (strcmp(out, text)) {
+	if (strcmp(out, text) != 0) {
 		print_error("round trip: \"%s\" -> \"%s\"\n", text, out);
 	}
 	assert_string_equal(out, text);
