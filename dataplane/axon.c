@@ -771,6 +771,16 @@ write_synapse_body(struct bx_axon_ctx *ax, struct rq *rq, struct bx_call *c, str
 	bx_jw_obj_end(&w);
 }
 
+/* Close one stage of an answered request: record since *t, then *t = now. */
+static void
+stage_mark(struct bx_axon_ctx *ax, enum bx_dp_stage s, uint64_t *t)
+{
+	uint64_t now = bx_time_ns();
+
+	bx_lathist_record(&ax->stats.stage[s], now - *t);
+	*t = now;
+}
+
 static bool
 send_success(struct bx_axon_ctx *ax, struct rq *rq, struct bx_call *c, struct bx_obuf *out)
 {
@@ -875,7 +885,7 @@ bx_axon_handle(struct bx_axon_ctx *ax, const struct bx_http_req *req, const stru
 	const char *bad;
 	size_t name_len, mlen;
 	const struct bx_metagraph *mg;
-	uint64_t now_mono = bx_time_ns();
+	uint64_t now_mono = bx_time_ns(), t_stage = now_mono, t_sdk;
 	uint32_t now_s;
 	uint64_t rkey = 0;
 	int vals[BX_SYN_MAX_FIELDS];
@@ -987,6 +997,8 @@ bx_axon_handle(struct bx_axon_ctx *ax, const struct bx_http_req *req, const stru
 		                  "Too many requests: rate limit for this hotkey exceeded", out);
 	}
 
+	stage_mark(ax, BX_DP_S_ADMIT, &t_stage);
+
 	/* signature: message with our own hotkey (§3.2) */
 	{
 		char m[1024];
@@ -1043,8 +1055,11 @@ bx_axon_handle(struct bx_axon_ctx *ax, const struct bx_http_req *req, const stru
 		return send_error(ax, rq, 503, BX_DP_R_REPLAY_FULL,
 		                  "Service unavailable: replay cache full", out);
 	}
+	stage_mark(ax, BX_DP_S_VERIFY, &t_stage);
 	rq->verified = true;
 	sign_sdk(ax, rq);
+	t_sdk = bx_time_ns() - t_stage; /* part of responding, counted there */
+	t_stage += t_sdk;
 
 	/* body: JSON, fields, types */
 	r = bx_json_parse(&j, req->body, req->content_length, ax->toks, ax->tok_cap,
@@ -1089,6 +1104,7 @@ bx_axon_handle(struct bx_axon_ctx *ax, const struct bx_http_req *req, const stru
 	}
 
 	/* handler */
+	stage_mark(ax, BX_DP_S_BODY, &t_stage);
 	memset(c, 0, sizeof(*c));
 	c->ax = ax;
 	c->rq = rq;
@@ -1124,10 +1140,14 @@ bx_axon_handle(struct bx_axon_ctx *ax, const struct bx_http_req *req, const stru
 		c->fail_status = 503;
 		return send_error(ax, rq, 503, BX_DP_R_UNAVAILABLE, c->fail_msg, out);
 	}
+	stage_mark(ax, BX_DP_S_HANDLER, &t_stage);
 	if (c->fail_status) {
 		return send_error(ax, rq, c->fail_status, BX_DP_R_HANDLER, c->fail_msg, out);
 	}
-	return send_success(ax, rq, c, out);
+	r = send_success(ax, rq, c, out);
+	t_stage -= t_sdk;
+	stage_mark(ax, BX_DP_S_RESPOND, &t_stage);
+	return r;
 }
 
 /* ---------------- deferred answers ---------------- */
@@ -1240,6 +1260,8 @@ bx_axon_finish(struct bx_axon_ctx *ax, const struct bx_http_req *req, const stru
 	rq->type = &bx_synapse_types[t->type];
 	rq->start_wall_ns = t->start_wall_ns;
 	(void)parse_bt_headers(rq); /* parsed fine the first time */
+	uint64_t t_stage = bx_time_ns();
+
 	rq->verified = true;
 	sign_sdk(ax, rq);
 	if (t->fail_status) {
@@ -1268,6 +1290,7 @@ bx_axon_finish(struct bx_axon_ctx *ax, const struct bx_http_req *req, const stru
 	memcpy(c->out_len, t->out_len, sizeof(c->out_len));
 	memcpy(c->out_set, t->out_set, sizeof(c->out_set));
 	r = send_success(ax, rq, c, out);
+	stage_mark(ax, BX_DP_S_RESPOND, &t_stage);
 	bx_axon_ticket_release(ax, t);
 	return r;
 }

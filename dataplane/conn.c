@@ -48,6 +48,7 @@ bx_conn_process(struct bx_dp_worker *w, struct bx_conn *c)
 	const struct bx_axon_shared *sh = &w->dp->sh;
 	uint32_t tx_cap = bx_conn_tx_cap(w);
 	struct bx_http_req req;
+	uint64_t t0;
 	int r;
 
 	while (!c->close_after && !c->pending && c->rx_off < c->rx_len) {
@@ -57,7 +58,14 @@ bx_conn_process(struct bx_dp_worker *w, struct bx_conn *c)
 		if (tx_cap - c->tx_len < sh->conf.tx_buf + HEAD_ROOM) {
 			break; /* backpressure: wait for the send side */
 		}
+		t0 = bx_time_ns();
 		n = bx_http_parse_request(c->rx + c->rx_off, c->rx_len - c->rx_off, &sh->lim, &req);
+		if (n > 0) {
+			/* receive: since the first byte, when the request came in pieces */
+			bx_lathist_record(&w->ax.stats.stage[BX_DP_S_RECEIVE],
+			                  c->has_partial ? t0 - c->partial_since_ns : 0);
+			bx_lathist_record(&w->ax.stats.stage[BX_DP_S_PARSE], bx_time_ns() - t0);
+		}
 		bx_obuf_init(&out, c->tx + c->tx_len, tx_cap - c->tx_len);
 		if (n == BX_HTTP_INCOMPLETE) {
 			if (c->rx_off == 0 && c->rx_len == sh->conf.rx_buf) {

@@ -84,6 +84,16 @@ static const char *const reason_names[BX_DP_R_MAX] = {
 };
 
 const char *
+bx_dp_stage_name(enum bx_dp_stage s)
+{
+	static const char *const names[BX_DP_S_MAX] = {
+		"receive", "parse", "admission", "verify", "body", "handler", "respond",
+	};
+
+	return (unsigned)s < BX_DP_S_MAX ? names[s] : "?";
+}
+
+const char *
 bx_dp_reason_name(enum bx_dp_reason r)
 {
 	return (unsigned)r < BX_DP_R_MAX ? reason_names[r] : "unknown";
@@ -435,6 +445,9 @@ bx_dp_stats(const struct bx_dp *dp, struct bx_dp_stats *out)
 		out->bytes_out += __atomic_load_n(&s->bytes_out, __ATOMIC_RELAXED);
 		for (unsigned k = 0; k < BX_DP_P_MAX; k++) {
 			out->pkt[k] += __atomic_load_n(&s->pkt[k], __ATOMIC_RELAXED);
+		}
+		for (unsigned k = 0; k < BX_DP_S_MAX; k++) {
+			bx_lathist_merge(&out->stage[k], &s->stage[k]);
 		}
 	}
 }

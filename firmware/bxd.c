@@ -289,6 +289,12 @@ render_dp(struct bxd *d, struct bx_prom *p)
 	bx_prom_sample(p, "bx_connections_total", "event=\"closed\"", (double)st.conns_closed);
 	bx_prom_sample(p, "bx_connections_total", "event=\"timed_out\"",
 	               (double)st.conns_timed_out);
+	bx_prom_family(p, "bx_dp_stage_seconds", "histogram",
+	               "per-stage latency of answered requests on the dataplane");
+	for (unsigned s = 0; s < BX_DP_S_MAX; s++) {
+		snprintf(labels, sizeof(labels), "stage=\"%s\"", bx_dp_stage_name(s));
+		bx_prom_lathist(p, "bx_dp_stage_seconds", labels, &st.stage[s]);
+	}
 	bx_prom_family(p, "bx_bytes_total", "counter", "bytes on the axon port");
 	bx_prom_sample(p, "bx_bytes_total", "dir=\"in\"", (double)st.bytes_in);
 	bx_prom_sample(p, "bx_bytes_total", "dir=\"out\"", (double)st.bytes_out);
@@ -321,9 +327,10 @@ render_sched(const struct bx_sched *s, struct bx_prom *p)
 		snprintf(labels, sizeof(labels), "jobs=\"%s\"", sizes[i]);
 		bx_prom_sample(p, "bx_sched_batches_total", labels, (double)st.batch_jobs_hist[i]);
 	}
-	bx_prom_family(p, "bx_stage_seconds", "histogram", "per-stage latency");
-	bx_prom_lathist(p, "bx_stage_seconds", "stage=\"queue\"", &st.queue_hist);
-	bx_prom_lathist(p, "bx_stage_seconds", "stage=\"compute\"", &st.compute_hist);
+	bx_prom_family(p, "bx_sched_stage_seconds", "histogram",
+	               "embedding jobs: queue wait and batch compute");
+	bx_prom_lathist(p, "bx_sched_stage_seconds", "stage=\"queue\"", &st.queue_hist);
+	bx_prom_lathist(p, "bx_sched_stage_seconds", "stage=\"compute\"", &st.compute_hist);
 }
 
 static void

@@ -233,6 +233,10 @@ test_bxd_serves_signed_synapses(void **state)
 	assert_int_equal(bxd_run_mgmt_get(&run, "/metrics", metrics, sizeof(metrics)), 200);
 	assert_non_null(strstr(metrics, "bx_responses_ok_total 3\n"));
 	assert_non_null(strstr(metrics, "weights=\"synthetic\"} 1\n"));
+	/* Per-stage latency: the dataplane's stages, and the scheduler's for the embedding. */
+	assert_non_null(strstr(metrics, "bx_dp_stage_seconds_count{stage=\"verify\"} 3\n"));
+	assert_non_null(strstr(metrics, "bx_dp_stage_seconds_count{stage=\"parse\"} 3\n"));
+	assert_non_null(strstr(metrics, "bx_sched_stage_seconds_count{stage=\"compute\"} 1\n"));
 	kill(run.pid, SIGHUP);
 	for (int i = 0; i < 50 && !strstr(metrics, "result=\"ok\"} 1"); i++) {
 		struct timespec ts = { 0, 20000000 };

@@ -263,6 +263,20 @@ bx_dp_pkt_name(enum bx_dp_pkt p)
 	return (unsigned)p < BX_DP_P_MAX ? names[p] : "unknown";
 }
 
+/* Stages of an answered request, each a latency histogram in bx_dp_stats. */
+enum bx_dp_stage {
+	BX_DP_S_RECEIVE, /* first byte of the request to its last */
+	BX_DP_S_PARSE,   /* HTTP head and body framing */
+	BX_DP_S_ADMIT,   /* route, bt headers, nonce, metagraph, rate limits */
+	BX_DP_S_VERIFY,  /* the dendrite's sr25519 signature */
+	BX_DP_S_BODY,    /* JSON, field types, body hash */
+	BX_DP_S_HANDLER, /* the synapse handler (until it answers or defers) */
+	BX_DP_S_RESPOND, /* response body, headers and both signatures */
+	BX_DP_S_MAX
+};
+
+const char *bx_dp_stage_name(enum bx_dp_stage s);
+
 struct bx_dp_stats {
 	uint64_t requests; /* complete requests parsed */
 	uint64_t responses_ok;
@@ -273,6 +287,7 @@ struct bx_dp_stats {
 	uint64_t conns_timed_out;
 	uint64_t bytes_in, bytes_out;
 	uint64_t pkt[BX_DP_P_MAX]; /* kernel-bypass ports: frames by fate, bx_dp_pkt_name() */
+	struct bx_lathist stage[BX_DP_S_MAX]; /* answered requests, per stage */
 };
 
 struct bx_dp;
