@@ -32,6 +32,7 @@
 
 #include <cmocka.h>
 
+#include <bx/crypto.h>
 #include <bx/dataplane.h>
 
 #include "bx_test.h"
@@ -70,6 +71,24 @@ sh(const char *fmt, ...)
 		fprintf(stderr, "command failed (%d): %s\n", r, cmd);
 	}
 	return r;
+}
+
+/* Deferred answers (what bxd's inference handlers do): a handler defers, a thread answers. */
+static struct bx_call_ticket *deferred[16];
+static unsigned nb_deferred, nb_completed;
+
+static int
+defer_handler(void *arg, struct bx_call *c)
+{
+	struct bx_call_ticket *t = bx_call_defer(c);
+	unsigned i;
+
+	if (!t) {
+		return bx_call_fail(c, 503, "busy");
+	}
+	i = __atomic_fetch_add(&nb_deferred, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&deferred[i % 16], t, __ATOMIC_RELEASE);
+	return BX_CALL_PENDING;
 }
 
 static struct bx_metagraph *
@@ -178,6 +197,9 @@ setup(void **state)
 	dpt_keys_make(&K);
 	conf_dpdk(&c, 2);
 	r = bx_dp_create(&c, make_mg(), &DP, &eb);
+	if (r == 0) {
+		r = bx_dp_set_handler(DP, "TextEmbedding", defer_handler, NULL);
+	}
 	if (r == 0) {
 		r = bx_dp_start(DP, &eb);
 	}
@@ -645,6 +667,89 @@ test_learned_validator_ip(void **state)
 	assert_true(after.pkt[BX_DP_P_ALLOWED] > before.pkt[BX_DP_P_ALLOWED]);
 }
 
+/* Answers every deferred request 20 ms later, from this thread. */
+static void *
+completer(void *arg)
+{
+	unsigned want = *(unsigned *)arg;
+	uint64_t deadline = bx_time_ns() + 20000000000ull;
+
+	while (__atomic_load_n(&nb_completed, __ATOMIC_SEQ_CST) < want && bx_time_ns() < deadline) {
+		unsigned i = __atomic_load_n(&nb_completed, __ATOMIC_SEQ_CST);
+		struct bx_call_ticket *t;
+
+		if (i >= __atomic_load_n(&nb_deferred, __ATOMIC_SEQ_CST) ||
+		    !(t = __atomic_exchange_n(&deferred[i % 16], NULL, __ATOMIC_ACQ_REL))) {
+			usleep(500);
+			continue;
+		}
+		usleep(20000);
+		if (bx_ticket_set_output(t, "embeddings", "[[1.0,2.5]]", 11) != 0) {
+			bx_ticket_fail(t, 500, "set_output failed");
+		}
+		bx_ticket_complete(t);
+		__atomic_fetch_add(&nb_completed, 1, __ATOMIC_SEQ_CST);
+	}
+	return NULL;
+}
+
+static void
+test_deferred_answers(void **state)
+{
+	static char req[1 << 15], buf[1 << 16];
+	struct dpt_req q;
+	struct dpt_resp r;
+	uint8_t d[32];
+	char inner[65], hash[65];
+	size_t n = 0, len = 0, off = 0;
+	pthread_t th;
+	unsigned want = 2, got = 0;
+	int fd, status[3];
+
+	bx_sha3_256(d, "['a']", 5);
+	bx_hex_encode(inner, d, 32);
+	bx_sha3_256(d, inner, 64);
+	bx_hex_encode(hash, d, 32);
+	assert_int_equal(pthread_create(&th, NULL, completer, &want), 0);
+	/* deferred, echo, deferred on one connection: answers come back in order */
+	for (int i = 0; i < 3; i++) {
+		base_req(&q);
+		if (i != 1) {
+			q.synapse = "TextEmbedding";
+			q.fields_json = "\"texts\": [\"a\"]";
+			q.body_hash = hash;
+		}
+		n += dpt_build(&q, req + n, sizeof(req) - n);
+	}
+	fd = dial(NULL);
+	assert_true(fd >= 0);
+	assert_int_equal(send_all(fd, req, n), 0);
+	while (got < 3) {
+		ssize_t k;
+
+		if (dpt_parse_resp(buf + off, len - off, &r) == 0) {
+			status[got] = r.status;
+			assert_non_null(memmem(r.body, r.body_len,
+			                       got == 1 ? "\"name\":\"Synapse\"" :
+			                                  "\"embeddings\":[[1.0,2.5]]",
+			                       got == 1 ? 16 : 24));
+			off += r.total;
+			got++;
+			continue;
+		}
+		k = recv(fd, buf + len, sizeof(buf) - len, 0);
+		if (k <= 0) {
+			fail_msg("recv after %u answers: %s", got, strerror(errno));
+		}
+		len += (size_t)k;
+	}
+	close(fd);
+	pthread_join(th, NULL);
+	assert_int_equal(status[0], 200);
+	assert_int_equal(status[1], 200);
+	assert_int_equal(status[2], 200);
+}
+
 struct mgmt {
 	pthread_t t;
 	int ready; /* atomic: 1 listening, -1 failed */
@@ -728,6 +833,7 @@ main(void)
 		cmocka_unit_test(test_unlisted_client_still_served),
 		cmocka_unit_test(test_learned_validator_ip),
 		cmocka_unit_test(test_exception_path),
+		cmocka_unit_test(test_deferred_answers),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
