@@ -238,3 +238,13 @@ bx_dp_listen(const struct bx_dp_conf *c, uint16_t port, struct bx_errbuf *eb)
 	}
 	return fd;
 }
+
+bool
+bx_ticket_abandoned(const struct bx_call_ticket *t)
+{
+	const struct bx_conn *c = t->conn;
+
+	/* Read while the owning worker may be closing or reusing the connection. */
+	return c == NULL || __atomic_load_n(&c->gen, __ATOMIC_RELAXED) != t->conn_gen ||
+	       __atomic_load_n(&c->closing, __ATOMIC_RELAXED);
+}

@@ -135,7 +135,8 @@ conn_close(struct bx_dp_worker *w, struct uw *u, struct bx_conn *c)
 		return;
 	}
 	if (!c->closing) {
-		c->closing = true;
+		/* Atomic: bx_ticket_abandoned() reads it from scheduler workers. */
+		__atomic_store_n(&c->closing, true, __ATOMIC_RELAXED);
 		if (c->recv_pending || c->send_pending) {
 			shutdown(c->fd, SHUT_RDWR); /* completes what is in flight */
 		}

@@ -145,6 +145,13 @@ worker_exec(void *wctx, struct bx_job *const *jobs, unsigned n)
 	return ret;
 }
 
+/* The client of this job went away: skip it (the answer would be dropped). */
+static bool
+job_abandoned(const struct bx_job *job)
+{
+	return bx_ticket_abandoned(((const struct embed_job *)job)->ticket);
+}
+
 /* On the worker: answer the ticket (or say why not) and return the job. */
 static void
 job_done(struct bx_job *job, enum bx_job_status status)
@@ -159,6 +166,8 @@ job_done(struct bx_job *job, enum bx_job_status status)
 		bx_ticket_fail(ej->ticket, job->result == -ENOSPC ? 413 : 500,
 		               job->result == -ENOSPC ? "Response too large" :
 		                                        "Internal Server Error: embedding failed");
+	} else if (status == BX_JOB_CANCELLED) {
+		bx_ticket_fail(ej->ticket, 503, "Service unavailable: the client went away");
 	} else if (status != BX_JOB_OK) {
 		bx_ticket_fail(ej->ticket, 503, "Service unavailable: shutting down");
 	}
@@ -296,6 +305,7 @@ bx_fw_embed_create(const struct bx_embed_model *m, const struct bx_sched_plan *p
 		.init = worker_init,
 		.exec = worker_exec,
 		.fini = worker_fini,
+		.is_abandoned = job_abandoned,
 	};
 	int ret;
 

@@ -181,7 +181,8 @@ drain_inbox(struct worker *w)
 static bool
 drop_if_dead(struct worker *w, struct bx_job *job, uint64_t now)
 {
-	if (__atomic_load_n(&job->cancelled, __ATOMIC_ACQUIRE)) {
+	if (__atomic_load_n(&job->cancelled, __ATOMIC_ACQUIRE) ||
+	    (w->s->conf.is_abandoned != NULL && w->s->conf.is_abandoned(job))) {
 		jobq_remove(&w->q, job);
 		INC(&w->cancelled, 1);
 		finish(w, job, BX_JOB_CANCELLED);

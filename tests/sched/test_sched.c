@@ -286,6 +286,35 @@ test_sched_cancel_and_expire_in_queue(void **state)
 	bx_sched_destroy(s);
 }
 
+/* Job 2 says its client went away: dropped as cancelled, never run. */
+static bool
+abandoned(const struct bx_job *job)
+{
+	return ((const struct tjob *)job)->id == 2;
+}
+
+static void
+test_sched_drops_abandoned_jobs(void **state)
+{
+	struct bx_sched_conf c = conf(64, 100, 8, 0);
+	struct tjob g, jobs[3];
+	struct bx_sched *s;
+
+	c.is_abandoned = abandoned;
+	s = start_gated(c, &g);
+	for (unsigned i = 0; i < 3; i++) {
+		job_init(&jobs[i], i + 1, 0, 1);
+		assert_int_equal(bx_sched_submit(s, &jobs[i].job), 0);
+	}
+	sem_post(&gate);
+	wait_done(4);
+	assert_int_equal(jobs[1].status, BX_JOB_CANCELLED);
+	assert_int_equal(jobs[0].status, BX_JOB_OK);
+	assert_int_equal(jobs[2].status, BX_JOB_OK);
+	assert_int_equal(nb_order, 3); /* gate, 1 and 3 */
+	bx_sched_destroy(s);
+}
+
 static void *
 destroy_thread(void *arg)
 {
@@ -355,6 +384,7 @@ main(void)
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_sched_shutdown_answers_everything, setup,
 		                                teardown),
+		cmocka_unit_test_setup_teardown(test_sched_drops_abandoned_jobs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sched_init_failure_is_reported, setup,
 		                                teardown),
 	};

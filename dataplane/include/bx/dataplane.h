@@ -183,6 +183,12 @@ int bx_ticket_set_output(struct bx_call_ticket *t, const char *field, const char
 int bx_ticket_fail(struct bx_call_ticket *t, int status, const char *message);
 /* Hand the answer to the worker (any thread, once); t is not to be used after. */
 void bx_ticket_complete(struct bx_call_ticket *t);
+/*
+ * Any thread, before complete: true once the connection the answer is for has
+ * closed, so the answer would be dropped (a scheduler skips the work). A hint:
+ * it may turn true just after it returned false.
+ */
+bool bx_ticket_abandoned(const struct bx_call_ticket *t);
 
 /* Names of the built-in synapse types, for listing. NULL-terminated. */
 extern const char *const bx_dp_synapse_names[];

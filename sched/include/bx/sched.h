@@ -107,6 +107,11 @@ struct bx_sched_conf {
 	bx_sched_init_fn *init;
 	bx_sched_exec_fn *exec;
 	bx_sched_fini_fn *fini;
+	/*
+	 * Optional, on the worker: true when nobody waits for this job any more
+	 * (its client went away); it is then dropped as BX_JOB_CANCELLED.
+	 */
+	bool (*is_abandoned)(const struct bx_job *job);
 	void *arg;
 };
 
