@@ -29,7 +29,10 @@
 #include <errno.h>
 #include <net/if.h>
 #include <net/if_arp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -753,6 +756,26 @@ filter_init(struct dworker *d, const struct bx_dp_conf *cf, struct bx_errbuf *eb
 	return bx_filter_allow_nets(&d->filter, cf->dpdk_allow, eb);
 }
 
+/*
+ * net_tap arms its queue fds with O_ASYNC and a realtime signal (F_SETSIG)
+ * whose handler has no SA_RESTART: a thread that takes one sees EINTR from
+ * a socket call with a timeout, and where every thread blocks it the
+ * signals pile up pending. The workers take them, whatever mask the
+ * starting thread had, so the process's other threads can block them all.
+ */
+static void
+wake_signals(void)
+{
+	sigset_t s;
+
+	sigemptyset(&s);
+	sigaddset(&s, SIGIO);
+	for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++) {
+		sigaddset(&s, sig);
+	}
+	pthread_sigmask(SIG_UNBLOCK, &s, NULL);
+}
+
 static void dpdk_fini(struct bx_dp_worker *w);
 
 static int
@@ -775,6 +798,7 @@ dpdk_init(struct bx_dp_worker *w, struct bx_errbuf *eb)
 	if (r < 0) {
 		goto out_fail;
 	}
+	wake_signals();
 	if (rte_lcore_id() == LCORE_ID_ANY) {
 		/* a non-EAL thread gets an lcore id, and with it mempool caches */
 		d->registered = rte_thread_register() == 0;

@@ -194,6 +194,23 @@ setup(void **state)
 	snprintf(ifname, sizeof(ifname), "bxw%d", (int)getpid() % 100000);
 	snprintf(kns_name, sizeof(kns_name), "bxdk%d", (int)getpid());
 	snprintf(excname, sizeof(excname), "bxe%d", (int)getpid() % 100000);
+	/*
+	 * net_tap signals its queue fds' activity with a realtime signal
+	 * (F_SETSIG), and sockets with timeouts are not restarted after a
+	 * signal. Blocked here before the dataplane starts, as bxd would: the
+	 * workers unblock it for themselves, this thread and the clients never
+	 * see an EINTR.
+	 */
+	{
+		sigset_t io;
+
+		sigemptyset(&io);
+		sigaddset(&io, SIGIO);
+		for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++) {
+			sigaddset(&io, sig);
+		}
+		pthread_sigmask(SIG_BLOCK, &io, NULL);
+	}
 	dpt_keys_make(&K);
 	conf_dpdk(&c, 2);
 	r = bx_dp_create(&c, make_mg(), &DP, &eb);
@@ -209,22 +226,6 @@ setup(void **state)
 	}
 	PORT = bx_dp_port(DP);
 	ns_created = true;
-	/*
-	 * net_tap reads only after its queue signal (a realtime signal, F_SETSIG
-	 * on O_ASYNC fds), and sockets with timeouts are not restarted after a
-	 * signal: the workers, started before this, take it; this thread and the
-	 * clients it starts block it and see no EINTR.
-	 */
-	{
-		sigset_t io;
-
-		sigemptyset(&io);
-		sigaddset(&io, SIGIO);
-		for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++) {
-			sigaddset(&io, sig);
-		}
-		pthread_sigmask(SIG_BLOCK, &io, NULL);
-	}
 	/* the tap's kernel side becomes the client's link, in its own namespace */
 	if (sh("ip netns add %s", ns_name) || sh("ip link set %s netns %s", ifname, ns_name) ||
 	    sh("ip -n %s addr add " CLI_IP "/24 dev %s", ns_name, ifname) ||
