@@ -26,6 +26,7 @@ struct llm_tensor {
 	enum bx_llm_type type;
 	uint32_t rows, cols;
 	const uint16_t *bf16; /* [rows][cols rounded up to 32], from bx_llm_model_pack_bf16 */
+	const uint8_t *i8x16; /* rows interleaved by 16, from bx_llm_model_pack_i8 */
 };
 
 struct llm_layer {
@@ -78,6 +79,7 @@ struct bx_llm_model {
 	size_t map_len;
 	void *blob;      /* owned weights (synthetic models), or NULL */
 	uint16_t *bf16s; /* owned bf16 copies of the matrices, or NULL */
+	uint8_t *i8s;    /* owned row-interleaved int8 copies, or NULL */
 	char origin[16];
 };
 
@@ -112,6 +114,17 @@ void llm_pack_act(const float *x, size_t n, uint8_t *out);
  */
 void llm_matmul_rows(const struct llm_tensor *w, uint32_t r0, uint32_t r1, const float *x,
                      const uint8_t *act, unsigned nb, float *out, size_t out_stride);
+/*
+ * Batched steps on row-interleaved int8 copies of block matrices: per 16
+ * rows and block, f32 d[16] | f32 m[16] | u8 q[8][16][4] (x = d * q + m), so
+ * one vpdpbusd with a broadcast activation word feeds 16 rows at once.
+ */
+#define LLM_I8_MIN_BATCH 4
+#define LLM_I8_GROUP     640
+size_t llm_i8x16_bytes(const struct llm_tensor *t);
+void llm_pack_i8x16(const struct llm_tensor *t, uint8_t *out);
+uint32_t llm_matmul_i8_rows(const struct llm_tensor *w, uint32_t r0, uint32_t r1,
+                            const uint8_t *act, unsigned nb, float *out, size_t stride);
 /* Batched steps on bf16 copies (AVX512-BF16): from this many tokens a step. */
 #define LLM_BF16_MIN_BATCH 8
 bool llm_have_bf16(void);

@@ -74,6 +74,7 @@ bx_llm_model_destroy(struct bx_llm_model *m)
 	}
 	bx_free(m->blob);
 	bx_free(m->bf16s);
+	bx_free(m->i8s);
 	bx_free(m->norms);
 	bx_free(m->layers);
 	llm_vocab_free(&m->vocab);
@@ -492,5 +493,40 @@ bx_llm_model_pack_bf16(struct bx_llm_model *m, struct bx_errbuf *eb)
 		p += (size_t)t->rows * kp;
 	}
 	bx_free(row);
+	return 0;
+}
+
+int
+bx_llm_model_pack_i8(struct bx_llm_model *m, struct bx_errbuf *eb)
+{
+	uint32_t nm = 7 * m->cfg.n_layers + 1;
+	uint64_t total = 0;
+	uint8_t *p;
+
+	if (!llm_have_avx512()) {
+		return bx_err(eb, ENOTSUP, "this CPU has no AVX-512 VNNI");
+	}
+	if (m->i8s) {
+		return 0;
+	}
+	for (uint32_t i = 0; i < nm; i++) {
+		total += llm_i8x16_bytes(nth_matrix(m, i));
+	}
+	m->i8s = bx_aligned_alloc(64, total + 64);
+	if (!m->i8s) {
+		return bx_err(eb, ENOMEM, "int8 copies: out of memory (%llu bytes)",
+		              (unsigned long long)total);
+	}
+	p = m->i8s;
+	for (uint32_t i = 0; i < nm; i++) {
+		struct llm_tensor *t = nth_matrix(m, i);
+		size_t n = llm_i8x16_bytes(t);
+
+		if (n) {
+			llm_pack_i8x16(t, p);
+			t->i8x16 = p;
+			p += n;
+		}
+	}
 	return 0;
 }

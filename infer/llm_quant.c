@@ -878,6 +878,10 @@ llm_matmul_rows(const struct llm_tensor *w, uint32_t r0, uint32_t r1, const floa
 	bool blocks = w->type == BX_LLM_Q8_0 || w->type == BX_LLM_Q4_0 || w->type == BX_LLM_Q4_1;
 	float off = type_offset(w->type);
 
+	if (blocks) {
+		r0 += llm_matmul_i8_rows(w, r0, r1, act, nb, out, out_stride);
+	}
+
 	for (uint32_t r = r0; r < r1; r++) {
 		const uint8_t *row = (const uint8_t *)w->data + (size_t)r * rb;
 
@@ -993,5 +997,161 @@ llm_matmul_bf16_rows(const struct llm_tensor *w, uint32_t r0, uint32_t r1, const
                      unsigned nb, float *out, size_t out_stride)
 {
 	(void)w, (void)r0, (void)r1, (void)x, (void)nb, (void)out, (void)out_stride;
+}
+#endif
+
+/* ---- row-interleaved int8 copies for batched steps ---- */
+
+static bool
+i8_type(enum bx_llm_type t)
+{
+	return t == BX_LLM_Q8_0 || t == BX_LLM_Q4_0 || t == BX_LLM_Q4_1;
+}
+
+size_t
+llm_i8x16_bytes(const struct llm_tensor *t)
+{
+	return i8_type(t->type) ? (size_t)(t->rows / 16) * (t->cols / LLM_QK) * LLM_I8_GROUP : 0;
+}
+
+/* One block of one row into its group: q as u8 with x = d * q + m. */
+static void
+pack_block(enum bx_llm_type type, const uint8_t *row, size_t b, unsigned i, uint8_t *g)
+{
+	float *d = (float *)g + i, *m = (float *)(g + 64) + i;
+	uint8_t q[LLM_QK];
+
+	if (type == BX_LLM_Q8_0) {
+		const struct blk_q8_0 *x = (const struct blk_q8_0 *)row + b;
+
+		*d = llm_f16_to_f32(x->d);
+		*m = -128 * *d;
+		for (int j = 0; j < LLM_QK; j++) {
+			q[j] = (uint8_t)(x->qs[j] + 128);
+		}
+	} else {
+		const uint8_t *qs = type == BX_LLM_Q4_0 ? ((const struct blk_q4_0 *)row + b)->qs :
+		                                          ((const struct blk_q4_1 *)row + b)->qs;
+
+		*d = llm_f16_to_f32(type == BX_LLM_Q4_0 ? ((const struct blk_q4_0 *)row + b)->d :
+		                                          ((const struct blk_q4_1 *)row + b)->d);
+		*m = type == BX_LLM_Q4_0 ? -8 * *d :
+		                           llm_f16_to_f32(((const struct blk_q4_1 *)row + b)->m);
+		for (int j = 0; j < LLM_QK / 2; j++) {
+			q[j] = qs[j] & 15;
+			q[j + 16] = qs[j] >> 4;
+		}
+	}
+	for (int j = 0; j < LLM_QK; j++) {
+		g[128 + (size_t)(j / 4) * 64 + (size_t)i * 4 + (size_t)(j % 4)] = q[j];
+	}
+}
+
+void
+llm_pack_i8x16(const struct llm_tensor *t, uint8_t *out)
+{
+	size_t rb = bx_llm_row_bytes(t->type, t->cols), nblk = t->cols / LLM_QK;
+
+	for (uint32_t r = 0; r < t->rows / 16 * 16; r++) {
+		const uint8_t *row = (const uint8_t *)t->data + (size_t)r * rb;
+
+		for (size_t b = 0; b < nblk; b++) {
+			pack_block(t->type, row, b, r % 16,
+			           out + ((size_t)(r / 16) * nblk + b) * LLM_I8_GROUP);
+		}
+	}
+}
+
+#ifdef LLM_X86
+/*
+ * 16 rows against na activations: per block, eight vpdpbusd per activation
+ * (a broadcast 4-byte word of the activation against 4 bytes of each row),
+ * then one scale (d * da) and one offset (m * da * sum(a)) FMA per block.
+ */
+LLM_AVX512 static inline __attribute__((always_inline)) void
+i8x16_kernel(const uint8_t *wg, size_t nblk, const uint8_t *const *a, unsigned na,
+             float *const *out)
+{
+	__m512 acc[4] = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+		          _mm512_setzero_ps() };
+
+	for (size_t blk = 0; blk < nblk; blk++) {
+		const uint8_t *w = wg + blk * LLM_I8_GROUP;
+		size_t qo = blk / GROUP * GROUP_BYTES + blk % GROUP * LLM_QK;
+		size_t so = blk / GROUP * GROUP_BYTES + GROUP_QS + blk % GROUP * 4;
+		__m512 d = _mm512_load_ps(w), m = _mm512_load_ps(w + 64);
+		__m512i is[4] = { _mm512_setzero_si512(), _mm512_setzero_si512(),
+			          _mm512_setzero_si512(), _mm512_setzero_si512() };
+
+		for (size_t k = 0; k < 8; k++) {
+			__m512i wv = _mm512_load_si512(w + 128 + 64 * k);
+
+			for (unsigned i = 0; i < na; i++) {
+				int32_t word;
+
+				memcpy(&word, a[i] + qo + 4 * k, 4);
+				is[i] = _mm512_dpbusd_epi32(is[i], wv, _mm512_set1_epi32(word));
+			}
+		}
+		for (unsigned i = 0; i < na; i++) {
+			float da, das;
+
+			memcpy(&da, a[i] + so, 4);
+			memcpy(&das, a[i] + so + GROUP_F, 4);
+			acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is[i]),
+			                         _mm512_mul_ps(d, _mm512_set1_ps(da)), acc[i]);
+			acc[i] = _mm512_fmadd_ps(m, _mm512_set1_ps(das), acc[i]);
+		}
+	}
+	for (unsigned i = 0; i < na; i++) {
+		_mm512_storeu_ps(out[i], acc[i]);
+	}
+}
+
+LLM_AVX512 static void
+i8x16_rows(const struct llm_tensor *w, uint32_t r0, const uint8_t *act, unsigned nb, float *out,
+           size_t stride)
+{
+	size_t nblk = w->cols / LLM_QK, ab = llm_act_bytes(w->cols);
+	const uint8_t *wg = w->i8x16 + (size_t)(r0 / 16) * nblk * LLM_I8_GROUP;
+	unsigned b = 0;
+
+	for (; b + 4 <= nb; b += 4) {
+		const uint8_t *a[4] = { act + b * ab, act + (b + 1) * ab, act + (b + 2) * ab,
+			                act + (b + 3) * ab };
+		float *o[4] = { out + b * stride + r0, out + (b + 1) * stride + r0,
+			        out + (b + 2) * stride + r0, out + (b + 3) * stride + r0 };
+
+		i8x16_kernel(wg, nblk, a, 4, o);
+	}
+	for (; b < nb; b++) {
+		const uint8_t *a[1] = { act + b * ab };
+		float *o[1] = { out + b * stride + r0 };
+
+		i8x16_kernel(wg, nblk, a, 1, o);
+	}
+}
+
+/* Rows [r0, r1) through the int8 copies where whole groups of 16 allow; returns rows done. */
+uint32_t
+llm_matmul_i8_rows(const struct llm_tensor *w, uint32_t r0, uint32_t r1, const uint8_t *act,
+                   unsigned nb, float *out, size_t stride)
+{
+	uint32_t r = r0;
+
+	if (!w->i8x16 || nb < LLM_I8_MIN_BATCH || r0 % 16 || !llm_have_avx512()) {
+		return 0;
+	}
+	for (; r + 16 <= r1 && r + 16 <= w->rows / 16 * 16; r += 16) {
+		i8x16_rows(w, r, act, nb, out, stride);
+	}
+	return r - r0;
+}
+#else
+uint32_t
+llm_matmul_i8_rows(const struct llm_tensor *w, uint32_t r0, uint32_t r1, const uint8_t *act,
+                   unsigned nb, float *out, size_t stride)
+{
+	return 0;
 }
 #endif

@@ -7,7 +7,9 @@
  * printed as a fraction of the bound bandwidth / bytes of weights per token.
  *
  * BX_BENCH_THREADS (default 2) sets the OpenMP threads; BX_BENCH_SHAPE=small
- * runs a 60 M shape for a quick look; BX_BENCH_BF16=1 adds the bf16 copies
+ * runs a 60 M shape for a quick look; BX_BENCH_NO_I8=1 leaves out the int8
+ * row-interleaved copies (batched steps then decode the blocks row by row);
+ * BX_BENCH_BF16=1 adds the bf16 copies
  * (prefill and 16-sequence steps then run AVX512-BF16: faster while the
  * weights fit in cache, slower than the quantized blocks at 1 B here).
  */
@@ -190,6 +192,10 @@ bench_type(const struct bx_llm_config *cfg, enum bx_llm_type type, unsigned nt, 
 	}
 	for (unsigned i = 0; i < 128; i++) {
 		prompt[i] = (int32_t)(259 + i * 97 % (cfg->vocab_size - 259));
+	}
+	/* int8 copies for prefill and batched steps (4+ tokens a step) */
+	if (!getenv("BX_BENCH_NO_I8") && bx_llm_model_pack_i8(m, &eb) == 0) {
+		bx_bench_emit("generate", r.name, "int8_copies", 1, "1");
 	}
 	/* optional bf16 copies for prefill and wide batches (steps of 8+ tokens) */
 	if (getenv("BX_BENCH_BF16") && bx_llm_model_pack_bf16(m, &eb) == 0) {

@@ -442,6 +442,105 @@ test_kquant_model(void **state)
 	bx_llm_model_destroy(f32);
 }
 
+/*
+ * Row-interleaved int8 copies: the same integer arithmetic as the block
+ * kernels, so on random matrices of every block type and batches of 4+
+ * the outputs agree to float rounding; then a model's prefill through them.
+ */
+static void
+test_i8_kernels(void **state)
+{
+	enum {
+		COLS = 384,
+		ROWS = 48,
+		NB = 7
+	};
+
+	float *x = malloc(sizeof(float) * COLS * NB), *w = malloc(sizeof(float) * COLS * ROWS);
+	float o1[ROWS * NB], o2[ROWS * NB];
+	size_t ab = llm_act_bytes(COLS);
+	uint8_t *act = aligned_alloc(64, ab * NB);
+	uint64_t rng = 11;
+
+	if (!llm_have_avx512()) {
+		skip();
+	}
+	for (unsigned i = 0; i < COLS * NB; i++) {
+		x[i] = frand(&rng);
+	}
+	for (unsigned i = 0; i < COLS * ROWS; i++) {
+		w[i] = frand(&rng) * 0.1f;
+	}
+	for (unsigned b = 0; b < NB; b++) {
+		llm_pack_act(x + (size_t)b * COLS, COLS, act + b * ab);
+	}
+	for (unsigned t = 0; t < BX_ARRAY_SIZE(qtypes); t++) {
+		size_t rb = bx_llm_row_bytes(qtypes[t], COLS);
+		uint8_t *q = aligned_alloc(64, rb * ROWS);
+		struct llm_tensor T = { .data = q, .type = qtypes[t], .rows = ROWS, .cols = COLS };
+		uint8_t *p;
+		float worst = 0;
+
+		for (unsigned r = 0; r < ROWS; r++) {
+			bx_llm_quantize(qtypes[t], w + (size_t)r * COLS, COLS, q + r * rb);
+		}
+		llm_matmul_rows(&T, 0, ROWS, x, act, NB, o1, ROWS);
+		p = aligned_alloc(64, llm_i8x16_bytes(&T));
+		llm_pack_i8x16(&T, p);
+		T.i8x16 = p;
+		assert_int_equal(llm_matmul_i8_rows(&T, 0, ROWS, act, NB, o2, ROWS), ROWS);
+		for (unsigned i = 0; i < ROWS * NB; i++) {
+			worst = fmaxf(worst, fabsf(o1[i] - o2[i]));
+		}
+		print_message("%s: int8 copies vs block kernels, %d rows x %d tokens: max diff "
+		              "%.2e\n",
+		              bx_llm_type_name(qtypes[t]), ROWS, NB, worst);
+		assert_true(worst < 1e-5f);
+		free(p);
+		free(q);
+	}
+	free(act);
+	free(x);
+	free(w);
+}
+
+static void
+test_i8_prefill(void **state)
+{
+	struct bx_llm_model *bin = llm_load_l2c(FORTUNE, FORTUNE_TOK);
+	uint32_t V = bx_llm_model_config(bin)->vocab_size;
+	const char *text = "A fool and his money are soon parted, but a wise man keeps his purse.";
+	int32_t ids[128], ta[1], tb[1];
+	float *la = malloc((size_t)V * 4), *lb = malloc((size_t)V * 4);
+	size_t n = 0;
+	struct bx_errbuf eb;
+
+	assert_int_equal(bx_llm_tokenize(bin, text, strlen(text), true, ids, 128, &n), 0);
+	for (unsigned t = 0; t < BX_ARRAY_SIZE(qtypes); t++) {
+		struct bx_llm_model *a = convert(bin, qtypes[t]), *b = convert(bin, qtypes[t]);
+		float worst = 0;
+
+		if (bx_llm_model_pack_i8(b, &eb) == 0) {
+			llm_greedy(a, false, ids, n, 1, ta, la, NULL, 0);
+			llm_greedy(b, false, ids, n, 1, tb, lb, NULL, 0); /* chunks of 8: int8 */
+			for (size_t i = 0; i < V; i++) {
+				worst = fmaxf(worst, fabsf(la[i] - lb[i]));
+			}
+			/* ~1e-6 apart, unless that flips the rounding of an 8-bit activation */
+			print_message("%s: prefill of %zu tokens on int8 copies: max |logit diff| "
+			              "%.2e\n",
+			              bx_llm_type_name(qtypes[t]), n, worst);
+			assert_int_equal(ta[0], tb[0]);
+			assert_true(worst > 0 && worst < 0.15f);
+		}
+		bx_llm_model_destroy(a);
+		bx_llm_model_destroy(b);
+	}
+	free(la);
+	free(lb);
+	bx_llm_model_destroy(bin);
+}
+
 /* ---- malformed files ---- */
 
 static uint8_t *good;
@@ -699,6 +798,7 @@ main(void)
 		cmocka_unit_test(test_gguf_q4_opt_vs_ref), cmocka_unit_test(test_gguf_malformed),
 		cmocka_unit_test(test_gguf_value_types),   cmocka_unit_test(test_kquant_blocks),
 		cmocka_unit_test(test_kquant_roundtrip),   cmocka_unit_test(test_kquant_model),
+		cmocka_unit_test(test_i8_kernels),         cmocka_unit_test(test_i8_prefill),
 	};
 	char b1[512], b2[512];
 	int ret;

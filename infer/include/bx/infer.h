@@ -394,6 +394,16 @@ uint64_t bx_llm_model_weight_bytes(const struct bx_llm_model *m);
  */
 int bx_llm_model_pack_bf16(struct bx_llm_model *m, struct bx_errbuf *eb);
 
+/*
+ * Add row-interleaved int8 copies of the Q8_0/Q4_0/Q4_1 matrices (1.25
+ * bytes a weight, besides the file's): steps of 4 or more tokens (prefill
+ * chunks, several sequences) then run one VNNI dot product across 16 rows
+ * at a time, while single-sequence steps keep streaming the file's blocks.
+ * Same arithmetic as the block kernels. Call once after loading, before
+ * contexts use the model. Returns 0, -ENOTSUP (no AVX-512 VNNI) or -ENOMEM.
+ */
+int bx_llm_model_pack_i8(struct bx_llm_model *m, struct bx_errbuf *eb);
+
 /* ---- quantization blocks (ggml layouts) ---- */
 
 /* Bytes of one row of n values of type, or 0 if n is not a multiple of its block. */
