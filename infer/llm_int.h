@@ -139,6 +139,7 @@ float llm_dot_fast(enum bx_llm_type type, const void *row, const uint8_t *act, s
 
 /* ---- llm_model.c ---- */
 int llm_model_alloc(struct bx_llm_model **out);
+void llm_hugepages(void *p, size_t len);
 int llm_config_check(const struct bx_llm_config *c, const char *name, struct bx_errbuf *eb);
 int llm_model_finish(struct bx_llm_model *m, const char *name, struct bx_errbuf *eb);
 int llm_map_file(const char *path, void **map, size_t *len, struct bx_errbuf *eb);

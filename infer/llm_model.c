@@ -42,11 +42,29 @@ llm_map_file(const char *path, void **map, size_t *len, struct bx_errbuf *eb)
 		if (*map == MAP_FAILED) {
 			*map = NULL;
 			ret = bx_err(eb, ENOMEM, "%s: mmap: %s", path, bx_strerror(errno));
+		} else {
+			llm_hugepages(*map, *len); /* file THP where the kernel has it */
 		}
 	}
 out_close:
 	close(fd);
 	return ret;
+}
+
+/*
+ * Ask for transparent huge pages on a large weight buffer before it is
+ * first written: decode streams every weight once a token, and 4 KiB pages
+ * cost a TLB miss every 4 KiB of the stream. Best effort.
+ */
+void
+llm_hugepages(void *p, size_t len)
+{
+	uintptr_t lo = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
+	uintptr_t hi = ((uintptr_t)p + len) & ~(uintptr_t)4095;
+
+	if (hi > lo) {
+		madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+	}
 }
 
 int
@@ -513,6 +531,9 @@ bx_llm_model_pack_i8(struct bx_llm_model *m, struct bx_errbuf *eb)
 		total += llm_i8x16_bytes(nth_matrix(m, i));
 	}
 	m->i8s = bx_aligned_alloc(64, total + 64);
+	if (m->i8s) {
+		llm_hugepages(m->i8s, total);
+	}
 	if (!m->i8s) {
 		return bx_err(eb, ENOMEM, "int8 copies: out of memory (%llu bytes)",
 		              (unsigned long long)total);

@@ -189,6 +189,9 @@ bx_llm_synth(const struct bx_llm_config *cfg, enum bx_llm_type type, uint64_t se
 	m->norms = bx_malloc((2 * (size_t)m->cfg.n_layers + 1) * m->cfg.dim * sizeof(float));
 	bytes = m->layers ? layout(m, NULL) : 0;
 	m->blob = m->layers && m->norms ? bx_aligned_alloc(64, bytes) : NULL;
+	if (m->blob) {
+		llm_hugepages(m->blob, bytes);
+	}
 	if (!m->blob || synth_vocab(&m->vocab, m->cfg.vocab_size)) {
 		ret = bx_err(eb, ENOMEM, "synthetic model: out of memory (%llu bytes)",
 		             (unsigned long long)bytes);
