@@ -11,6 +11,8 @@
 
 #include "llm_int.h"
 
+#define TOK_STACK 2048 /* bytes of text encoded in a stack buffer (18 KiB) */
+
 static uint32_t
 fnv1a(const char *p, size_t len)
 {
@@ -301,14 +303,17 @@ bx_llm_tokenize(const struct bx_llm_model *m, const char *text, size_t len, bool
 {
 	const struct llm_vocab *v = &m->vocab;
 	size_t k0 = 0, k, need = len + 2;
-	int32_t *work, *pair;
+	int32_t stack[2 * (TOK_STACK + 2)], *work = stack, *pair;
 
 	if (!v->n) {
 		return -ENOTSUP;
 	}
-	work = malloc(2 * need * sizeof(*work));
-	if (!work) {
-		return -ENOMEM;
+	/* prompts up to TOK_STACK bytes are encoded without allocating */
+	if (len > TOK_STACK) {
+		work = malloc(2 * need * sizeof(*work));
+		if (!work) {
+			return -ENOMEM;
+		}
 	}
 	pair = work + need;
 	if (bos && v->bos >= 0) {
@@ -321,13 +326,13 @@ bx_llm_tokenize(const struct bx_llm_model *m, const char *text, size_t len, bool
 		k = tok_merge(v, work, k0, k, pair);
 	}
 	*n = k;
-	if (k > cap) {
-		free(work);
-		return -ENOBUFS;
+	if (k <= cap) {
+		memcpy(ids, work, k * sizeof(*ids));
 	}
-	memcpy(ids, work, k * sizeof(*ids));
-	free(work);
-	return 0;
+	if (work != stack) {
+		free(work);
+	}
+	return k <= cap ? 0 : -ENOBUFS;
 }
 
 void

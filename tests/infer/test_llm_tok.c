@@ -220,6 +220,45 @@ test_small_buffer(void **state)
 	assert_int_equal(n, 4);
 }
 
+/* Texts past the stack buffer (2048 bytes) take the heap path, same result. */
+static void
+test_long_text(void **state)
+{
+	const char *unit =
+		"The quick brown fox jumps over the lazy dog. \xe6\x97\xa5\xf0\x9f\xa6\x99 ";
+	size_t ul = strlen(unit), len = 0, n = 0, k = 0;
+	char *text = malloc(6000), *out = malloc(8000), buf[BX_LLM_DETOK_OUT];
+	int32_t *ids = malloc(8000 * sizeof(*ids));
+	struct bx_llm_detok d;
+
+	while (len + ul < 5000) {
+		memcpy(text + len, unit, ul);
+		len += ul;
+	}
+	text[len] = 0;
+	assert_int_equal(bx_llm_tokenize(llama, text, len, true, ids, 8000, &n), 0);
+	bx_llm_detok_init(&d);
+	for (size_t i = 0; i < n; i++) {
+		size_t b = bx_llm_detok_push(llama, &d, ids[i], buf);
+
+		memcpy(out + k, buf, b);
+		k += b;
+	}
+	out[k] = 0;
+	assert_string_equal(out, text);
+	/* and the start encodes as the short text alone does */
+	{
+		int32_t few[64];
+		size_t nf = 0;
+
+		assert_int_equal(bx_llm_tokenize(llama, unit, ul, true, few, 64, &nf), 0);
+		assert_memory_equal(ids, few, (nf - 1) * sizeof(*ids));
+	}
+	free(text);
+	free(out);
+	free(ids);
+}
+
 int
 main(void)
 {
@@ -227,6 +266,7 @@ main(void)
 		cmocka_unit_test(test_llama_known),     cmocka_unit_test(test_llama_hello_by_hand),
 		cmocka_unit_test(test_roundtrip),       cmocka_unit_test(test_byte_fallback),
 		cmocka_unit_test(test_detok_streaming), cmocka_unit_test(test_small_buffer),
+		cmocka_unit_test(test_long_text),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
