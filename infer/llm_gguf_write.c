@@ -305,6 +305,8 @@ file_type(enum bx_llm_type type)
 		return 7;
 	case BX_LLM_Q4_K:
 		return 14;
+	case BX_LLM_BF16:
+		return 32;
 	case BX_LLM_Q6_K:
 		return 18;
 	default:
@@ -422,9 +424,9 @@ bx_llm_write_gguf(const struct bx_llm_model *m, enum bx_llm_type type, const cha
 	struct wbuf b = { 0 };
 	int fd = -1, ret = 0;
 
-	if (type != BX_LLM_F32 && type != BX_LLM_F16 && type != BX_LLM_Q8_0 &&
-	    type != BX_LLM_Q4_0 && type != BX_LLM_Q4_1 && type != BX_LLM_Q4_K &&
-	    type != BX_LLM_Q6_K) {
+	if (type != BX_LLM_F32 && type != BX_LLM_F16 && type != BX_LLM_BF16 &&
+	    type != BX_LLM_Q8_0 && type != BX_LLM_Q4_0 && type != BX_LLM_Q4_1 &&
+	    type != BX_LLM_Q4_K && type != BX_LLM_Q6_K) {
 		ret = bx_err(eb, EINVAL, "%s: cannot write type %s", path, bx_llm_type_name(type));
 		goto out_free;
 	}

@@ -252,8 +252,8 @@ static const char *const prompts[] = {
 static void
 test_gguf_same_tokens(void **state)
 {
-	static const enum bx_llm_type types[] = { BX_LLM_F32, BX_LLM_F16, BX_LLM_Q8_0, BX_LLM_Q4_0,
-		                                  BX_LLM_Q4_1 };
+	static const enum bx_llm_type types[] = { BX_LLM_F32,  BX_LLM_F16,  BX_LLM_BF16,
+		                                  BX_LLM_Q8_0, BX_LLM_Q4_0, BX_LLM_Q4_1 };
 	struct bx_llm_model *bin = llm_load_l2c(FORTUNE, FORTUNE_TOK);
 	uint32_t V = bx_llm_model_config(bin)->vocab_size;
 	int32_t ids[NP][16], want[NP][STEPS], got[STEPS];
@@ -274,9 +274,8 @@ test_gguf_same_tokens(void **state)
 	for (unsigned t = 0; t < BX_ARRAY_SIZE(types); t++) {
 		struct bx_llm_model *g = convert(bin, types[t]);
 		bool exact = types[t] == BX_LLM_F32;
-		float noise = types[t] == BX_LLM_F16  ? 0.01f :
-		              types[t] == BX_LLM_Q8_0 ? 0.05f :
-		                                        0.25f;
+		bool eight = types[t] == BX_LLM_Q8_0 || types[t] == BX_LLM_BF16;
+		float noise = types[t] == BX_LLM_F16 ? 0.01f : eight ? 0.05f : 0.25f;
 		double ppl = perplexity(g, false);
 		unsigned full = 0;
 
@@ -300,9 +299,7 @@ test_gguf_same_tokens(void **state)
 			}
 		}
 		print_message("; %u of %zu prompts >= 20\n", full, NP);
-		assert_true(ppl < ppl_f32 * (types[t] == BX_LLM_Q8_0 || types[t] == BX_LLM_F16 ?
-		                                     1.01 :
-		                                     1.05));
+		assert_true(ppl < ppl_f32 * (eight || types[t] == BX_LLM_F16 ? 1.01 : 1.05));
 		bx_llm_model_destroy(g);
 	}
 	free(logits);

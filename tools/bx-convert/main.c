@@ -10,7 +10,7 @@
  *       1.1B: dim 2048, hidden 5632, 22 layers, 32/4 heads, vocab 32000),
  *       15m (stories15M) or dim,hidden,layers,heads,kv_heads,vocab,seq_len
  *
- * T is F32 (default), F16, Q8_0, Q4_0, Q4_1, Q4_K or Q6_K (K types: matrices whose rows
+ * T is F32 (default), F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K or Q6_K (K types: matrices whose rows
  * are not a multiple of 256 stay F32). Exit: 0 ok, 1 failure, 2 usage.
  */
 #include <errno.h>
@@ -24,7 +24,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: bx-convert [--type=F32|F16|Q8_0|Q4_0|Q4_1|Q4_K|Q6_K] MODEL.bin TOKENIZER.bin "
+	        "usage: bx-convert [--type=F32|F16|BF16|Q8_0|Q4_0|Q4_1|Q4_K|Q6_K] MODEL.bin TOKENIZER.bin "
 	        "OUT.gguf\n"
 	        "       bx-convert [--type=T] IN.gguf OUT.gguf\n"
 	        "       bx-convert --synth=1b|15m|D,H,L,NH,NKV,V,S [--seed=N] [--type=T] "
@@ -34,8 +34,10 @@ usage(FILE *f)
 static int
 parse_type(const char *s, enum bx_llm_type *t)
 {
-	static const enum bx_llm_type all[] = { BX_LLM_F32, BX_LLM_F16, BX_LLM_Q8_0, BX_LLM_Q4_0,
-		                                BX_LLM_Q4_1 };
+	static const enum bx_llm_type all[] = {
+		BX_LLM_F32,  BX_LLM_F16,  BX_LLM_BF16, BX_LLM_Q8_0,
+		BX_LLM_Q4_0, BX_LLM_Q4_1, BX_LLM_Q4_K, BX_LLM_Q6_K
+	};
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		if (!strcmp(s, bx_llm_type_name(all[i]))) {
@@ -84,9 +86,13 @@ load(int argc, char **argv, int i, const char *synth, unsigned long long seed,
 			return -EINVAL;
 		}
 		/* generated directly in the block type; F16 goes through F32 */
-		return bx_llm_synth(&c, type == BX_LLM_F16 ? BX_LLM_F32 : type, seed, m, eb) ?
-		               -EIO :
-		               0;
+		/* generated directly in the block type; the others go through F32 */
+		enum bx_llm_type st =
+			type == BX_LLM_Q8_0 || type == BX_LLM_Q4_0 || type == BX_LLM_Q4_1 ?
+				type :
+				BX_LLM_F32;
+
+		return bx_llm_synth(&c, st, seed, m, eb) ? -EIO : 0;
 	}
 	n = strlen(argv[i]);
 	if (argc - i == 2 && n > 5 && !strcmp(argv[i] + n - 5, ".gguf")) {
@@ -138,8 +144,8 @@ main(int argc, char **argv)
 	if (ret) {
 		fprintf(stderr, "bx-convert: %s\n", eb.msg);
 	} else {
-		printf("%s: %s, %llu bytes of weights\n", argv[argc - 1], bx_llm_type_name(type),
-		       (unsigned long long)bx_llm_model_weight_bytes(m));
+		printf("%s: %s, from a model of %llu bytes of weights\n", argv[argc - 1],
+		       bx_llm_type_name(type), (unsigned long long)bx_llm_model_weight_bytes(m));
 	}
 	bx_llm_model_destroy(m);
 	return ret ? 1 : 0;
