@@ -34,7 +34,7 @@ struct bxd {
 	struct bx_embed_model *embed;
 	struct bx_fw_embed *embed_syn;
 	struct bx_llm_model *llm;
-	struct bx_fw_gen gen;
+	struct bx_fw_gen *gen;
 	struct bx_dp *dp;
 	struct bx_mgmt *mgmt;
 	uint64_t start_ns;
@@ -114,7 +114,6 @@ load_llm(struct bxd *d, struct bx_errbuf *eb)
 	if (ret < 0) {
 		return ret;
 	}
-	d->gen = (struct bx_fw_gen){ d->llm, (unsigned)d->conf.gen_max_tokens };
 	BX_LOG(NOTICE, "generation model %s: %u layers, dim %u, vocab %u", path,
 	       bx_llm_model_config(d->llm)->n_layers, bx_llm_model_config(d->llm)->dim,
 	       bx_llm_model_config(d->llm)->vocab_size);
@@ -259,7 +258,13 @@ start_dataplane(struct bxd *d, struct bx_errbuf *eb)
 		ret = bx_dp_set_handler(d->dp, "TextEmbedding", bx_fw_embed_synapse, d->embed_syn);
 	}
 	if (ret == 0 && d->llm != NULL) {
-		ret = bx_dp_set_handler(d->dp, "TextGeneration", bx_fw_gen_synapse, &d->gen);
+		/* The generation worker shares the last inference CPU. */
+		ret = bx_fw_gen_create(d->llm, (unsigned)d->conf.gen_max_tokens,
+		                       d->plan.workers[d->plan.nb_workers - 1].cpus[0], &d->gen,
+		                       eb);
+	}
+	if (ret == 0 && d->gen != NULL) {
+		ret = bx_dp_set_handler(d->dp, "TextGeneration", bx_fw_gen_synapse, d->gen);
 	}
 	if (ret == 0) {
 		ret = bx_dp_start(d->dp, eb);
@@ -455,6 +460,7 @@ stop(struct bxd *d)
 		bx_dp_stop(d->dp, (unsigned)d->conf.drain_timeout_ms);
 	}
 	bx_fw_embed_destroy(d->embed_syn);
+	bx_fw_gen_destroy(d->gen);
 	bx_dp_destroy(d->dp);
 	bx_mgmt_stop(d->mgmt);
 	bx_embed_model_destroy(d->embed);

@@ -1,16 +1,22 @@
 /*
- * The TextGeneration synapse: `prompt` (or the contents of `messages`, one
- * per line) in, `completion` out, with the request's max_tokens (capped),
- * temperature, top_p and seed.
+ * The TextGeneration synapse with continuous batching: `prompt` (or the
+ * contents of `messages`, one per line) in, `completion` out, with the
+ * request's max_tokens (capped), temperature, top_p and seed.
  *
- * Like the embedding synapse, this runs on the dataplane thread that parsed
- * the request for now, one engine context per thread; continuous batching
- * across requests comes with the scheduler hand-off.
+ * The dataplane thread tokenizes the prompt into a job from a fixed pool,
+ * takes a ticket and queues the job for the generation worker, a pinned
+ * thread that owns the engine context. Each iteration the worker
+ *   1. drops waiting jobs whose deadline passed (408) or whose client went,
+ *   2. runs one decode step for every active sequence (decode first),
+ *   3. spends the rest of the step's token budget on prefill chunks of
+ *      waiting prompts, highest stake first, admitting them as they finish,
+ * and answers a job's ticket the moment its sequence stops (inference.md §6:
+ * iteration-level scheduling, vLLM's decode-first chunked prefill).
  */
 #include "gen_synapse.h"
 
 #include <errno.h>
-#include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,48 +24,220 @@
 
 #include <bx/firmware.h>
 
-#define TEXT_MAX (64 * 1024)
+#define JOBS_MAX          64                /* waiting or active sequences */
+#define ACTIVE_MAX        16                /* sequences decoded together */
+#define STEP_TOKENS       BX_GEN_PROMPT_MAX /* tokens one iteration may run */
+#define TEXT_MAX          (16 * 1024)
+#define DEADLINE_SLACK_NS 50000000ull
 
-static __thread struct {
+struct gen_job {
+	struct bx_call_ticket *ticket;
+	struct bx_llm_seq_conf sc;
+	struct bx_llm_seq *seq; /* once admitted */
+	int32_t ids[BX_GEN_PROMPT_MAX];
+	size_t nb_ids, fed; /* prompt tokens, and how many were prefilled */
+	uint64_t deadline_ns, priority;
+	char text[TEXT_MAX];
+	size_t len;
+};
+
+struct bx_fw_gen {
+	const struct bx_llm_model *model;
+	unsigned max_tokens;
+	struct bx_mpmc *free_jobs, *inbox;
+	struct gen_job *jobs;
+	sem_t wake;    /* work arrived, or stop */
+	sem_t started; /* the worker's init is done (init_ret is set) */
+	pthread_t thread;
+	int stop; /* atomic */
+	int init_ret;
+	unsigned cpu;
+};
+
+/* ------------------------- the worker ------------------------- */
+
+struct worker {
+	struct bx_fw_gen *g;
 	struct bx_llm_ctx *ctx;
-	char *text; /* the completion so far, TEXT_MAX bytes */
-} tls;
-
-static pthread_key_t tls_key;
-static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+	struct gen_job *waiting[JOBS_MAX], *active[ACTIVE_MAX];
+	unsigned nb_waiting, nb_active;
+};
 
 static void
-thread_fini(void *unused)
+release(struct bx_fw_gen *g, struct gen_job *job)
 {
-	bx_llm_ctx_destroy(tls.ctx);
-	bx_free(tls.text);
-	memset(&tls, 0, sizeof(tls));
+	void *obj = job;
+
+	bx_llm_seq_destroy(job->seq);
+	job->seq = NULL;
+	bx_mpmc_enqueue_burst(g->free_jobs, &obj, 1);
+}
+
+/* Answer a job: its completion, or status and message. */
+static void
+answer(struct bx_fw_gen *g, struct gen_job *job, int status, const char *msg)
+{
+	json_t *s = status == 0 ? json_stringn(job->text, job->len) : NULL;
+	char *out = s != NULL ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
+
+	if (status != 0) {
+		bx_ticket_fail(job->ticket, status, msg);
+	} else if (out == NULL ||
+	           bx_ticket_set_output(job->ticket, "completion", out, strlen(out)) < 0) {
+		bx_ticket_fail(job->ticket, 500, "Internal Server Error: completion too large");
+	}
+	free(out);
+	json_decref(s);
+	bx_ticket_complete(job->ticket);
+	release(g, job);
+}
+
+/* Append an event's text; true when the sequence is finished. */
+static bool
+take_event(struct gen_job *job, const struct bx_llm_event *ev)
+{
+	size_t k = BX_MIN(ev->len, TEXT_MAX - job->len);
+
+	memcpy(job->text + job->len, ev->text, k);
+	job->len += k;
+	return ev->stop != BX_LLM_RUNNING;
+}
+
+/* Waiting jobs in priority order; drop the expired and the abandoned. */
+static void
+admit_from_inbox(struct worker *w, uint64_t now)
+{
+	struct gen_job *job;
+
+	while (w->nb_waiting < JOBS_MAX &&
+	       bx_mpmc_dequeue_burst(w->g->inbox, (void **)&job, 1) == 1) {
+		unsigned i = w->nb_waiting++;
+
+		/* Insertion keeps higher stake first, arrival order among equals. */
+		while (i > 0 && w->waiting[i - 1]->priority < job->priority) {
+			w->waiting[i] = w->waiting[i - 1];
+			i--;
+		}
+		w->waiting[i] = job;
+	}
+	for (unsigned i = 0; i < w->nb_waiting;) {
+		job = w->waiting[i];
+		if (job->deadline_ns <= now || bx_ticket_abandoned(job->ticket)) {
+			memmove(&w->waiting[i], &w->waiting[i + 1],
+			        (w->nb_waiting - i - 1) * sizeof(job));
+			w->nb_waiting--;
+			answer(w->g, job, job->deadline_ns <= now ? 408 : 503,
+			       job->deadline_ns <= now ?
+			               "Request timeout: the deadline passed while queued" :
+			               "Service unavailable: the client went away");
+			continue;
+		}
+		i++;
+	}
+}
+
+/* One decode step for every active sequence; finished ones answer and leave. */
+static void
+decode(struct worker *w)
+{
+	struct bx_llm_seq *seqs[ACTIVE_MAX];
+	struct bx_llm_event ev[ACTIVE_MAX];
+	unsigned n = 0;
+
+	if (w->nb_active == 0) {
+		return;
+	}
+	for (unsigned i = 0; i < w->nb_active; i++) {
+		seqs[i] = w->active[i]->seq;
+	}
+	if (bx_llm_step(w->ctx, seqs, w->nb_active, ev) < 0) {
+		for (unsigned i = 0; i < w->nb_active; i++) {
+			answer(w->g, w->active[i], 500, "Internal Server Error: generation failed");
+		}
+		w->nb_active = 0;
+		return;
+	}
+	for (unsigned i = 0; i < w->nb_active; i++) {
+		if (take_event(w->active[i], &ev[i])) {
+			answer(w->g, w->active[i], 0, NULL);
+		} else {
+			w->active[n++] = w->active[i];
+		}
+	}
+	w->nb_active = n;
+}
+
+/* Feed up to `budget` prompt tokens of the first waiting job; 0 or the tokens used. */
+static size_t
+prefill_one(struct worker *w, size_t budget)
+{
+	struct gen_job *job = w->waiting[0];
+	size_t k = BX_MIN(budget, job->nb_ids - job->fed);
+	struct bx_llm_event ev;
+
+	if (job->seq == NULL && bx_llm_seq_create(w->g->model, &job->sc, &job->seq) < 0) {
+		k = 0;
+	}
+	if (job->seq == NULL ||
+	    bx_llm_seq_prefill(w->ctx, job->seq, job->ids + job->fed, k, &ev) < 0) {
+		memmove(&w->waiting[0], &w->waiting[1], --w->nb_waiting * sizeof(job));
+		answer(w->g, job, 500, "Internal Server Error: prefill failed");
+		return k;
+	}
+	job->fed += k;
+	if (job->fed < job->nb_ids) {
+		return k; /* the rest of the prompt next iteration */
+	}
+	memmove(&w->waiting[0], &w->waiting[1], --w->nb_waiting * sizeof(job));
+	if (take_event(job, &ev)) {
+		answer(w->g, job, 0, NULL);
+	} else {
+		w->active[w->nb_active++] = job;
+	}
+	return k;
 }
 
 static void
-make_key(void)
+iterate(struct worker *w)
 {
-	pthread_key_create(&tls_key, thread_fini);
+	size_t budget = STEP_TOKENS;
+
+	decode(w);
+	budget -= BX_MIN(budget, w->nb_active);
+	while (budget > 0 && w->nb_waiting > 0 && w->nb_active < ACTIVE_MAX) {
+		size_t used = prefill_one(w, budget); /* not inside BX_MIN: it evaluates twice */
+
+		budget -= BX_MIN(budget, used);
+	}
 }
 
-static int
-thread_init(const struct bx_llm_model *m)
+static void *
+worker_main(void *arg)
 {
-	int ret;
+	struct worker w = { .g = arg };
+	struct bx_errbuf eb;
 
-	pthread_once(&tls_once, make_key);
-	ret = bx_llm_ctx_create(m, BX_GEN_PROMPT_MAX, 1, false, &tls.ctx);
-	if (ret < 0) {
-		return ret;
+	w.g->init_ret = bx_thread_pin_self(w.g->cpu, &eb);
+	if (w.g->init_ret == 0) {
+		w.g->init_ret = bx_llm_ctx_create(w.g->model, STEP_TOKENS, 1, false, &w.ctx);
 	}
-	pthread_setspecific(tls_key, &tls);
-	tls.text = bx_malloc(TEXT_MAX);
-	if (tls.text == NULL) {
-		thread_fini(NULL);
-		return -ENOMEM;
+	sem_post(&w.g->started); /* tell create() how init went */
+	while (w.g->init_ret == 0) {
+		admit_from_inbox(&w, bx_time_ns());
+		if (w.nb_active == 0 && w.nb_waiting == 0) {
+			if (__atomic_load_n(&w.g->stop, __ATOMIC_ACQUIRE)) {
+				break;
+			}
+			sem_wait(&w.g->wake);
+			continue;
+		}
+		iterate(&w);
 	}
-	return 0;
+	bx_llm_ctx_destroy(w.ctx);
+	return NULL;
 }
+
+/* ------------------------- the dataplane side ------------------------- */
 
 /* A field's JSON value parsed, or NULL when absent or null. */
 static json_t *
@@ -126,71 +304,115 @@ seq_conf(struct bx_call *call, const struct bx_fw_gen *g, struct bx_llm_seq_conf
 	json_decref(seed);
 }
 
-/* Prefill then decode until a stop; the completion's length in tls.text. */
+/* Tokenize into the job: BOS and the last prompt tokens. 0 or the call failed. */
 static int
-generate(const struct bx_llm_model *m, struct bx_llm_seq *s, const int32_t *ids, size_t n)
+tokenize(const struct bx_fw_gen *g, struct gen_job *job, struct bx_call *call)
 {
-	struct bx_llm_event ev;
-	size_t used = 0;
-	int ret;
+	int32_t ids[4 * BX_GEN_PROMPT_MAX];
+	char prompt[4096];
+	size_t len = prompt_text(call, prompt, sizeof(prompt)), n;
+	int ret = bx_llm_tokenize(g->model, prompt, len, true, ids, BX_ARRAY_SIZE(ids), &n);
 
-	ret = bx_llm_seq_prefill(tls.ctx, s, ids, n, &ev);
-	while (ret == 0) {
-		size_t k = BX_MIN(ev.len, TEXT_MAX - 1 - used);
-
-		memcpy(tls.text + used, ev.text, k);
-		used += k;
-		if (ev.stop != BX_LLM_RUNNING) {
-			break;
-		}
-		ret = bx_llm_step(tls.ctx, &s, 1, &ev);
+	if (ret < 0) {
+		bx_call_fail(call, ret == -ENOBUFS ? 413 : 500,
+		             ret == -ENOBUFS ? "Prompt too long" : "Internal Server Error");
+		return -1;
 	}
-	tls.text[used] = '\0';
-	return ret < 0 ? ret : (int)used;
-}
-
-static int
-answer(struct bx_call *call, const char *text, size_t len)
-{
-	json_t *s = json_stringn(text, len);
-	char *out = s != NULL ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
-	int ret = out != NULL ? bx_call_set_output(call, "completion", out, strlen(out)) : -ENOMEM;
-
-	free(out);
-	json_decref(s);
-	return ret;
+	/* Keep BOS and the end of a long prompt: what the completion follows. */
+	job->nb_ids = BX_MIN(n, (size_t)BX_GEN_PROMPT_MAX);
+	job->ids[0] = ids[0];
+	memcpy(job->ids + 1, ids + n - (job->nb_ids - 1), (job->nb_ids - 1) * sizeof(int32_t));
+	return 0;
 }
 
 int
 bx_fw_gen_synapse(void *arg, struct bx_call *call)
 {
-	const struct bx_fw_gen *g = arg;
-	int32_t ids[4 * BX_GEN_PROMPT_MAX];
-	struct bx_llm_seq_conf sc;
-	struct bx_llm_seq *s;
-	char prompt[4096];
-	size_t n, len;
+	struct bx_fw_gen *g = arg;
+	const struct bx_mg_neuron *who = bx_call_neuron(call);
+	struct gen_job *job;
+	void *obj;
+
+	if (bx_mpmc_dequeue_burst(g->free_jobs, &obj, 1) != 1) {
+		return bx_call_fail(call, 503,
+		                    "Service unavailable: too many generations in flight");
+	}
+	job = obj;
+	job->seq = NULL;
+	job->fed = job->len = 0;
+	if (tokenize(g, job, call) < 0) {
+		bx_mpmc_enqueue_burst(g->free_jobs, &obj, 1);
+		return 0; /* answered by tokenize */
+	}
+	job->ticket = bx_call_defer(call);
+	if (job->ticket == NULL) {
+		bx_mpmc_enqueue_burst(g->free_jobs, &obj, 1);
+		return bx_call_fail(call, 503, "Service unavailable: too many requests in flight");
+	}
+	seq_conf(call, g, &job->sc);
+	job->deadline_ns =
+		bx_time_ns() + (uint64_t)(bx_call_timeout(call) * 1e9) - DEADLINE_SLACK_NS;
+	job->priority =
+		who != NULL && who->stake > 0 ? (uint64_t)BX_MIN(who->stake * 1e9, 1.8e19) : 0;
+	/* Cannot fail: the inbox holds the whole pool. */
+	bx_mpmc_enqueue_burst(g->inbox, &obj, 1);
+	sem_post(&g->wake);
+	return BX_CALL_PENDING;
+}
+
+int
+bx_fw_gen_create(const struct bx_llm_model *m, unsigned max_tokens, unsigned cpu,
+                 struct bx_fw_gen **out, struct bx_errbuf *eb)
+{
+	struct bx_fw_gen *g = bx_calloc(1, sizeof(*g));
 	int ret;
 
-	if (tls.ctx == NULL && thread_init(g->model) < 0) {
-		return -ENOMEM;
+	if (g == NULL) {
+		return bx_err(eb, ENOMEM, "out of memory");
 	}
-	len = prompt_text(call, prompt, sizeof(prompt));
-	ret = bx_llm_tokenize(g->model, prompt, len, true, ids, BX_ARRAY_SIZE(ids), &n);
-	if (ret < 0) {
-		return ret == -ENOBUFS ? bx_call_fail(call, 413, "Prompt too long") : ret;
+	*g = (struct bx_fw_gen){ .model = m, .max_tokens = max_tokens, .cpu = cpu };
+	g->jobs = bx_calloc(JOBS_MAX, sizeof(*g->jobs));
+	if (g->jobs == NULL || bx_mpmc_create(JOBS_MAX, &g->free_jobs) < 0 ||
+	    bx_mpmc_create(JOBS_MAX, &g->inbox) < 0) {
+		bx_fw_gen_destroy(g);
+		return bx_err(eb, ENOMEM, "generation job pool: out of memory");
 	}
-	seq_conf(call, g, &sc);
-	ret = bx_llm_seq_create(g->model, &sc, &s);
+	for (unsigned i = 0; i < JOBS_MAX; i++) {
+		void *obj = &g->jobs[i];
+
+		bx_mpmc_enqueue_burst(g->free_jobs, &obj, 1);
+	}
+	sem_init(&g->wake, 0, 0);
+	sem_init(&g->started, 0, 0);
+	ret = -pthread_create(&g->thread, NULL, worker_main, g);
+	if (ret == 0) {
+		sem_wait(&g->started);
+		ret = g->init_ret;
+	}
 	if (ret < 0) {
+		bx_err(eb, ret, "generation worker on cpu %u: %s", cpu, bx_strerror(ret));
+		bx_fw_gen_destroy(g);
 		return ret;
 	}
-	/* Keep BOS and the end of a long prompt: what the completion follows. */
-	if (n > BX_GEN_PROMPT_MAX) {
-		memmove(ids + 1, ids + n - (BX_GEN_PROMPT_MAX - 1), (BX_GEN_PROMPT_MAX - 1) * 4);
-		n = BX_GEN_PROMPT_MAX;
+	*out = g;
+	return 0;
+}
+
+void
+bx_fw_gen_destroy(struct bx_fw_gen *g)
+{
+	if (g == NULL) {
+		return;
 	}
-	ret = generate(g->model, s, ids, n);
-	bx_llm_seq_destroy(s);
-	return ret < 0 ? ret : answer(call, tls.text, (size_t)ret);
+	if (g->thread) {
+		__atomic_store_n(&g->stop, 1, __ATOMIC_RELEASE);
+		sem_post(&g->wake);
+		pthread_join(g->thread, NULL);
+		sem_destroy(&g->wake);
+		sem_destroy(&g->started);
+	}
+	bx_mpmc_destroy(g->inbox);
+	bx_mpmc_destroy(g->free_jobs);
+	bx_free(g->jobs);
+	bx_free(g);
 }

@@ -1,19 +1,26 @@
-/* The TextGeneration synapse handler (see gen_synapse.c). */
+/* The TextGeneration synapse with continuous batching (see gen_synapse.c). */
 #ifndef BX_FW_GEN_SYNAPSE_H
 #define BX_FW_GEN_SYNAPSE_H
 
 #include <bx/dataplane.h>
 #include <bx/infer.h>
 
-/* Prompt tokens kept (the end of a longer prompt) and tokens per step. */
+/* Prompt tokens kept (BOS and the end of a longer prompt); tokens per iteration. */
 #define BX_GEN_PROMPT_MAX 256
 
-struct bx_fw_gen {
-	const struct bx_llm_model *model; /* borrowed */
-	unsigned max_tokens;              /* cap on a request's max_tokens */
-};
+struct bx_fw_gen;
 
-/* bx_synapse_fn for TextGeneration; arg is a struct bx_fw_gen (borrowed). */
+/*
+ * Start the generation worker pinned to `cpu` (its engine context is made
+ * there). m is borrowed and must outlive the result; max_tokens caps a
+ * request's max_tokens.
+ */
+int bx_fw_gen_create(const struct bx_llm_model *m, unsigned max_tokens, unsigned cpu,
+                     struct bx_fw_gen **out, struct bx_errbuf *eb);
+/* After the dataplane has stopped: finishes what is queued, stops. Accepts NULL. */
+void bx_fw_gen_destroy(struct bx_fw_gen *g);
+
+/* bx_synapse_fn for TextGeneration; arg is the struct bx_fw_gen. */
 int bx_fw_gen_synapse(void *arg, struct bx_call *call);
 
 #endif
