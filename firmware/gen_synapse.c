@@ -124,7 +124,7 @@ admit_from_inbox(struct worker *w, uint64_t now)
 		job = w->waiting[i];
 		if (job->deadline_ns <= now || bx_ticket_abandoned(job->ticket)) {
 			memmove(&w->waiting[i], &w->waiting[i + 1],
-			        (w->nb_waiting - i - 1) * sizeof(job));
+			        (w->nb_waiting - i - 1) * sizeof(struct gen_job *));
 			w->nb_waiting--;
 			answer(w->g, job, job->deadline_ns <= now ? 408 : 503,
 			       job->deadline_ns <= now ?
@@ -180,7 +180,7 @@ prefill_one(struct worker *w, size_t budget)
 	}
 	if (job->seq == NULL ||
 	    bx_llm_seq_prefill(w->ctx, job->seq, job->ids + job->fed, k, &ev) < 0) {
-		memmove(&w->waiting[0], &w->waiting[1], --w->nb_waiting * sizeof(job));
+		memmove(&w->waiting[0], &w->waiting[1], --w->nb_waiting * sizeof(struct gen_job *));
 		answer(w->g, job, 500, "Internal Server Error: prefill failed");
 		return k;
 	}
@@ -188,7 +188,7 @@ prefill_one(struct worker *w, size_t budget)
 	if (job->fed < job->nb_ids) {
 		return k; /* the rest of the prompt next iteration */
 	}
-	memmove(&w->waiting[0], &w->waiting[1], --w->nb_waiting * sizeof(job));
+	memmove(&w->waiting[0], &w->waiting[1], --w->nb_waiting * sizeof(struct gen_job *));
 	if (take_event(job, &ev)) {
 		answer(w->g, job, 0, NULL);
 	} else {

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,7 +77,7 @@ file_sha256(const char *path, char hex[65], struct bx_errbuf *eb)
 	pthread_mutex_lock(&lock);
 	crypto_hash_sha256_init(&st);
 	while ((n = read(fd, buf, sizeof(buf))) > 0) {
-		crypto_hash_sha256_update(&st, buf, (unsigned long long)n);
+		crypto_hash_sha256_update(&st, buf, (uint64_t)n);
 	}
 	crypto_hash_sha256_final(&st, digest);
 	pthread_mutex_unlock(&lock);
@@ -113,18 +114,18 @@ need(const struct bx_st_file *st, const char *name, unsigned ndims, uint64_t d0,
 		size_t p = 0;
 
 		for (unsigned i = 0; i < t->ndims && p < sizeof(got); i++) {
-			p += (size_t)snprintf(got + p, sizeof(got) - p, "%s%llu", i ? "," : "",
-			                      (unsigned long long)t->shape[i]);
+			p += (size_t)snprintf(got + p, sizeof(got) - p, "%s%" PRIu64, i ? "," : "",
+			                      (uint64_t)t->shape[i]);
 		}
 		if (ndims == 2) {
 			*ret = bx_err(eb, EINVAL,
-			              "%s: tensor \"%s\" has shape [%s], expected [%llu,%llu]",
-			              bx_st_path(st), name, got, (unsigned long long)d0,
-			              (unsigned long long)d1);
+			              "%s: tensor \"%s\" has shape [%s], expected [%" PRIu64
+			              ",%" PRIu64 "]",
+			              bx_st_path(st), name, got, (uint64_t)d0, (uint64_t)d1);
 		} else {
 			*ret = bx_err(eb, EINVAL,
-			              "%s: tensor \"%s\" has shape [%s], expected [%llu]",
-			              bx_st_path(st), name, got, (unsigned long long)d0);
+			              "%s: tensor \"%s\" has shape [%s], expected [%" PRIu64 "]",
+			              bx_st_path(st), name, got, (uint64_t)d0);
 		}
 		return NULL;
 	}

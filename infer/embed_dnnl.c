@@ -239,7 +239,9 @@ out:
 static float
 q_scale(const struct bx_embed_model *m)
 {
-	return 1.0f / sqrtf((float)(m->shape.hidden / m->shape.heads));
+	unsigned head_dim = m->shape.hidden / m->shape.heads; /* exact: heads divides hidden */
+
+	return 1.0f / sqrtf((float)head_dim);
 }
 
 /*
@@ -1013,8 +1015,8 @@ bx_dnnl_ctx_create(const struct bx_embed_model *m, unsigned nb_threads, struct b
 	dc->nb_threads = nb_threads;
 	dc->fast_softmax = bx_embed_softmax_fast_ok();
 	omp_set_num_threads((int)nb_threads);
-	dc->w = bx_calloc((size_t)m->shape.layers * NB_MM + 1, sizeof(*dc->w));
-	dc->b = bx_calloc((size_t)m->shape.layers * NB_MM + 1, sizeof(*dc->b));
+	dc->w = bx_calloc((size_t)m->shape.layers * NB_MM + 1, sizeof(dnnl_memory_t));
+	dc->b = bx_calloc((size_t)m->shape.layers * NB_MM + 1, sizeof(dnnl_memory_t));
 	dc->att = bx_calloc((mt + 1) * GROUP_LOGS, sizeof(*dc->att));
 	dc->sc = bx_aligned_alloc(64, sizeof(float) * hs);
 	dc->pb = bx_aligned_alloc(64, sizeof(uint16_t) * hs);

@@ -14,6 +14,7 @@
  * and the first problem, never a crash.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -275,8 +276,8 @@ kv_uint(const struct gguf *g, const char *key, uint64_t max, uint64_t def, uint6
 		return bx_err(g->eb, EBADMSG, "%s: %s is not an integer", g->path, key);
 	}
 	if (u > max) {
-		return bx_err(g->eb, EBADMSG, "%s: %s = %llu out of range", g->path, key,
-		              (unsigned long long)u);
+		return bx_err(g->eb, EBADMSG, "%s: %s = %" PRIu64 " out of range", g->path, key,
+		              (uint64_t)u);
 	}
 	*out = u;
 	return 0;
@@ -347,9 +348,8 @@ parse_tensor_infos(struct gguf *g)
 			if (!t->dims[d] || t->dims[d] > UINT32_MAX ||
 			    (d && rows > UINT64_MAX / t->dims[d])) {
 				return bx_err(g->eb, EBADMSG,
-				              "%s: tensor %.*s: dimension %u is %llu", g->path,
-				              (int)t->name.len, t->name.p, d,
-				              (unsigned long long)t->dims[d]);
+				              "%s: tensor %.*s: dimension %u is %" PRIu64, g->path,
+				              (int)t->name.len, t->name.p, d, (uint64_t)t->dims[d]);
 			}
 			rows *= d ? t->dims[d] : 1;
 		}
@@ -360,9 +360,9 @@ parse_tensor_infos(struct gguf *g)
 		}
 		rb = bx_llm_row_bytes((enum bx_llm_type)t->type, t->dims[0]);
 		if (!rb || rows > UINT64_MAX / rb) {
-			return bx_err(g->eb, EBADMSG, "%s: tensor %.*s: rows of %llu do not fit %s",
-			              g->path, (int)t->name.len, t->name.p,
-			              (unsigned long long)t->dims[0],
+			return bx_err(g->eb, EBADMSG,
+			              "%s: tensor %.*s: rows of %" PRIu64 " do not fit %s", g->path,
+			              (int)t->name.len, t->name.p, (uint64_t)t->dims[0],
 			              bx_llm_type_name((enum bx_llm_type)t->type));
 		}
 		t->size = rows * rb;
@@ -413,19 +413,18 @@ check_data(struct gguf *g)
 		order[i] = t;
 		if (t->offset % g->align) {
 			ret = bx_err(g->eb, EBADMSG,
-			             "%s: tensor %.*s: offset %llu not a multiple of "
-			             "the alignment %llu",
-			             g->path, (int)t->name.len, t->name.p,
-			             (unsigned long long)t->offset, (unsigned long long)g->align);
+			             "%s: tensor %.*s: offset %" PRIu64 " not a multiple of "
+			             "the alignment %" PRIu64,
+			             g->path, (int)t->name.len, t->name.p, (uint64_t)t->offset,
+			             (uint64_t)g->align);
 			goto out_free;
 		}
 		if (t->offset > g->data_len || t->size > g->data_len - t->offset) {
 			ret = bx_err(g->eb, EBADMSG,
-			             "%s: tensor %.*s: %llu bytes at %llu, past the "
-			             "end of the data (%llu bytes)",
-			             g->path, (int)t->name.len, t->name.p,
-			             (unsigned long long)t->size, (unsigned long long)t->offset,
-			             (unsigned long long)g->data_len);
+			             "%s: tensor %.*s: %" PRIu64 " bytes at %" PRIu64 ", past the "
+			             "end of the data (%" PRIu64 " bytes)",
+			             g->path, (int)t->name.len, t->name.p, (uint64_t)t->size,
+			             (uint64_t)t->offset, (uint64_t)g->data_len);
 			goto out_free;
 		}
 	}
@@ -505,8 +504,9 @@ gguf_parse(struct gguf *g)
 		return ret;
 	}
 	if (!align || align % 8) {
-		return bx_err(g->eb, EBADMSG, "%s: general.alignment %llu is not a multiple of 8",
-		              g->path, (unsigned long long)align);
+		return bx_err(g->eb, EBADMSG,
+		              "%s: general.alignment %" PRIu64 " is not a multiple of 8", g->path,
+		              (uint64_t)align);
 	}
 	g->align = align;
 	ret = parse_tensor_infos(g);
@@ -616,8 +616,8 @@ read_config(struct gguf *g, struct bx_llm_config *c)
 		return ret;
 	}
 	if (!ret && c->n_heads && v != c->dim / c->n_heads) {
-		return bx_err(g->eb, ENOTSUP, "%s: partial RoPE (%llu of %u) not supported",
-		              g->path, (unsigned long long)v, c->dim / c->n_heads);
+		return bx_err(g->eb, ENOTSUP, "%s: partial RoPE (%" PRIu64 " of %u) not supported",
+		              g->path, (uint64_t)v, c->dim / c->n_heads);
 	}
 	c->rope = BX_LLM_ROPE_NORM; /* GGUF llama: adjacent pairs (convert_hf permutes q, k) */
 	return 0;
@@ -710,8 +710,8 @@ read_merges(struct gguf *g, struct llm_vocab *v)
 		llm_bpe_merge_add(v, ia, ib, iab, (uint32_t)BX_MIN(i, (uint64_t)UINT32_MAX));
 	}
 	if (skipped) {
-		BX_LOG(WARN, "%s: %llu of %llu merges name unknown tokens, skipped", g->path,
-		       (unsigned long long)skipped, (unsigned long long)mk->n);
+		BX_LOG(WARN, "%s: %" PRIu64 " of %" PRIu64 " merges name unknown tokens, skipped",
+		       g->path, (uint64_t)skipped, (uint64_t)mk->n);
 	}
 	{
 		uint64_t len = 0;
@@ -759,8 +759,8 @@ read_vocab(struct gguf *g, struct bx_llm_model *m)
 	    (ty && (ty->type != VT_ARRAY || ty->atype != VT_I32 || ty->n != tok->n))) {
 		return bx_err(g->eb, EBADMSG,
 		              "%s: tokenizer scores or token types do not match "
-		              "the %llu tokens",
-		              g->path, (unsigned long long)tok->n);
+		              "the %" PRIu64 " tokens",
+		              g->path, (uint64_t)tok->n);
 	}
 	p = tok->val;
 	for (uint64_t i = 0, n = 0; i < tok->n; i++) {

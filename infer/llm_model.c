@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -308,8 +309,8 @@ l2c_header(struct bx_llm_model *m, const char *path, struct bx_errbuf *eb)
 	}
 	want = sizeof(h) + 4 * l2c_floats(c);
 	if (m->map_len != want) {
-		return bx_err(eb, EBADMSG, "%s: %zu bytes, but its header implies %llu (%s)", path,
-		              m->map_len, (unsigned long long)want,
+		return bx_err(eb, EBADMSG, "%s: %zu bytes, but its header implies %" PRIu64 " (%s)",
+		              path, m->map_len, (uint64_t)want,
 		              m->map_len < want ? "truncated" : "trailing bytes");
 	}
 	return 0;
@@ -495,8 +496,8 @@ bx_llm_model_pack_bf16(struct bx_llm_model *m, struct bx_errbuf *eb)
 		bx_free(row);
 		bx_free(m->bf16s);
 		m->bf16s = NULL;
-		return bx_err(eb, ENOMEM, "bf16 copies: out of memory (%llu bytes)",
-		              (unsigned long long)total * 2);
+		return bx_err(eb, ENOMEM, "bf16 copies: out of memory (%" PRIu64 " bytes)",
+		              (uint64_t)total * 2);
 	}
 	p = m->bf16s;
 	for (uint32_t i = 0; i < nm; i++) {
@@ -535,8 +536,8 @@ bx_llm_model_pack_i8(struct bx_llm_model *m, struct bx_errbuf *eb)
 		llm_hugepages(m->i8s, total);
 	}
 	if (!m->i8s) {
-		return bx_err(eb, ENOMEM, "int8 copies: out of memory (%llu bytes)",
-		              (unsigned long long)total);
+		return bx_err(eb, ENOMEM, "int8 copies: out of memory (%" PRIu64 " bytes)",
+		              (uint64_t)total);
 	}
 	p = m->i8s;
 	for (uint32_t i = 0; i < nm; i++) {

@@ -156,7 +156,8 @@ bx_llm_seq_create(const struct bx_llm_model *m, const struct bx_llm_seq_conf *co
 	s->rng = conf->sample.seed ^ 0x9e3779b97f4a7c15ull;
 	s->nb_stops = conf->nb_stops;
 	for (unsigned i = 0; i < conf->nb_stops; i++) {
-		strcpy(s->stops[i], conf->stops[i]);
+		/* lengths were checked against the slot size (<= 64 bytes) above */
+		memcpy(s->stops[i], conf->stops[i], strlen(conf->stops[i]) + 1);
 	}
 	cache = (size_t)m->cfg.n_layers * s->kv.ctx_len * kvd;
 	s->kv.k = bx_malloc(2 * cache * sizeof(float));

@@ -5,6 +5,7 @@
  * f32 detour), scaled so each matrix keeps activations near unit size.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -193,8 +194,8 @@ bx_llm_synth(const struct bx_llm_config *cfg, enum bx_llm_type type, uint64_t se
 		llm_hugepages(m->blob, bytes);
 	}
 	if (!m->blob || synth_vocab(&m->vocab, m->cfg.vocab_size)) {
-		ret = bx_err(eb, ENOMEM, "synthetic model: out of memory (%llu bytes)",
-		             (unsigned long long)bytes);
+		ret = bx_err(eb, ENOMEM, "synthetic model: out of memory (%" PRIu64 " bytes)",
+		             (uint64_t)bytes);
 		goto out_destroy;
 	}
 	layout(m, m->blob);

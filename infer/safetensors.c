@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,10 +167,11 @@ parse_entry(const char *path, const char *name, json_t *e, struct bx_st_tensor *
 	nb_bytes = nb_elem * bx_dtype_size(t->dtype);
 	if ((uint64_t)(en - b) != nb_bytes) {
 		return bx_err(eb, EBADMSG,
-		              "%s: tensor \"%s\": data_offsets [%lld, %lld] hold %llu bytes, "
-		              "its dtype and shape need %llu",
-		              path, name, (long long)b, (long long)en, (unsigned long long)(en - b),
-		              (unsigned long long)nb_bytes);
+		              "%s: tensor \"%s\": data_offsets [%" PRId64 ", %" PRId64
+		              "] hold %" PRIu64 " bytes, "
+		              "its dtype and shape need %" PRIu64,
+		              path, name, (int64_t)b, (int64_t)en, (uint64_t)(en - b),
+		              (uint64_t)nb_bytes);
 	}
 	t->begin = (uint64_t)b;
 	t->end = (uint64_t)en;
@@ -199,18 +201,19 @@ check_layout(struct bx_st_file *f, uint64_t *end, struct bx_errbuf *eb)
 		*end = 0;
 		return 0;
 	}
-	v = bx_calloc(f->nb, sizeof(*v));
+	v = bx_calloc(f->nb, sizeof(const struct bx_st_tensor *));
 	if (v == NULL) {
 		return bx_err(eb, ENOMEM, "%s: out of memory", f->path);
 	}
 	for (unsigned i = 0; i < f->nb; i++) {
 		v[i] = &f->t[i];
 	}
-	qsort(v, f->nb, sizeof(*v), cmp_begin);
+	qsort(v, f->nb, sizeof(const struct bx_st_tensor *), cmp_begin);
 	for (unsigned i = 0; i < f->nb; i++) {
 		if (v[i]->begin != pos) {
-			int r = bx_err(eb, EBADMSG, "%s: tensor \"%s\" at data offset %llu %s",
-			               f->path, v[i]->name, (unsigned long long)v[i]->begin,
+			int r = bx_err(eb, EBADMSG,
+			               "%s: tensor \"%s\" at data offset %" PRIu64 " %s", f->path,
+			               v[i]->name, (uint64_t)v[i]->begin,
 			               v[i]->begin < pos ? "overlaps the tensor before it" :
 			                                   "leaves a hole before it");
 
@@ -310,13 +313,15 @@ open_buf(struct bx_st_file *f, const uint8_t *buf, size_t len, unsigned flags, s
 		n = (n << 8) | buf[i];
 	}
 	if (n > BX_ST_HEADER_MAX) {
-		return bx_err(eb, EBADMSG, "%s: header length %llu is over the %u-byte limit",
-		              f->path, (unsigned long long)n, BX_ST_HEADER_MAX);
+		return bx_err(eb, EBADMSG,
+		              "%s: header length %" PRIu64 " is over the %u-byte limit", f->path,
+		              (uint64_t)n, BX_ST_HEADER_MAX);
 	}
 	if (n > len - 8) {
 		return bx_err(eb, EBADMSG,
-		              "%s: header length %llu is past the end of the file (%zu bytes)",
-		              f->path, (unsigned long long)n, len);
+		              "%s: header length %" PRIu64
+		              " is past the end of the file (%zu bytes)",
+		              f->path, (uint64_t)n, len);
 	}
 	ret = parse_header(f, (const char *)buf + 8, (size_t)n, eb);
 	if (ret < 0) {
@@ -331,13 +336,14 @@ open_buf(struct bx_st_file *f, const uint8_t *buf, size_t len, unsigned flags, s
 	}
 	if (need > len - 8 - n) {
 		return bx_err(eb, EBADMSG,
-		              "%s: file shorter than its header says: the tensors need %llu data "
-		              "bytes, the file has %llu",
-		              f->path, (unsigned long long)need, (unsigned long long)(len - 8 - n));
+		              "%s: file shorter than its header says: the tensors need %" PRIu64
+		              " data "
+		              "bytes, the file has %" PRIu64,
+		              f->path, (uint64_t)need, (uint64_t)(len - 8 - n));
 	}
 	if (need < len - 8 - n) {
-		return bx_err(eb, EBADMSG, "%s: %llu bytes after the last tensor", f->path,
-		              (unsigned long long)(len - 8 - n - need));
+		return bx_err(eb, EBADMSG, "%s: %" PRIu64 " bytes after the last tensor", f->path,
+		              (uint64_t)(len - 8 - n - need));
 	}
 	for (unsigned i = 0; i < f->nb; i++) {
 		f->t[i].data = buf + 8 + n + f->t[i].begin;
@@ -433,13 +439,13 @@ build_header(const struct bx_st_out *t, unsigned n, size_t *len)
 		                        t[i].name, bx_dtype_name(t[i].dtype));
 		for (unsigned d = 0; d < t[i].ndims && pos < cap; d++) {
 			nb *= t[i].shape[d];
-			pos += (size_t)snprintf(h + pos, cap - pos, "%s%llu", d ? "," : "",
-			                        (unsigned long long)t[i].shape[d]);
+			pos += (size_t)snprintf(h + pos, cap - pos, "%s%" PRIu64, d ? "," : "",
+			                        (uint64_t)t[i].shape[d]);
 		}
 		if (pos < cap) {
-			pos += (size_t)snprintf(
-				h + pos, cap - pos, "],\"data_offsets\":[%llu,%llu]}",
-				(unsigned long long)off, (unsigned long long)(off + nb));
+			pos += (size_t)snprintf(h + pos, cap - pos,
+			                        "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}",
+			                        (uint64_t)off, (uint64_t)(off + nb));
 		}
 		off += nb;
 	}

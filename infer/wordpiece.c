@@ -14,7 +14,7 @@
 #include "unicode_tab.h"
 
 #define TOKEN_BYTES_MAX 1024
-#define UNK_ID_NONE     -1
+#define UNK_ID_NONE     (-1)
 
 struct bx_wordpiece {
 	char *text;        /* all tokens, NUL-separated */

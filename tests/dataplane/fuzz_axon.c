@@ -67,7 +67,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *buf = (const char *)data;
-	struct bx_peer peer = {.ip = "127.0.0.1", .port = 4242, .ip_key = 1};
+	struct bx_peer peer = { .ip = "127.0.0.1", .port = 4242, .ip_key = 1 };
 	size_t off = 0;
 
 	if (!ready) {

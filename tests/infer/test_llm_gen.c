@@ -386,7 +386,7 @@ test_bad_tokenizer(void **state)
 		close(fd);
 		assert_int_equal(bx_llm_load_llama2c(mp, bad, &m, &eb), -EBADMSG);
 		unlink(bad);
-		strcpy(bad, "/tmp/bx-llm-tok-XXXXXX");
+		snprintf(bad, sizeof(bad), "/tmp/bx-llm-tok-XXXXXX");
 	}
 	print_message("%s\n", eb.msg);
 	tok[8] = 0x7f; /* first piece length far past the end */

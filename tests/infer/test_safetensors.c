@@ -131,7 +131,7 @@ small_file(uint8_t *buf, const char *hdr)
 	for (int i = 0; i < 8; i++) {
 		buf[i] = (uint8_t)(n >> (8 * i));
 	}
-	memcpy(buf + 8, hdr, n);
+	memcpy(buf + 8, hdr, n); /* NOLINT(bugprone-not-null-terminated-result): bytes */
 	for (size_t i = 0; i < 28; i++) {
 		buf[8 + n + i] = (uint8_t)i;
 	}

@@ -14,6 +14,7 @@
  * are not a multiple of 256 stay F32). Exit: 0 ok, 1 failure, 2 usage.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,8 +145,8 @@ main(int argc, char **argv)
 	if (ret) {
 		fprintf(stderr, "bx-convert: %s\n", eb.msg);
 	} else {
-		printf("%s: %s, from a model of %llu bytes of weights\n", argv[argc - 1],
-		       bx_llm_type_name(type), (unsigned long long)bx_llm_model_weight_bytes(m));
+		printf("%s: %s, from a model of %" PRIu64 " bytes of weights\n", argv[argc - 1],
+		       bx_llm_type_name(type), (uint64_t)bx_llm_model_weight_bytes(m));
 	}
 	bx_llm_model_destroy(m);
 	return ret ? 1 : 0;

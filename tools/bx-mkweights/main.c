@@ -9,6 +9,7 @@
  * beside them (the default shape needs its 30522 tokens).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +54,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "bx-mkweights: %s\n", eb.msg);
 		return 1;
 	}
-	printf("%s/model.safetensors: %u layers, hidden %u, seed %llu\n", dir, s.layers, s.hidden,
-	       seed);
+	printf("%s/model.safetensors: %u layers, hidden %u, seed %" PRIu64 "\n", dir, s.layers,
+	       s.hidden, (uint64_t)seed);
 	return 0;
 }
