@@ -225,6 +225,27 @@ plan_cpus(struct bxd *d, struct bx_errbuf *eb)
 	return n < 0 ? n : 0;
 }
 
+/* The kernel-bypass port's settings (dataplane/README.md). */
+static void
+dpdk_conf(const struct bx_fw_conf *c, struct bx_dp_conf *dc)
+{
+	dc->port_backend = "dpdk";
+	snprintf(dc->dpdk_eal_args, sizeof(dc->dpdk_eal_args), "%s", c->dpdk.eal_args);
+	snprintf(dc->dpdk_device, sizeof(dc->dpdk_device), "%s", c->dpdk.device);
+	snprintf(dc->dpdk_exception, sizeof(dc->dpdk_exception), "%s", c->dpdk.exception);
+	snprintf(dc->dpdk_addr, sizeof(dc->dpdk_addr), "%s", c->dpdk.addr);
+	snprintf(dc->dpdk_gateway, sizeof(dc->dpdk_gateway), "%s", c->dpdk.gateway);
+	snprintf(dc->dpdk_allow, sizeof(dc->dpdk_allow), "%s", c->dpdk.allow);
+	dc->dpdk_allowlist_only = c->dpdk.allowlist_only;
+	dc->dpdk_idle_us = (unsigned)c->dpdk.idle_us;
+	dc->dpdk_syn_rate = c->dpdk.syn_rate;
+	dc->dpdk_syn_burst = c->dpdk.syn_burst;
+	dc->dpdk_pkt_rate = c->dpdk.pkt_rate;
+	dc->dpdk_pkt_burst = c->dpdk.pkt_burst;
+	dc->dpdk_open_rate = c->dpdk.open_rate;
+	dc->dpdk_open_burst = c->dpdk.open_burst;
+}
+
 static int
 start_dataplane(struct bxd *d, struct bx_errbuf *eb)
 {
@@ -250,6 +271,9 @@ start_dataplane(struct bxd *d, struct bx_errbuf *eb)
 	dc.idle_timeout_ms = (unsigned)d->conf.dp_idle_timeout_ms;
 	dc.hotkey = d->hotkey;
 	dc.tx_buf = 256 * 1024; /* 16 embeddings of 384 floats with the echoed texts */
+	if (d->conf.dataplane == BX_FW_DP_DPDK) {
+		dpdk_conf(&d->conf, &dc);
+	}
 	ret = bx_dp_create(&dc, mg, &d->dp, eb);
 	if (ret == 0 && d->embed != NULL) {
 		ret = bx_fw_embed_create(d->embed, &d->plan, &d->embed_syn, eb);
@@ -299,6 +323,12 @@ render_dp(struct bxd *d, struct bx_prom *p)
 	for (unsigned s = 0; s < BX_DP_S_MAX; s++) {
 		snprintf(labels, sizeof(labels), "stage=\"%s\"", bx_dp_stage_name(s));
 		bx_prom_lathist(p, "bx_dp_stage_seconds", labels, &st.stage[s]);
+	}
+	bx_prom_family(p, "bx_packets_total", "counter",
+	               "kernel-bypass port: frames by fate (filter, lanes, exception path)");
+	for (unsigned k = 0; k < BX_DP_P_MAX; k++) {
+		snprintf(labels, sizeof(labels), "fate=\"%s\"", bx_dp_pkt_name(k));
+		bx_prom_sample(p, "bx_packets_total", labels, (double)st.pkt[k]);
 	}
 	bx_prom_family(p, "bx_bytes_total", "counter", "bytes on the axon port");
 	bx_prom_sample(p, "bx_bytes_total", "dir=\"in\"", (double)st.bytes_in);
@@ -477,6 +507,13 @@ run(struct bxd *d)
 	/* Blocked before any thread starts, so every thread inherits the mask. */
 	control_signals(&set);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	/* DPDK's net_tap signals its queues; only the DPDK workers take those. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGIO);
+	for (int s = SIGRTMIN; s <= SIGRTMAX; s++) {
+		sigaddset(&set, s);
+	}
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	d->start_ns = bx_time_ns();
 	if (bx_crypto_init() < 0 || start(d, &eb) < 0) {
 		fprintf(stderr, "bxd: %s\n", eb.msg);
@@ -485,8 +522,10 @@ run(struct bxd *d)
 	}
 	bx_mgmt_set_ready(d->mgmt, true, NULL);
 	sd_notify(0, "READY=1");
-	BX_LOG(NOTICE, "serving %s on %s:%u; management on %s:%u", bx_dp_hotkey(d->dp),
-	       d->conf.listen_addr, bx_dp_port(d->dp), d->conf.mgmt_addr, bx_mgmt_port(d->mgmt));
+	BX_LOG(NOTICE, "serving %s on %s:%u (%s); management on %s:%u", bx_dp_hotkey(d->dp),
+	       d->conf.dataplane == BX_FW_DP_DPDK ? d->conf.dpdk.addr : d->conf.listen_addr,
+	       bx_dp_port(d->dp), d->conf.dataplane == BX_FW_DP_DPDK ? "dpdk" : "io_uring",
+	       d->conf.mgmt_addr, bx_mgmt_port(d->mgmt));
 	serve(d);
 	stop(d);
 	BX_LOG(NOTICE, "stopped");

@@ -22,6 +22,11 @@ static const char *const dataplanes[] = { "uring", "dpdk", NULL };
 		.name = n, .type = BX_CONF_INT, .offset = FIELD(f), .def = d, .min = lo, \
 		.max = hi, .flags = fl, .help = h                                        \
 	}
+#define DBL(n, f, d, h)                                                                    \
+	{                                                                                  \
+		.name = n, .type = BX_CONF_DOUBLE, .offset = FIELD(f), .def = d, .min = 0, \
+		.max = 1e9, .help = h                                                      \
+	}
 /* NOLINTEND(bugprone-macro-parentheses) */
 
 static const struct bx_conf_opt opts[] = {
@@ -40,6 +45,28 @@ static const struct bx_conf_opt opts[] = {
 	    "close idle keep-alive connections after this long (> dendrite's 15 s)"),
 	STR("sched.cpus", sched_cpus, "",
 	    "inference worker CPUs, one worker each (empty: every physical core)"),
+	STR("dpdk.eal_args", dpdk.eal_args, "", "EAL arguments, e.g. --no-huge -m 512"),
+	STR("dpdk.device", dpdk.device, "", "wire port: PCI address or vdev (net_tap0,iface=bx0)"),
+	STR("dpdk.exception", dpdk.exception, "",
+	    "kernel exception port vdev (net_tap1,iface=bx-mgmt)"),
+	STR("dpdk.addr", dpdk.addr, "", "the appliance's IPv4 on the wire, e.g. 10.0.0.2/24"),
+	STR("dpdk.gateway", dpdk.gateway, "", "IPv4 next hop off the subnet (empty: none)"),
+	STR("dpdk.allow", dpdk.allow, "", "allow-listed networks besides the metagraph's IPs"),
+	{ .name = "dpdk.allowlist_only",
+	  .type = BX_CONF_BOOL,
+	  .offset = FIELD(dpdk.allowlist_only),
+	  .def = "false",
+	  .min = 1,
+	  .max = 0,
+	  .help = "drop every source not on the allow-list" },
+	INT("dpdk.idle_us", dpdk.idle_us, "50", 0, 1000000, 0,
+	    "sleep after empty polls (0: busy poll; keep > 0 when inference shares the core)"),
+	DBL("dpdk.syn_rate", dpdk.syn_rate, "20", "SYNs/s per open-lane source (0: off)"),
+	DBL("dpdk.syn_burst", dpdk.syn_burst, "40", "SYN burst per open-lane source"),
+	DBL("dpdk.pkt_rate", dpdk.pkt_rate, "0", "packets/s per open-lane source (0: off)"),
+	DBL("dpdk.pkt_burst", dpdk.pkt_burst, "0", "packet burst per open-lane source"),
+	DBL("dpdk.open_rate", dpdk.open_rate, "4000", "packets/s of the whole open lane (0: off)"),
+	DBL("dpdk.open_burst", dpdk.open_burst, "8000", "packet burst of the whole open lane"),
 	STR("mgmt.addr", mgmt_addr, "127.0.0.1", "health and metrics listener address"),
 	INT("mgmt.port", mgmt_port, "9100", 1, 65535, 0, "health and metrics port"),
 	STR("wallet.path", wallet_path, "~/.bittensor/wallets", "btcli wallets directory"),
@@ -77,6 +104,10 @@ check(const void *p, struct bx_errbuf *eb)
 	}
 	if (c->port == c->mgmt_port && strcmp(c->listen_addr, c->mgmt_addr) == 0) {
 		return bx_err(eb, EINVAL, "port and mgmt.port are both %" PRId64, c->port);
+	}
+	if (c->dataplane == BX_FW_DP_DPDK &&
+	    (c->dpdk.device[0] == '\0' || c->dpdk.addr[0] == '\0')) {
+		return bx_err(eb, EINVAL, "dataplane = dpdk needs dpdk.device and dpdk.addr");
 	}
 	if (c->sched_cpus[0] != '\0' && bx_fw_parse_cpulist(c->sched_cpus, &mask, eb) < 0) {
 		return -EINVAL;

@@ -24,6 +24,15 @@ struct bx_fw_conf {
 	int64_t dp_conns_per_core;
 	int64_t dp_idle_timeout_ms;
 	char sched_cpus[128]; /* inference worker CPUs; empty: every physical core */
+
+	struct {
+		char eal_args[256], device[128], exception[128], addr[32], gateway[16];
+		char allow[256];
+		bool allowlist_only;
+		int64_t idle_us;
+		double syn_rate, syn_burst, pkt_rate, pkt_burst, open_rate, open_burst;
+	} dpdk; /* dataplane = dpdk: the kernel-bypass port (dataplane/README.md) */
+
 	char mgmt_addr[64];
 	int64_t mgmt_port;
 	char wallet_path[256];
