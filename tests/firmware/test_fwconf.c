@@ -50,7 +50,9 @@ test_fwconf_bad_arguments(void **state)
 	char *nofile[] = { "bxd", "-c" };
 	char *clash[] = { "bxd", "--port=9100" };
 	char *cpus[] = { "bxd", "--dp.cores=0-x" };
-	char *dp[] = { "bxd", "--dataplane=dpdk", "--print-config" };
+	char *dp[] = { "bxd", "--dataplane=dpdk", "--dpdk.device=net_tap0",
+		       "--dpdk.addr=10.0.0.2/24", "--print-config" };
+	char *nodev[] = { "bxd", "--dataplane=dpdk" };
 	struct bx_fw_conf c;
 	enum bx_fw_action a;
 	struct bx_errbuf eb;
@@ -64,7 +66,9 @@ test_fwconf_bad_arguments(void **state)
 	assert_non_null(strstr(eb.msg, "port and mgmt.port are both 9100"));
 	assert_int_equal(load(cpus, 2, &c, &a, &eb), -EINVAL);
 	assert_non_null(strstr(eb.msg, "CPU list '0-x'"));
-	assert_int_equal(load(dp, 3, &c, &a, &eb), 0);
+	assert_int_equal(load(nodev, 2, &c, &a, &eb), -EINVAL);
+	assert_non_null(strstr(eb.msg, "needs dpdk.device and dpdk.addr"));
+	assert_int_equal(load(dp, 5, &c, &a, &eb), 0);
 	assert_int_equal(a, BX_FW_PRINT_CONFIG);
 	assert_int_equal(c.dataplane, BX_FW_DP_DPDK);
 }
