@@ -154,33 +154,13 @@ load_models(struct bxd *d, struct bx_errbuf *eb)
 	return 0;
 }
 
-/* The first CPU of every physical core this process may use, with its node. */
-static unsigned
-physical_cores(const struct bx_topo *t, unsigned *cpus, unsigned *nodes, unsigned max)
-{
-	unsigned n = 0;
-
-	for (unsigned i = 0; i < t->nb_cpus && n < max; i++) {
-		if (i == 0 || t->cpus[i].core != t->cpus[i - 1].core) {
-			nodes[n] = t->cpus[i].node;
-			cpus[n++] = t->cpus[i].os_index;
-		}
-	}
-	return n;
-}
-
-/* A CPU list setting, or `fallback` CPUs when it is empty. */
+/* A CPU list setting into out[]; the count, or -EINVAL with eb set. */
 static int
-cpu_list(const char *setting, const unsigned *fallback, unsigned nb_fallback, unsigned *out,
-         unsigned max, struct bx_errbuf *eb)
+cpu_list(const char *setting, unsigned *out, unsigned max, struct bx_errbuf *eb)
 {
 	uint64_t mask;
 	unsigned n = 0;
 
-	if (setting[0] == '\0') {
-		memcpy(out, fallback, sizeof(unsigned) * BX_MIN(nb_fallback, max));
-		return (int)BX_MIN(nb_fallback, max);
-	}
 	if (bx_fw_parse_cpulist(setting, &mask, eb) < 0) {
 		return -EINVAL;
 	}
@@ -192,37 +172,55 @@ cpu_list(const char *setting, const unsigned *fallback, unsigned nb_fallback, un
 	return (int)n;
 }
 
+/* Workers on these CPUs, one thread each, at the front of the plan. */
+static void
+prepend_workers(struct bx_sched_plan *plan, const struct bx_topo *topo, const unsigned *cpus,
+                unsigned n)
+{
+	n = BX_MIN(n, BX_SCHED_WORKERS_MAX - plan->nb_workers);
+	memmove(&plan->workers[n], &plan->workers[0], plan->nb_workers * sizeof(plan->workers[0]));
+	for (unsigned i = 0; i < n; i++) {
+		const struct bx_topo_cpu *c = bx_topo_find_cpu(topo, cpus[i]);
+
+		plan->workers[i] = (struct bx_sched_worker_plan){ .cpus = { cpus[i] },
+			                                          .nb_cpus = 1,
+			                                          .node = c != NULL ? c->node : 0 };
+	}
+	plan->nb_workers += n;
+}
+
 /*
- * The plan: the dataplane on dp.cores (default: the first core), one
- * single-threaded inference worker on each of sched.cpus (default: every
- * physical core; on a small machine the dataplane core is shared, its
- * threads mostly wait on the network).
+ * The plan from hwloc (bx_sched_plan_auto): per NUMA node one dataplane
+ * core, single-thread inference workers on the other cores (infer measured
+ * a 2-thread team no faster than one thread). On a machine of up to four
+ * cores the dataplane cores run a worker too: its threads mostly wait on
+ * the network. dp.cores and sched.cpus override either part.
  */
 static int
 plan_cpus(struct bxd *d, struct bx_errbuf *eb)
 {
-	unsigned cores[BX_SCHED_CPUS_MAX], nodes[BX_SCHED_CPUS_MAX], wcpus[BX_SCHED_WORKERS_MAX];
+	unsigned cpus[BX_SCHED_WORKERS_MAX];
 	struct bx_topo *topo;
-	unsigned nb;
-	int n;
+	int n = 0, ret;
 
 	if (bx_topo_load(&topo, eb) < 0) {
 		return -ENODEV;
 	}
-	nb = physical_cores(topo, cores, nodes, BX_SCHED_CPUS_MAX);
-	n = cpu_list(d->conf.dp_cores, cores, 1, d->plan.dp_cpus, BX_SCHED_CPUS_MAX, eb);
-	d->plan.nb_dp = n > 0 ? (unsigned)n : 0;
-	n = n < 0 ? n : cpu_list(d->conf.sched_cpus, cores, nb, wcpus, BX_SCHED_WORKERS_MAX, eb);
-	for (int i = 0; i < n; i++) {
-		const struct bx_topo_cpu *c = bx_topo_find_cpu(topo, wcpus[i]);
-
-		d->plan.workers[i] = (struct bx_sched_worker_plan){
-			.cpus = { wcpus[i] }, .nb_cpus = 1, .node = c != NULL ? c->node : 0
-		};
+	ret = bx_sched_plan_auto(topo, 1, 1, &d->plan, eb);
+	if (ret == 0 && topo->nb_cores <= 4) {
+		prepend_workers(&d->plan, topo, d->plan.dp_cpus, d->plan.nb_dp);
 	}
-	d->plan.nb_workers = n > 0 ? (unsigned)n : 0;
+	if (ret == 0 && d->conf.dp_cores[0] != '\0') {
+		n = cpu_list(d->conf.dp_cores, d->plan.dp_cpus, BX_SCHED_CPUS_MAX, eb);
+		d->plan.nb_dp = n > 0 ? (unsigned)n : 0;
+	}
+	if (ret == 0 && n >= 0 && d->conf.sched_cpus[0] != '\0') {
+		n = cpu_list(d->conf.sched_cpus, cpus, BX_SCHED_WORKERS_MAX, eb);
+		d->plan.nb_workers = 0;
+		prepend_workers(&d->plan, topo, cpus, n > 0 ? (unsigned)n : 0);
+	}
 	bx_topo_free(topo);
-	return n < 0 ? n : 0;
+	return ret < 0 ? ret : (n < 0 ? n : 0);
 }
 
 /* The kernel-bypass port's settings (dataplane/README.md). */
