@@ -161,25 +161,28 @@ bx_transcript_init(struct bx_transcript *t, const char *label)
 	bx_transcript_append(t, "dom-sep", label, strlen(label));
 }
 
-void
-bx_transcript_append(struct bx_transcript *t, const char *label, const void *msg, size_t len)
+/* Merlin frames every operation with its label and the 32-bit length of its data. */
+static void
+frame(struct bx_strobe *s, const char *label, size_t len)
 {
 	uint8_t l[4];
 
 	le32(l, len);
-	bx_strobe_meta_ad(&t->strobe, label, strlen(label), false);
-	bx_strobe_meta_ad(&t->strobe, l, 4, true);
+	bx_strobe_meta_ad(s, label, strlen(label), false);
+	bx_strobe_meta_ad(s, l, 4, true);
+}
+
+void
+bx_transcript_append(struct bx_transcript *t, const char *label, const void *msg, size_t len)
+{
+	frame(&t->strobe, label, len);
 	bx_strobe_ad(&t->strobe, msg, len, false);
 }
 
 void
 bx_transcript_challenge(struct bx_transcript *t, const char *label, void *out, size_t n)
 {
-	uint8_t l[4];
-
-	le32(l, n);
-	bx_strobe_meta_ad(&t->strobe, label, strlen(label), false);
-	bx_strobe_meta_ad(&t->strobe, l, 4, true);
+	frame(&t->strobe, label, n);
 	bx_strobe_prf(&t->strobe, out, n, false);
 }
 
@@ -192,11 +195,7 @@ bx_transcript_rng_begin(struct bx_transcript_rng *r, const struct bx_transcript 
 void
 bx_transcript_rng_witness(struct bx_transcript_rng *r, const char *label, const void *w, size_t len)
 {
-	uint8_t l[4];
-
-	le32(l, len);
-	bx_strobe_meta_ad(&r->strobe, label, strlen(label), false);
-	bx_strobe_meta_ad(&r->strobe, l, 4, true);
+	frame(&r->strobe, label, len);
 	bx_strobe_key(&r->strobe, w, len, false);
 }
 

@@ -315,6 +315,32 @@ done:
 	return t;
 }
 
+/* true, false, null, and the NaN/Infinity that Python's json.dumps writes. */
+static int
+literal(struct jparser *p, enum bx_jtype *type)
+{
+	static const struct {
+		const char *lit;
+		uint8_t len;
+		enum bx_jtype type;
+	} lits[] = {
+		{ "true", 4, BX_J_TRUE },          { "false", 5, BX_J_FALSE },
+		{ "null", 4, BX_J_NULL },          { "NaN", 3, BX_J_NONFINITE },
+		{ "Infinity", 8, BX_J_NONFINITE },
+	};
+
+	for (size_t k = 0; k < sizeof(lits) / sizeof(lits[0]); k++) {
+		if (p->s[p->i] == lits[k].lit[0]) {
+			if (!match_lit(p, lits[k].lit, lits[k].len)) {
+				return -EINVAL;
+			}
+			*type = lits[k].type;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
 static int
 parse_value(struct jparser *p, unsigned depth)
 {
@@ -332,38 +358,15 @@ parse_value(struct jparser *p, unsigned depth)
 		return parse_container(p, depth, false);
 	case '"':
 		return parse_string(p);
-	case 't':
-		if (!match_lit(p, "true", 4)) {
-			return -EINVAL;
-		}
-		type = BX_J_TRUE;
-		break;
-	case 'f':
-		if (!match_lit(p, "false", 5)) {
-			return -EINVAL;
-		}
-		type = BX_J_FALSE;
-		break;
-	case 'n':
-		if (!match_lit(p, "null", 4)) {
-			return -EINVAL;
-		}
-		type = BX_J_NULL;
-		break;
-	case 'N':
-		if (!match_lit(p, "NaN", 3)) {
-			return -EINVAL;
-		}
-		type = BX_J_NONFINITE;
-		break;
-	case 'I':
-		if (!match_lit(p, "Infinity", 8)) {
-			return -EINVAL;
-		}
-		type = BX_J_NONFINITE;
-		break;
 	default:
-		return parse_number(p);
+		t = literal(p, &type);
+		if (t == -ENOENT) {
+			return parse_number(p);
+		}
+		if (t < 0) {
+			return t;
+		}
+		break;
 	}
 	t = new_tok(p, type, s);
 	if (t < 0) {
