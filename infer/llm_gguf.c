@@ -858,14 +858,10 @@ bx_llm_load_gguf(const char *path, struct bx_llm_model **out, struct bx_errbuf *
 {
 	struct gguf g = { .path = path, .eb = eb };
 	struct bx_llm_model *m;
-	int ret = llm_model_alloc(&m);
+	int ret = llm_model_open(path, &m, eb);
 
 	if (ret) {
-		return bx_err(eb, ENOMEM, "%s: out of memory", path);
-	}
-	ret = llm_map_file(path, &m->map, &m->map_len, eb);
-	if (ret) {
-		goto out_destroy;
+		return ret;
 	}
 	if (!m->map_len) {
 		ret = bx_err(eb, EBADMSG, "%s: empty file", path);

@@ -139,6 +139,8 @@ float llm_dot_fast(enum bx_llm_type type, const void *row, const uint8_t *act, s
 
 /* ---- llm_model.c ---- */
 int llm_model_alloc(struct bx_llm_model **out);
+/* A new model with `path` mapped into m->map; on error nothing is left behind. */
+int llm_model_open(const char *path, struct bx_llm_model **out, struct bx_errbuf *eb);
 void llm_hugepages(void *p, size_t len);
 int llm_config_check(const struct bx_llm_config *c, const char *name, struct bx_errbuf *eb);
 int llm_model_finish(struct bx_llm_model *m, const char *name, struct bx_errbuf *eb);

@@ -382,8 +382,7 @@ out_unmap:
 }
 
 int
-bx_llm_load_llama2c(const char *path, const char *tok_path, struct bx_llm_model **out,
-                    struct bx_errbuf *eb)
+llm_model_open(const char *path, struct bx_llm_model **out, struct bx_errbuf *eb)
 {
 	struct bx_llm_model *m;
 	int ret = llm_model_alloc(&m);
@@ -393,7 +392,22 @@ bx_llm_load_llama2c(const char *path, const char *tok_path, struct bx_llm_model 
 	}
 	ret = llm_map_file(path, &m->map, &m->map_len, eb);
 	if (ret) {
-		goto out_destroy;
+		bx_llm_model_destroy(m);
+		return ret;
+	}
+	*out = m;
+	return 0;
+}
+
+int
+bx_llm_load_llama2c(const char *path, const char *tok_path, struct bx_llm_model **out,
+                    struct bx_errbuf *eb)
+{
+	struct bx_llm_model *m;
+	int ret = llm_model_open(path, &m, eb);
+
+	if (ret) {
+		return ret;
 	}
 	ret = l2c_header(m, path, eb);
 	if (ret) {
