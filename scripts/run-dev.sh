@@ -40,6 +40,28 @@ if [ ! -f "$models/model.safetensors" ]; then
 fi
 
 echo "run-dev: miner hotkey $miner; development validator $validator (wallet $dev/wallets/validator)"
-echo "run-dev: send signed requests with that validator's key; management: curl 127.0.0.1:9100/metrics"
-exec "$build/firmware/bxd" --wallet.path="$dev/wallets" --wallet.name=miner \
-	--metagraph="$dev/metagraph.json" --model.dir="$model" "$@"
+"$build/firmware/bxd" --wallet.path="$dev/wallets" --wallet.name=miner \
+	--metagraph="$dev/metagraph.json" --model.dir="$model" "$@" &
+bxd=$!
+trap 'kill -TERM $bxd 2>/dev/null; wait $bxd; exit 0' INT TERM
+
+# Ready when the management port says so (bxd exits on a start-up error).
+python3 - <<'PY' || { wait $bxd; exit 1; }
+import sys, time, urllib.request
+for _ in range(600):
+    try:
+        if urllib.request.urlopen("http://127.0.0.1:9100/readyz", timeout=1).status == 200:
+            sys.exit(0)
+    except Exception:
+        time.sleep(0.1)
+sys.exit(1)
+PY
+
+# A few seconds of validator-shaped load, so the first thing you see is an answer.
+validate="$build/tools/bx-validator/bx-validator --axon-hotkey $miner --wallet-path $dev/wallets \
+--wallet validator --hotkey default --synapse echo:2,embedding:2,generation:1 --connections 4"
+echo "run-dev: bxd is ready; 3 s of signed requests from the development validator:"
+$validate --duration 3 --quiet || true
+echo "run-dev: again: $validate --duration 10"
+echo "run-dev: metrics: curl 127.0.0.1:9100/metrics; Ctrl-C drains and stops bxd"
+wait $bxd
