@@ -730,30 +730,15 @@ json_escape_cp(struct bx_jw *w, uint32_t cp)
 {
 	struct bx_obuf *b = w->b;
 
-	switch (cp) {
-	case '"':
-		bx_obuf_put(b, "\\\"", 2);
+	/* The two-character escapes json.dumps uses; the rest below. */
+	static const char from[] = "\"\\\n\r\t\b\f", to[] = "\"\\nrtbf";
+	const char *k = cp != 0 && cp < 0x80 ? strchr(from, (int)cp) : NULL;
+
+	if (k != NULL) {
+		char e[2] = { '\\', to[k - from] };
+
+		bx_obuf_put(b, e, 2);
 		return;
-	case '\\':
-		bx_obuf_put(b, "\\\\", 2);
-		return;
-	case '\n':
-		bx_obuf_put(b, "\\n", 2);
-		return;
-	case '\r':
-		bx_obuf_put(b, "\\r", 2);
-		return;
-	case '\t':
-		bx_obuf_put(b, "\\t", 2);
-		return;
-	case '\b':
-		bx_obuf_put(b, "\\b", 2);
-		return;
-	case '\f':
-		bx_obuf_put(b, "\\f", 2);
-		return;
-	default:
-		break;
 	}
 	if (cp < 0x20) {
 		put_u_escape(b, cp);
