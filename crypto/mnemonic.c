@@ -18,7 +18,7 @@ static const uint8_t salt_prefix[8] = { 'm', 'n', 'e', 'm', 'o', 'n', 'i', 'c' }
 
 /*
  * Index of a word in the list, or -1, in time independent of which word it
- * is: every entry is compared, without early exit (the words are secrets).
+ * is: every entry is compared, never stopping at the first match (the words are secrets).
  */
 static int
 word_index(const char *w, size_t len)

@@ -98,21 +98,27 @@ add_layer(struct bx_st_out *t, unsigned *n, char *names, unsigned l, const struc
 static int
 write_config(const char *dir, const struct bx_embed_shape *s, struct bx_errbuf *eb)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], text[1024];
 	FILE *fp;
+	int n;
 
 	snprintf(path, sizeof(path), "%s/config.json", dir);
 	fp = fopen(path, "w");
 	if (fp == NULL) {
 		return bx_err(eb, errno, "%s: %s", path, bx_strerror(errno));
 	}
-	fprintf(fp,
-	        "{\n  \"architectures\": [\"BertModel\"],\n  \"hidden_act\": \"gelu\",\n"
-	        "  \"hidden_size\": %u,\n  \"intermediate_size\": %u,\n"
-	        "  \"layer_norm_eps\": 1e-12,\n  \"max_position_embeddings\": %u,\n"
-	        "  \"model_type\": \"bert\",\n  \"num_attention_heads\": %u,\n"
-	        "  \"num_hidden_layers\": %u,\n  \"type_vocab_size\": %u,\n  \"vocab_size\": %u\n}\n",
-	        s->hidden, s->ffn, s->positions, s->heads, s->layers, s->types, s->vocab);
+	n = snprintf(
+		text, sizeof(text),
+		"{\n  \"architectures\": [\"BertModel\"],\n  \"hidden_act\": \"gelu\",\n"
+		"  \"hidden_size\": %u,\n  \"intermediate_size\": %u,\n"
+		"  \"layer_norm_eps\": 1e-12,\n  \"max_position_embeddings\": %u,\n"
+		"  \"model_type\": \"bert\",\n  \"num_attention_heads\": %u,\n"
+		"  \"num_hidden_layers\": %u,\n  \"type_vocab_size\": %u,\n  \"vocab_size\": %u\n}\n",
+		s->hidden, s->ffn, s->positions, s->heads, s->layers, s->types, s->vocab);
+	if (fwrite(text, 1, (size_t)n, fp) != (size_t)n) {
+		fclose(fp);
+		return bx_err(eb, EIO, "%s: write failed", path);
+	}
 	if (fclose(fp) != 0) {
 		return bx_err(eb, EIO, "%s: write failed", path);
 	}
