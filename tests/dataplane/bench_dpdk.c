@@ -253,20 +253,6 @@ emit(struct run *r)
 	fflush(stdout);
 }
 
-static uint16_t
-csum(const void *p, size_t n, uint32_t sum)
-{
-	const uint8_t *b = p;
-
-	for (size_t i = 0; i + 1 < n; i += 2) {
-		sum += (uint32_t)(b[i] << 8 | b[i + 1]);
-	}
-	while (sum >> 16) {
-		sum = (sum & 0xffff) + (sum >> 16);
-	}
-	return htons((uint16_t)~sum);
-}
-
 /* SYNs from src (an address of the namespace) to ip:port, as fast as it goes, for secs. */
 static void
 flood(const char *src, const char *ip, uint16_t port, double secs, unsigned *sent)
@@ -274,40 +260,15 @@ flood(const char *src, const char *ip, uint16_t port, double secs, unsigned *sen
 	struct sockaddr_in dst = { .sin_family = AF_INET };
 	uint64_t until = bx_time_ns() + (uint64_t)(secs * 1e9);
 	int fd = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
-	uint8_t pkt[40], pseudo[12];
+	uint8_t pkt[40];
 
 	if (fd < 0) {
 		return;
 	}
 	inet_pton(AF_INET, ip, &dst.sin_addr);
 	for (unsigned i = 0; i < 10000000 && bx_time_ns() < until; i++) {
-		struct iphdr *iph = (struct iphdr *)pkt;
-		struct tcphdr *th = (struct tcphdr *)(pkt + 20);
-		uint32_t sum = 0;
-
-		memset(pkt, 0, sizeof(pkt));
-		iph->version = 4;
-		iph->ihl = 5;
-		iph->tot_len = htons(40);
-		iph->ttl = 64;
-		iph->protocol = IPPROTO_TCP;
-		inet_pton(AF_INET, src, &iph->saddr);
-		iph->daddr = dst.sin_addr.s_addr;
-		th->source = htons((uint16_t)(1024 + i % 60000));
-		th->dest = htons(port);
-		th->seq = htonl(i * 7919u);
-		th->doff = 5;
-		th->syn = 1;
-		th->window = htons(65535);
-		memcpy(pseudo, &iph->saddr, 8);
-		pseudo[8] = 0;
-		pseudo[9] = IPPROTO_TCP;
-		pseudo[10] = 0;
-		pseudo[11] = 20;
-		for (int k = 0; k < 12; k += 2) {
-			sum += (uint32_t)(pseudo[k] << 8 | pseudo[k + 1]);
-		}
-		th->check = csum(th, 20, sum);
+		dpt_syn_frame(pkt, src, dst.sin_addr.s_addr, (uint16_t)(1024 + i % 60000), port,
+		              i * 7919u);
 		if (sendto(fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&dst, sizeof(dst)) > 0) {
 			(*sent)++;
 		} else {

@@ -1,7 +1,10 @@
 /* Test helpers: see dp_testlib.h. */
 #include "dp_testlib.h"
 
+#include <arpa/inet.h>
 #include <inttypes.h>
+#include <netinet/ip.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,4 +227,53 @@ dpt_header(const struct dpt_resp *r, const char *name, char *v, size_t cap)
 		p = eol + 2;
 	}
 	return false;
+}
+
+static uint16_t
+csum(const void *p, size_t n, uint32_t sum)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i + 1 < n; i += 2) {
+		sum += (uint32_t)(b[i] << 8 | b[i + 1]);
+	}
+	while (sum >> 16) {
+		sum = (sum & 0xffff) + (sum >> 16);
+	}
+	return htons((uint16_t)~sum);
+}
+
+void
+dpt_syn_frame(uint8_t pkt[40], const char *src, uint32_t daddr, uint16_t sport, uint16_t dport,
+              uint32_t seq)
+{
+	struct iphdr *ip = (struct iphdr *)pkt;
+	struct tcphdr *th = (struct tcphdr *)(pkt + 20);
+	uint8_t pseudo[12];
+	uint32_t sum = 0;
+
+	memset(pkt, 0, 40);
+	ip->version = 4;
+	ip->ihl = 5;
+	ip->tot_len = htons(40);
+	ip->ttl = 64;
+	ip->protocol = IPPROTO_TCP;
+	inet_pton(AF_INET, src, &ip->saddr);
+	ip->daddr = daddr;
+	th->source = htons(sport);
+	th->dest = htons(dport);
+	th->seq = htonl(seq);
+	th->doff = 5;
+	th->syn = 1;
+	th->window = htons(65535);
+	/* TCP checksum: pseudo header (addresses, protocol, TCP length), then the header */
+	memcpy(pseudo, &ip->saddr, 8);
+	pseudo[8] = 0;
+	pseudo[9] = IPPROTO_TCP;
+	pseudo[10] = 0;
+	pseudo[11] = 20;
+	for (int k = 0; k < 12; k += 2) {
+		sum += (uint32_t)(pseudo[k] << 8 | pseudo[k + 1]);
+	}
+	th->check = csum(th, 20, sum);
 }

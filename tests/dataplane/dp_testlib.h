@@ -43,6 +43,14 @@ struct dpt_req {
 	bool conn_close;
 };
 
+/*
+ * A 40-byte IPv4 TCP SYN from src (dotted quad) to daddr:dport (network
+ * order address, host order port) with a correct checksum, for flood tests
+ * on a raw socket of a test namespace.
+ */
+void dpt_syn_frame(uint8_t pkt[40], const char *src, uint32_t daddr, uint16_t sport, uint16_t dport,
+                   uint32_t seq);
+
 /* Build one request into buf; returns its length. */
 size_t dpt_build(const struct dpt_req *r, char *buf, size_t cap);
 

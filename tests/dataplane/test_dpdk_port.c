@@ -509,20 +509,6 @@ test_concurrent_connections(void **state)
 	assert_true(after.conns_accepted - before.conns_accepted >= 64);
 }
 
-static uint16_t
-csum(const void *p, size_t n, uint32_t sum)
-{
-	const uint8_t *b = p;
-
-	for (size_t i = 0; i + 1 < n; i += 2) {
-		sum += (uint32_t)(b[i] << 8 | b[i + 1]);
-	}
-	while (sum >> 16) {
-		sum = (sum & 0xffff) + (sum >> 16);
-	}
-	return htons((uint16_t)~sum);
-}
-
 struct flood {
 	pthread_t t;
 	uint64_t until_ns;
@@ -536,7 +522,7 @@ flood_main(void *arg)
 {
 	struct flood *f = arg;
 	struct sockaddr_in dst = { .sin_family = AF_INET };
-	uint8_t pkt[40], pseudo[12];
+	uint8_t pkt[40];
 	int fd;
 
 	if (enter_ns(test_ns) < 0) {
@@ -548,33 +534,8 @@ flood_main(void *arg)
 	}
 	inet_pton(AF_INET, SRV_IP, &dst.sin_addr);
 	for (unsigned i = 0; i < f->max && bx_time_ns() < f->until_ns; i++) {
-		struct iphdr *ip = (struct iphdr *)pkt;
-		struct tcphdr *th = (struct tcphdr *)(pkt + 20);
-		uint32_t sum = 0;
-
-		memset(pkt, 0, sizeof(pkt));
-		ip->version = 4;
-		ip->ihl = 5;
-		ip->tot_len = htons(40);
-		ip->ttl = 64;
-		ip->protocol = IPPROTO_TCP;
-		inet_pton(AF_INET, FLOOD_IP, &ip->saddr);
-		ip->daddr = dst.sin_addr.s_addr;
-		th->source = htons((uint16_t)(20000 + i % 40000));
-		th->dest = htons(PORT);
-		th->seq = htonl(i * 7919u);
-		th->doff = 5;
-		th->syn = 1;
-		th->window = htons(65535);
-		memcpy(pseudo, &ip->saddr, 8);
-		pseudo[8] = 0;
-		pseudo[9] = IPPROTO_TCP;
-		pseudo[10] = 0;
-		pseudo[11] = 20;
-		for (int k = 0; k < 12; k += 2) {
-			sum += (uint32_t)(pseudo[k] << 8 | pseudo[k + 1]);
-		}
-		th->check = csum(th, 20, sum);
+		dpt_syn_frame(pkt, FLOOD_IP, dst.sin_addr.s_addr, (uint16_t)(20000 + i % 40000),
+		              PORT, i * 7919u);
 		if (sendto(fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&dst, sizeof(dst)) > 0) {
 			f->sent++;
 		} else if (errno == ENOBUFS || errno == EAGAIN) {
