@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <bx/platform.h>
 
@@ -276,4 +278,45 @@ dpt_syn_frame(uint8_t pkt[40], const char *src, uint32_t daddr, uint16_t sport, 
 		sum += (uint32_t)(pseudo[k] << 8 | pseudo[k + 1]);
 	}
 	th->check = csum(th, 20, sum);
+}
+
+unsigned
+dpt_pipeline(int fd, const char *req, size_t n, size_t sent, unsigned want, uint64_t deadline_ns)
+{
+	static char buf[1 << 20];
+	size_t off = 0, len = 0;
+	unsigned got = 0;
+
+	while (got < want && bx_time_ns() < deadline_ns) {
+		struct dpt_resp r;
+		ssize_t k;
+
+		if (sent < n) {
+			k = send(fd, req + sent, n - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+			sent += k > 0 ? (size_t)k : 0;
+		}
+		while (dpt_parse_resp(buf + off, len - off, &r) == 0) {
+			if (r.status != 200) {
+				fprintf(stderr, "response %u: status %d\n", got, r.status);
+				return got;
+			}
+			off += r.total;
+			got++;
+		}
+		if (off > sizeof(buf) / 2) {
+			memmove(buf, buf + off, len - off);
+			len -= off;
+			off = 0;
+		}
+		k = recv(fd, buf + len, sizeof(buf) - len, MSG_DONTWAIT);
+		if (k > 0) {
+			len += (size_t)k;
+		} else if (k == 0) {
+			fprintf(stderr, "closed after %u responses\n", got);
+			return got;
+		} else {
+			usleep(200);
+		}
+	}
+	return got;
 }

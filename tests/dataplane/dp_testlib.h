@@ -51,6 +51,16 @@ struct dpt_req {
 void dpt_syn_frame(uint8_t pkt[40], const char *src, uint32_t daddr, uint16_t sport, uint16_t dport,
                    uint32_t seq);
 
+/*
+ * Send req[sent..n) on fd without blocking, as the socket takes it, while
+ * reading responses, until `want` have arrived, one is not 200, the peer
+ * closes, or deadline_ns passes. Returns how many 200s arrived, in order
+ * (a reason for stopping early goes to stderr). Not thread-safe: one static
+ * 1 MiB receive buffer.
+ */
+unsigned dpt_pipeline(int fd, const char *req, size_t n, size_t sent, unsigned want,
+                      uint64_t deadline_ns);
+
 /* Build one request into buf; returns its length. */
 size_t dpt_build(const struct dpt_req *r, char *buf, size_t cap);
 

@@ -398,9 +398,9 @@ test_pipelined_backpressure(void **state)
 		N = 300
 	};
 
-	static char req[N * 2400], buf[1 << 20];
+	static char req[N * 2400];
 	struct dpt_req q;
-	size_t n = 0, off = 0, len = 0, sent = 0;
+	size_t n = 0, sent = 0;
 	unsigned got = 0;
 	int fd, rcvbuf = 4096;
 	uint64_t deadline = bx_time_ns() + 30000000000ull;
@@ -419,35 +419,7 @@ test_pipelined_backpressure(void **state)
 		base_req(&q);
 		n += dpt_build(&q, req + n, sizeof(req) - n);
 	}
-	while (got < N && bx_time_ns() < deadline) {
-		struct dpt_resp r;
-		ssize_t k;
-
-		if (sent < n) {
-			k = send(fd, req + sent, n - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
-			if (k > 0) {
-				sent += (size_t)k;
-			}
-		}
-		while (dpt_parse_resp(buf + off, len - off, &r) == 0) {
-			assert_int_equal(r.status, 200);
-			off += r.total;
-			got++;
-		}
-		if (off > sizeof(buf) / 2) {
-			memmove(buf, buf + off, len - off);
-			len -= off;
-			off = 0;
-		}
-		k = recv(fd, buf + len, sizeof(buf) - len, MSG_DONTWAIT);
-		if (k > 0) {
-			len += (size_t)k;
-		} else if (k == 0) {
-			fail_msg("closed after %u responses", got);
-		} else {
-			usleep(200);
-		}
-	}
+	got = dpt_pipeline(fd, req, n, sent, N, deadline);
 	assert_int_equal(got, N);
 	close(fd);
 }

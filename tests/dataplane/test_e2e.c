@@ -330,9 +330,9 @@ test_backpressure(void **state)
 		N = 400
 	};
 
-	static char req[N * 2400], buf[1 << 20];
+	static char req[N * 2400];
 	struct dpt_req q;
-	size_t n = 0, off = 0, len = 0, sent = 0;
+	size_t n = 0, sent = 0;
 	unsigned got = 0;
 	int fd = connect_lo_rcvbuf(4096);
 	uint64_t deadline = bx_time_ns() + 20000000000ull;
@@ -353,35 +353,7 @@ test_backpressure(void **state)
 		}
 	}
 	usleep(50000);
-	while (got < N && bx_time_ns() < deadline) {
-		struct dpt_resp r;
-		ssize_t k;
-
-		if (sent < n) {
-			k = send(fd, req + sent, n - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
-			if (k > 0) {
-				sent += (size_t)k;
-			}
-		}
-		while (dpt_parse_resp(buf + off, len - off, &r) == 0) {
-			assert_int_equal(r.status, 200);
-			off += r.total;
-			got++;
-		}
-		if (off > sizeof(buf) / 2) {
-			memmove(buf, buf + off, len - off);
-			len -= off;
-			off = 0;
-		}
-		k = recv(fd, buf + len, sizeof(buf) - len, MSG_DONTWAIT);
-		if (k > 0) {
-			len += (size_t)k;
-		} else if (k == 0) {
-			fail();
-		} else {
-			usleep(200);
-		}
-	}
+	got = dpt_pipeline(fd, req, n, sent, N, deadline);
 	assert_int_equal(got, N);
 	close(fd);
 }
