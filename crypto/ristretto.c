@@ -409,6 +409,21 @@ ge_p2_dbl(struct ge_p1p1 *r, const struct ge_p2 *p)
 	fe_sub(&r->T, &r->T, &r->Z);
 }
 
+/* The common last step of both additions: t0 = 2·Z1·Z2 (2·Z1 for affine q). */
+static void
+add_finish(struct ge_p1p1 *r, const struct fe *t0, bool neg)
+{
+	fe_sub(&r->X, &r->Z, &r->Y);
+	fe_add(&r->Y, &r->Z, &r->Y);
+	if (neg) {
+		fe_sub(&r->Z, t0, &r->T);
+		fe_add(&r->T, t0, &r->T);
+	} else {
+		fe_add(&r->Z, t0, &r->T);
+		fe_sub(&r->T, t0, &r->T);
+	}
+}
+
 /* p + q, or p - q when neg (add-2008-hwcd-3) */
 static void
 ge_add_cached(struct ge_p1p1 *r, const struct ge_p3 *p, const struct ge_cached *q, bool neg)
@@ -422,15 +437,7 @@ ge_add_cached(struct ge_p1p1 *r, const struct ge_p3 *p, const struct ge_cached *
 	fe_mul(&r->T, &q->T2d, &p->T);
 	fe_mul(&r->X, &p->Z, &q->Z);
 	fe_add(&t0, &r->X, &r->X);
-	fe_sub(&r->X, &r->Z, &r->Y);
-	fe_add(&r->Y, &r->Z, &r->Y);
-	if (neg) {
-		fe_sub(&r->Z, &t0, &r->T);
-		fe_add(&r->T, &t0, &r->T);
-	} else {
-		fe_add(&r->Z, &t0, &r->T);
-		fe_sub(&r->T, &t0, &r->T);
-	}
+	add_finish(r, &t0, neg);
 }
 
 /* p + q or p - q with q affine (Z = 1) */
@@ -445,15 +452,7 @@ ge_add_precomp(struct ge_p1p1 *r, const struct ge_p3 *p, const struct ge_precomp
 	fe_mul(&r->Y, &r->Y, neg ? &q->yplusx : &q->yminusx);
 	fe_mul(&r->T, &q->xy2d, &p->T);
 	fe_add(&t0, &p->Z, &p->Z);
-	fe_sub(&r->X, &r->Z, &r->Y);
-	fe_add(&r->Y, &r->Z, &r->Y);
-	if (neg) {
-		fe_sub(&r->Z, &t0, &r->T);
-		fe_add(&r->T, &t0, &r->T);
-	} else {
-		fe_add(&r->Z, &t0, &r->T);
-		fe_sub(&r->T, &t0, &r->T);
-	}
+	add_finish(r, &t0, neg);
 }
 
 static void
