@@ -41,7 +41,7 @@ static const struct bx_conf_opt opts[] = {
 	STR("dp.cores", dp_cores, "", "dataplane CPUs, e.g. 0-1 (empty: planned from topology)"),
 	INT("dp.conns_per_core", dp_conns_per_core, "1024", 1, 1 << 20, 0,
 	    "connection cap per dataplane core"),
-	INT("dp.idle_timeout_ms", dp_idle_timeout_ms, "20000", 100, 3600000, BX_CONF_RUNTIME,
+	INT("dp.idle_timeout_ms", dp_idle_timeout_ms, "20000", 100, 3600000, 0,
 	    "close idle keep-alive connections after this long (> dendrite's 15 s)"),
 	STR("sched.cpus", sched_cpus, "",
 	    "inference worker CPUs, one worker each (empty: every physical core)"),
@@ -89,7 +89,7 @@ static const struct bx_conf_opt opts[] = {
 	INT("gen.max_tokens", gen_max_tokens, "256", 1, 4096, 0,
 	    "cap on the tokens one TextGeneration request may ask for"),
 	STR("log_level", log_level, "info", "e.g. info or info,dp:debug"),
-	INT("drain_timeout_ms", drain_timeout_ms, "10000", 0, 600000, BX_CONF_RUNTIME,
+	INT("drain_timeout_ms", drain_timeout_ms, "10000", 0, 600000, 0,
 	    "on SIGTERM, wait this long for in-flight requests"),
 };
 
