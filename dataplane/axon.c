@@ -781,21 +781,14 @@ stage_mark(struct bx_axon_ctx *ax, enum bx_dp_stage s, uint64_t *t)
 	*t = now;
 }
 
-static bool
-send_success(struct bx_axon_ctx *ax, struct rq *rq, struct bx_call *c, struct bx_obuf *out)
+/* Status line and headers of a 200 (the synapse's to_headers(), §4.4), up to
+ * the framing headers. */
+static void
+success_head(struct bx_axon_ctx *ax, struct rq *rq, struct bx_obuf *out)
 {
 	const struct bx_axon_shared *sh = ax->sh;
-	struct bx_obuf body;
-	uint64_t pt;
+	uint64_t pt = bx_wall_ns() - rq->start_wall_ns;
 
-	bx_obuf_init(&body, ax->body_buf, ax->body_cap);
-	write_synapse_body(ax, rq, c, &body);
-	if (body.overflow) {
-		rq->keep_alive = false;
-		return send_error(ax, rq, 500, BX_DP_R_RESPONSE_TOO_BIG,
-		                  "Internal Server Error: response too large", out);
-	}
-	pt = bx_wall_ns() - rq->start_wall_ns;
 	bx_http_status_line(out, 200);
 	if (rq->type->streaming) {
 		hdr_z(out, "content-type", "text/event-stream");
@@ -839,9 +832,23 @@ send_success(struct bx_axon_ctx *ax, struct rq *rq, struct bx_call *c, struct bx
 		hdr(out, "bt_header_dendrite_signature", rq->d_sig);
 	}
 	hdr(out, "computed_body_hash", rq->body_hash);
+}
+
+static bool
+send_success(struct bx_axon_ctx *ax, struct rq *rq, struct bx_call *c, struct bx_obuf *out)
+{
+	struct bx_obuf body;
+
+	bx_obuf_init(&body, ax->body_buf, ax->body_cap);
+	write_synapse_body(ax, rq, c, &body);
+	if (body.overflow) {
+		rq->keep_alive = false;
+		return send_error(ax, rq, 500, BX_DP_R_RESPONSE_TOO_BIG,
+		                  "Internal Server Error: response too large", out);
+	}
+	success_head(ax, rq, out);
 	if (rq->type->streaming) {
-		/* The stream body is the completion text, as one chunk (no inference yet).
-     */
+		/* Answered without bx_ticket_stream(): the output field's text as one chunk. */
 		int f = bx_synapse_field(rq->type, rq->type->output_for_stream,
 		                         strlen(rq->type->output_for_stream));
 		char tmp[4096];
@@ -1175,6 +1182,9 @@ bx_call_defer(struct bx_call *c)
 	t->fail_msg[0] = 0;
 	t->out_used = 0;
 	memset(t->out_set, 0, sizeof(t->out_set));
+	t->state = 0;
+	t->s_head = t->s_tail = 0;
+	t->seen_stream = t->seen_done = t->head_sent = false;
 	c->ticket = t;
 	return t;
 }
@@ -1187,6 +1197,9 @@ bx_ticket_set_output(struct bx_call_ticket *t, const char *field, const char *js
 
 	if (f < 0 || !type->fields[f].output) {
 		return -ENOENT;
+	}
+	if (__atomic_load_n(&t->state, __ATOMIC_RELAXED) & BX_TK_STREAM) {
+		return -EBUSY; /* out_buf is the stream's ring */
 	}
 	if (len > t->out_cap - t->out_used) {
 		return -ENOSPC;
@@ -1207,13 +1220,22 @@ bx_ticket_fail(struct bx_call_ticket *t, int status, const char *message)
 	return 0;
 }
 
-void
-bx_ticket_complete(struct bx_call_ticket *t)
+/*
+ * Tell the worker: set `bits` with QUEUED, and put the ticket on the done
+ * ring unless it is there already (the worker clears QUEUED before it looks
+ * at the ticket, so nothing set here goes unseen). After BX_TK_DONE the
+ * ticket may be reused at once: nothing of it is read after the fetch_or.
+ */
+static void
+ticket_signal(struct bx_call_ticket *t, uint32_t bits)
 {
 	struct bx_axon_ctx *ax = t->ax;
 	void *p = t;
 
-	/* the ring holds every ticket of the pool: it cannot be full */
+	if (__atomic_fetch_or(&t->state, bits | BX_TK_QUEUED, __ATOMIC_ACQ_REL) & BX_TK_QUEUED) {
+		return;
+	}
+	/* the ring holds every ticket of the pool, each at most once: it cannot be full */
 	while (bx_mpmc_enqueue_burst(ax->done, &p, 1) != 1) {
 		;
 	}
@@ -1222,15 +1244,52 @@ bx_ticket_complete(struct bx_call_ticket *t)
 	}
 }
 
+int
+bx_ticket_stream(struct bx_call_ticket *t, const void *data, size_t len)
+{
+	uint64_t head = __atomic_load_n(&t->s_head, __ATOMIC_RELAXED); /* ours */
+	uint64_t tail = __atomic_load_n(&t->s_tail, __ATOMIC_ACQUIRE);
+	size_t off, n1;
+
+	if (!bx_synapse_types[t->type].streaming) {
+		return -EINVAL;
+	}
+	if (t->out_used) {
+		return -EBUSY;
+	}
+	if (len > t->out_cap - (size_t)(head - tail)) {
+		return -ENOBUFS;
+	}
+	off = (size_t)(head % t->out_cap);
+	n1 = BX_MIN(len, t->out_cap - off);
+	memcpy(t->out_buf + off, data, n1);
+	memcpy(t->out_buf, (const char *)data + n1, len - n1);
+	__atomic_store_n(&t->s_head, head + len, __ATOMIC_RELEASE);
+	ticket_signal(t, BX_TK_STREAM);
+	return 0;
+}
+
+void
+bx_ticket_complete(struct bx_call_ticket *t)
+{
+	ticket_signal(t, BX_TK_DONE);
+}
+
 struct bx_call_ticket *
 bx_axon_next_done(struct bx_axon_ctx *ax)
 {
+	struct bx_call_ticket *t;
 	void *p;
+	uint32_t st;
 
 	if (!ax->done || bx_mpmc_dequeue_burst(ax->done, &p, 1) != 1) {
 		return NULL;
 	}
-	return p;
+	t = p;
+	st = __atomic_fetch_and(&t->state, ~(uint32_t)BX_TK_QUEUED, __ATOMIC_ACQ_REL);
+	t->seen_stream = (st & BX_TK_STREAM) != 0;
+	t->seen_done = (st & BX_TK_DONE) != 0;
+	return t;
 }
 
 void
@@ -1243,6 +1302,22 @@ bx_axon_ticket_release(struct bx_axon_ctx *ax, struct bx_call_ticket *t)
 	ax->free_tickets[ax->nb_free_tickets++] = t->idx;
 }
 
+/* The request state of a deferred request, from the same bytes again. */
+static void
+rq_again(struct bx_axon_ctx *ax, struct rq *rq, const struct bx_http_req *req,
+         const struct bx_peer *peer, const struct bx_call_ticket *t)
+{
+	memset(rq, 0, sizeof(*rq));
+	rq->http = req;
+	rq->peer = peer;
+	rq->keep_alive = req->keep_alive;
+	rq->type = &bx_synapse_types[t->type];
+	rq->start_wall_ns = t->start_wall_ns;
+	(void)parse_bt_headers(rq); /* parsed fine the first time */
+	rq->verified = true;
+	sign_sdk(ax, rq);
+}
+
 int
 bx_axon_finish(struct bx_axon_ctx *ax, const struct bx_http_req *req, const struct bx_peer *peer,
                struct bx_call_ticket *t, struct bx_obuf *out)
@@ -1251,19 +1326,10 @@ bx_axon_finish(struct bx_axon_ctx *ax, const struct bx_http_req *req, const stru
 	struct bx_call call_, *c = &call_;
 	struct bx_json j;
 	int vals[BX_SYN_MAX_FIELDS];
+	uint64_t t_stage = bx_time_ns();
 	int r;
 
-	memset(rq, 0, sizeof(*rq));
-	rq->http = req;
-	rq->peer = peer;
-	rq->keep_alive = req->keep_alive;
-	rq->type = &bx_synapse_types[t->type];
-	rq->start_wall_ns = t->start_wall_ns;
-	(void)parse_bt_headers(rq); /* parsed fine the first time */
-	uint64_t t_stage = bx_time_ns();
-
-	rq->verified = true;
-	sign_sdk(ax, rq);
+	rq_again(ax, rq, req, peer, t);
 	if (t->fail_status) {
 		r = send_error(ax, rq, t->fail_status, BX_DP_R_HANDLER, t->fail_msg, out);
 		bx_axon_ticket_release(ax, t);
@@ -1293,6 +1359,79 @@ bx_axon_finish(struct bx_axon_ctx *ax, const struct bx_http_req *req, const stru
 	stage_mark(ax, BX_DP_S_RESPOND, &t_stage);
 	bx_axon_ticket_release(ax, t);
 	return r;
+}
+
+/* ---------------- streamed answers ---------------- */
+
+/* Largest chunk-size line and trailing CRLF ("ffffffffffffffff\r\n...\r\n"). */
+#define CHUNK_OVERHEAD 20
+
+/* Move what the producer wrote into out as one chunk, as far as out has room. */
+static void
+stream_chunk(struct bx_call_ticket *t, struct bx_obuf *out)
+{
+	uint64_t head = __atomic_load_n(&t->s_head, __ATOMIC_ACQUIRE);
+	uint64_t tail = t->s_tail; /* ours */
+	size_t room = out->cap - out->len, n, off, n1;
+
+	if (head == tail || room <= CHUNK_OVERHEAD + 5) {
+		return;
+	}
+	/* keep room for the last chunk so a finished stream can always end */
+	n = BX_MIN((size_t)(head - tail), room - CHUNK_OVERHEAD - 5);
+	off = (size_t)(tail % t->out_cap);
+	n1 = BX_MIN(n, t->out_cap - off);
+	bx_obuf_printf(out, "%zx\r\n", n);
+	bx_obuf_put(out, t->out_buf + off, n1);
+	bx_obuf_put(out, t->out_buf, n - n1);
+	bx_obuf_put(out, "\r\n", 2);
+	__atomic_store_n(&t->s_tail, tail + n, __ATOMIC_RELEASE);
+}
+
+int
+bx_axon_stream(struct bx_axon_ctx *ax, const struct bx_http_req *req, const struct bx_peer *peer,
+               struct bx_call_ticket *t, struct bx_obuf *out)
+{
+	bool keep;
+
+	if (!t->head_sent) {
+		struct rq rq_, *rq = &rq_;
+
+		rq_again(ax, rq, req, peer, t);
+		success_head(ax, rq, out);
+		bx_http_end_head_chunked(out, rq->keep_alive);
+		t->keep_alive = rq->keep_alive;
+		t->head_sent = true;
+	}
+	stream_chunk(t, out);
+	if (!t->seen_done || __atomic_load_n(&t->s_head, __ATOMIC_ACQUIRE) != t->s_tail ||
+	    out->cap - out->len < 5) {
+		return BX_AXON_PENDING;
+	}
+	if (t->fail_status) {
+		/* Too late for a status: end it without the last chunk, so the client
+		 * sees a cut stream rather than a short one that looks whole. */
+		ax->stats.rejected[BX_DP_R_HANDLER]++;
+		keep = false;
+	} else {
+		bx_http_chunk_end(out);
+		ax->stats.responses_ok++;
+		keep = t->keep_alive;
+	}
+	bx_axon_ticket_release(ax, t);
+	return keep ? BX_AXON_KEEP : BX_AXON_CLOSE;
+}
+
+void
+bx_axon_stream_orphan(struct bx_axon_ctx *ax, struct bx_call_ticket *t)
+{
+	if (t->seen_done) {
+		bx_axon_ticket_release(ax, t);
+		return;
+	}
+	/* the producer is still writing: make room so it sees abandoned, not -ENOBUFS */
+	__atomic_store_n(&t->s_tail, __atomic_load_n(&t->s_head, __ATOMIC_ACQUIRE),
+	                 __ATOMIC_RELEASE);
 }
 
 /* ---------------- set-up ---------------- */

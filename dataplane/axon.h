@@ -60,11 +60,34 @@ struct bx_call_ticket {
 	uint64_t start_wall_ns;
 	int fail_status;
 	char fail_msg[256];
-	char *out_buf;
+	char *out_buf; /* outputs, or (streaming) a byte ring of out_cap bytes */
 	size_t out_cap, out_used;
 	uint32_t out_off[BX_SYN_MAX_FIELDS];
 	uint32_t out_len[BX_SYN_MAX_FIELDS];
 	bool out_set[BX_SYN_MAX_FIELDS];
+
+	/*
+	 * Streaming (bx_ticket_stream). The producer appends at s_head, the
+	 * worker takes from s_tail; both count bytes since the start, the ring
+	 * position is the count modulo out_cap. `state` is how the producer
+	 * hands over: it sets BX_TK_STREAM or BX_TK_DONE together with
+	 * BX_TK_QUEUED and puts the ticket on the done ring only if QUEUED was
+	 * clear, so a ticket is on the ring at most once.
+	 */
+	uint32_t state;  /* atomic: BX_TK_* */
+	uint64_t s_head; /* atomic: written by the producer */
+	uint64_t s_tail; /* atomic: written by the worker */
+	/* the worker's own view, from the last bx_axon_next_done() */
+	bool seen_stream, seen_done;
+	bool head_sent;   /* the response head is in the connection's tx */
+	bool keep_alive;  /* what the head said */
+	uint32_t req_len; /* bytes of the request, dropped from rx when the stream ends */
+};
+
+enum {
+	BX_TK_QUEUED = 1, /* on the done ring */
+	BX_TK_STREAM = 2, /* bx_ticket_stream() was called */
+	BX_TK_DONE = 4,   /* bx_ticket_complete() was called */
 };
 
 /* Results of bx_axon_handle(). */
@@ -121,8 +144,26 @@ void bx_axon_ctx_fini(struct bx_axon_ctx *ax);
 int bx_axon_handle(struct bx_axon_ctx *ax, const struct bx_http_req *req,
                    const struct bx_peer *peer, struct bx_obuf *out);
 
-/* A completed ticket, or NULL. Worker thread only. */
+/*
+ * A ticket that completed or has stream bytes, or NULL; sets its
+ * seen_stream and seen_done. Worker thread only.
+ */
 struct bx_call_ticket *bx_axon_next_done(struct bx_axon_ctx *ax);
+/*
+ * For a ticket that streamed (seen_stream) and did not fail before its head:
+ * write the head if not written yet (req is its request, parsed again from
+ * the same bytes), then what the producer wrote, as one chunk, as far as out
+ * has room, and once the producer completed and everything is out, the last
+ * chunk; then the ticket is released. Returns BX_AXON_PENDING (more to come,
+ * or no room: call again), BX_AXON_KEEP or BX_AXON_CLOSE (answered; a failure
+ * after the head ends it with BX_AXON_CLOSE and no last chunk). req may be
+ * NULL once the head is written.
+ */
+int bx_axon_stream(struct bx_axon_ctx *ax, const struct bx_http_req *req,
+                   const struct bx_peer *peer, struct bx_call_ticket *t, struct bx_obuf *out);
+/* A stream ticket whose connection is gone: drop its bytes; release it once it
+ * completed. */
+void bx_axon_stream_orphan(struct bx_axon_ctx *ax, struct bx_call_ticket *t);
 /*
  * Write the answer of a completed ticket for the same request (parsed again
  * from the same bytes) and release the ticket. Returns BX_AXON_KEEP or

@@ -42,6 +42,58 @@ bx_conn_rx_compact(struct bx_conn *c)
 	c->rx_off = 0;
 }
 
+/*
+ * A streamed answer (bx_ticket_stream): the head, then what the producer
+ * wrote, as tx has room. When it ends, the request leaves rx and the
+ * connection carries on with what was pipelined behind it.
+ */
+static void
+stream_flush(struct bx_dp_worker *w, struct bx_conn *c)
+{
+	struct bx_call_ticket *t = c->stream;
+	const struct bx_http_req *rp = NULL;
+	uint32_t tx_cap = bx_conn_tx_cap(w);
+	struct bx_http_req req;
+	struct bx_obuf out;
+	uint32_t req_len;
+	int r;
+
+	if (!t->head_sent) {
+		long n;
+
+		if (tx_cap - c->tx_len < HEAD_ROOM) {
+			return; /* the head goes out once tx has room */
+		}
+		n = bx_http_parse_request(c->rx + c->rx_off, c->rx_len - c->rx_off, &w->dp->sh.lim,
+		                          &req);
+		if (n <= 0) { /* cannot happen: the same bytes parsed before */
+			bx_axon_stream_orphan(&w->ax, t); /* released when it completes */
+			c->stream = NULL;
+			c->close_after = true;
+			return;
+		}
+		if (__atomic_load_n(&w->stop, __ATOMIC_RELAXED)) {
+			req.keep_alive = false;
+		}
+		t->req_len = (uint32_t)n;
+		rp = &req;
+	}
+	req_len = t->req_len; /* t is released when the stream ends */
+	bx_obuf_init(&out, c->tx + c->tx_len, tx_cap - c->tx_len);
+	r = bx_axon_stream(&w->ax, rp, &c->peer, t, &out);
+	c->tx_len += (uint32_t)out.len; /* no overflow: the head fits HEAD_ROOM, chunks what fits */
+	if (r == BX_AXON_PENDING) {
+		return;
+	}
+	c->rx_off += req_len;
+	c->stream = NULL;
+	c->pending = false;
+	c->last_active_ns = bx_time_ns();
+	if (r == BX_AXON_CLOSE) {
+		c->close_after = true;
+	}
+}
+
 void
 bx_conn_process(struct bx_dp_worker *w, struct bx_conn *c)
 {
@@ -51,6 +103,9 @@ bx_conn_process(struct bx_dp_worker *w, struct bx_conn *c)
 	uint64_t t0;
 	int r;
 
+	if (c->stream) {
+		stream_flush(w, c);
+	}
 	while (!c->close_after && !c->pending && c->rx_off < c->rx_len) {
 		struct bx_obuf out;
 		long n;
@@ -127,9 +182,20 @@ bx_conn_completions(struct bx_dp_worker *w, void (*pump)(struct bx_dp_worker *w,
 		uint32_t tx_cap = bx_conn_tx_cap(w);
 		long n;
 
-		if (!c || c->gen != t->conn_gen || !c->pending || c->closing || c->fd < 0) {
-			bx_axon_ticket_release(&w->ax, t); /* its connection is gone */
+		if (!c || c->gen != t->conn_gen || !c->pending || c->closing || c->fd < 0 ||
+		    (c->stream && c->stream != t)) {
+			bx_axon_stream_orphan(&w->ax, t); /* its connection is gone */
 			continue;
+		}
+		/* streamed, unless it failed before the head went out: then an error answer */
+		if (t->seen_stream && !(t->seen_done && t->fail_status && !t->head_sent)) {
+			c->stream = t;
+			bx_conn_process(w, c); /* the stream, then what is pipelined behind it */
+			pump(w, c);
+			continue;
+		}
+		if (!t->seen_done) {
+			continue; /* cannot happen: a ticket is queued to stream or when done */
 		}
 		n = bx_http_parse_request(c->rx + c->rx_off, c->rx_len - c->rx_off, &sh->lim, &req);
 		c->pending = false;

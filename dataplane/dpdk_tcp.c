@@ -60,6 +60,8 @@ conn_release(struct bx_dtcp *d, struct dconn *dc)
 	}
 	dc->pcb = NULL;
 	dc->c.fd = -1;
+	/* a new generation: bx_ticket_abandoned() turns true for this one's tickets */
+	__atomic_store_n(&dc->c.gen, dc->c.gen + 1, __ATOMIC_RELAXED);
 	d->free_stack[d->nb_free++] = dc->c.idx;
 	d->nb_open--;
 	d->w->ax.stats.conns_closed++;
@@ -241,6 +243,7 @@ on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 	dc->c.tx_len = dc->c.tx_sent = 0;
 	dc->c.recv_pending = dc->c.send_pending = false;
 	dc->c.close_after = dc->c.closing = dc->c.has_partial = dc->c.pending = false;
+	dc->c.stream = NULL;
 	dc->c.gen++;
 	dc->c.last_active_ns = d->now_ns;
 	conn_peer(dc, pcb);
@@ -317,10 +320,11 @@ sweep(struct bx_dtcp *d)
 		if (d->draining) {
 			if (d->forced || quiet) {
 				conn_close(d, dc, d->forced);
-			} else {
+			} else if (!c->pending) {
 				c->close_after = true;
 				conn_pump(d, dc);
 			}
+			/* a deferred answer (or stream) still to come: it says connection: close */
 			continue;
 		}
 		if ((c->has_partial && d->now_ns - c->partial_since_ns > req_ns) ||

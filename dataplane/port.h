@@ -32,7 +32,8 @@ struct bx_conn {
 	bool recv_pending, send_pending;
 	bool close_after; /* close once tx is sent */
 	bool pending;     /* a handler deferred the request at rx_off (bx_call_defer) */
-	uint32_t gen;     /* bumped at each accept: deferred answers find the right one */
+	struct bx_call_ticket *stream; /* the pending request's answer is streaming */
+	uint32_t gen; /* bumped at accept and release: deferred answers find the right one */
 	bool closing;
 	bool has_partial; /* rx holds part of a request */
 	uint64_t last_active_ns;

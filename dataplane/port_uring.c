@@ -123,6 +123,8 @@ conn_release_if_done(struct bx_dp_worker *w, struct uw *u, struct bx_conn *c)
 	close(c->fd);
 	c->fd = -1;
 	c->closing = false;
+	/* a new generation: bx_ticket_abandoned() stays true for the old one's tickets */
+	__atomic_store_n(&c->gen, c->gen + 1, __ATOMIC_RELAXED);
 	u->free_stack[u->nb_free++] = c->idx;
 	u->nb_open--;
 	w->ax.stats.conns_closed++;
@@ -208,6 +210,7 @@ on_accept(struct bx_dp_worker *w, struct uw *u, struct io_uring_cqe *cqe)
 	c->tx_sent = 0;
 	c->recv_pending = c->send_pending = false;
 	c->close_after = c->closing = c->has_partial = c->pending = false;
+	c->stream = NULL;
 	c->gen++;
 	c->last_active_ns = bx_time_ns();
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));

@@ -181,8 +181,41 @@ struct bx_call_ticket *bx_call_defer(struct bx_call *c);
 /* As bx_call_set_output / bx_call_fail, on a ticket (any thread, before complete). */
 int bx_ticket_set_output(struct bx_call_ticket *t, const char *field, const char *json, size_t len);
 int bx_ticket_fail(struct bx_call_ticket *t, int status, const char *message);
-/* Hand the answer to the worker (any thread, once); t is not to be used after. */
+/*
+ * Hand the answer to the worker (any thread, once); t is not to be used after.
+ * After bx_ticket_stream(): ends the stream with the last chunk (0 CRLF CRLF),
+ * or, after bx_ticket_fail(), as bx_ticket_stream() says.
+ */
 void bx_ticket_complete(struct bx_call_ticket *t);
+/*
+ * Stream part of the answer (streaming synapses: StreamingTextGeneration).
+ * Any one thread (the producer), before bx_ticket_complete(), as often as it
+ * likes; never blocks. The first call makes the worker send the head: 200,
+ * content-type: text/event-stream, transfer-encoding: chunked and the same bt
+ * headers as a non-streamed 200 (process_time is then the time to the head).
+ * The bytes of each call then go out as an HTTP chunk as soon as the worker
+ * picks them up; calls that come faster than that are coalesced into one
+ * chunk, in order. Nothing is added: the chunks concatenated are exactly the
+ * bytes given. len 0 only starts the head.
+ *
+ * The bytes are copied into the ticket's own buffer (tx_buf bytes, shared
+ * with the outputs: once a ticket streams, bx_ticket_set_output() is -EBUSY,
+ * and the other way round). Returns 0; -ENOBUFS when they do not fit in what
+ * the worker has not sent yet: nothing was taken, so keep them and call again
+ * later with them (and whatever came since) — the client reads slower than
+ * the producer writes; or give up with bx_ticket_fail + bx_ticket_complete.
+ * -EINVAL for a synapse that does not stream, -EBUSY after set_output.
+ *
+ * Failures: bx_ticket_fail() before the worker sent the head still answers
+ * the status and message as an ordinary error. Once the head went out, a
+ * failed ticket ends the stream by closing the connection without the last
+ * chunk: the client sees an incomplete response, never a short one that
+ * looks whole. If the client goes away, bx_ticket_abandoned() turns true:
+ * stop producing and complete the ticket. Like any deferred answer, the
+ * stream must end within request_timeout_ms (the slow-request timer that
+ * runs while a request's bytes are held) or the connection is closed.
+ */
+int bx_ticket_stream(struct bx_call_ticket *t, const void *data, size_t len);
 /*
  * Any thread, before complete: true once the connection the answer is for has
  * closed, so the answer would be dropped (a scheduler skips the work). A hint:
