@@ -456,8 +456,12 @@ llm_dot_ref(enum bx_llm_type type, const void *row, const struct llm_q8a *qa, si
 #define GROUP_BYTES (GROUP_QS + 2 * GROUP_F)
 /* a decoded row of the widest matrix (hidden_dim <= 4 * LLM_DIM_MAX) */
 #define ROW_BUF ((size_t)4 * LLM_DIM_MAX / GROUP_QS * GROUP_BYTES)
+#ifndef LLM_PF_HINT
+#define LLM_PF_HINT _MM_HINT_T1
+#endif
 #ifndef LLM_PREFETCH
-#define LLM_PREFETCH 4096 /* bytes ahead in the weight stream (tried 0, 1, 2, 4, 8 KiB) */
+#define LLM_PREFETCH \
+	2048 /* bytes ahead into L2 (tried 0, 2, 4, 8, 16 KiB with T1; T0 was slower) */
 #endif
 
 static size_t
@@ -663,21 +667,39 @@ dot_packed_avx(const uint8_t *z, const uint8_t *a, size_t ng, float off)
 
 /*
  * Single-activation kernel straight from the file's blocks (no decode pass):
- * the group's 16 f16 scales come in with one gather, nibbles are unpacked
- * in registers. Full groups only; the tail goes through decode_row_avx.
+ * the group's 16 f16 scales come in with one gather. Full groups only; the
+ * tail goes through decode_row_avx.
+ *
+ * Q4_0/Q4_1: four blocks' 16-byte nibble arrays fill one zmm; masking gives
+ * the four low halves (values 0..15 of each block), shifting the four high
+ * halves (16..31). The activations' natural order is rearranged to match
+ * with two lane shuffles, and both halves accumulate into one int32 vector
+ * whose lanes 4i..4i+3 belong to block i: about a third of the uops of
+ * unpacking pairs of blocks into value order, so the core has room left
+ * while it waits for the weight stream.
  */
 LLM_AVX512 static inline __m512i
-unpack2_q4(const uint8_t *q0, const uint8_t *q1)
+load4_q4(const uint8_t *q, size_t bs)
 {
-	__m256i x = _mm256_inserti128_si256(
-		_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)q0)),
-		_mm_loadu_si128((const __m128i *)q1), 1);
-	__m256i m4 = _mm256_set1_epi8(15);
-	__m256i lo = _mm256_and_si256(x, m4), hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), m4);
-	__m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+	__m512i x = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)q));
 
-	/* [lo0 lo1 hi0 hi1] -> [lo0 hi0 lo1 hi1]: elements 0..31 of each block in order */
-	return _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
+	x = _mm512_inserti32x4(x, _mm_loadu_si128((const __m128i *)(q + bs)), 1);
+	x = _mm512_inserti32x4(x, _mm_loadu_si128((const __m128i *)(q + 2 * bs)), 2);
+	return _mm512_inserti32x4(x, _mm_loadu_si128((const __m128i *)(q + 3 * bs)), 3);
+}
+
+/* Four Q4 blocks (at q, bs apart) . activation blocks at a: int32 lanes 4i..4i+3 = block i. */
+LLM_AVX512 static inline __m512i
+dot4_q4(const uint8_t *q, size_t bs, const uint8_t *a)
+{
+	const __m512i m4 = _mm512_set1_epi8(15);
+	__m512i x = load4_q4(q, bs);
+	__m512i a0 = _mm512_load_si512(a), a1 = _mm512_load_si512(a + 64);
+	__m512i lo = _mm512_and_si512(x, m4), hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), m4);
+	__m512i alo = _mm512_shuffle_i64x2(a0, a1, _MM_SHUFFLE(2, 0, 2, 0));
+	__m512i ahi = _mm512_shuffle_i64x2(a0, a1, _MM_SHUFFLE(3, 1, 3, 1));
+
+	return _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, alo), hi, ahi);
 }
 
 /* Two Q8_0 blocks' values, + 128 as unsigned bytes. */
@@ -702,16 +724,59 @@ gather_f16(const uint8_t *base, int stride)
 	return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v));
 }
 
+/* One group of 16 Q4 blocks: acc += per-block int dots x s (dw * da). */
+LLM_AVX512 static inline __m512
+group_q4(const uint8_t *q, size_t bs, const uint8_t *a, __m512 s, __m512 acc)
+{
+	const __m512i step = _mm512_set1_epi32(4);
+	__m512i idx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+	__m512 acc1 = _mm512_setzero_ps();
+
+	for (size_t p = 0; p < GROUP; p += 8) {
+		__m512i d0 = dot4_q4(q + p * bs, bs, a + 32 * p);
+		__m512i d1 = dot4_q4(q + (p + 4) * bs, bs, a + 32 * p + 128);
+		__m512i idx1 = _mm512_add_epi32(idx, step);
+
+		acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0), _mm512_permutexvar_ps(idx, s), acc);
+		acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), _mm512_permutexvar_ps(idx1, s),
+		                       acc1);
+		idx = _mm512_add_epi32(idx1, step);
+	}
+	return _mm512_add_ps(acc, acc1);
+}
+
+/* One group of 16 Q8_0 blocks, two blocks a zmm. */
+LLM_AVX512 static inline __m512
+group_q8(const uint8_t *w, const uint8_t *a, __m512 s, __m512 acc)
+{
+	const __m512i two = _mm512_set1_epi32(2), x80 = _mm512_set1_epi8((char)0x80);
+	__m512i idx = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+	__m512 acc1 = _mm512_setzero_ps();
+
+	for (size_t p = 0; p < GROUP; p += 4) {
+		__m512i z0 = load2_q8(w + p * 34 + 2, w + (p + 1) * 34 + 2, x80);
+		__m512i z1 = load2_q8(w + (p + 2) * 34 + 2, w + (p + 3) * 34 + 2, x80);
+		__m512i d0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), z0,
+		                                 _mm512_load_si512(a + 32 * p));
+		__m512i d1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), z1,
+		                                 _mm512_load_si512(a + 32 * p + 64));
+		__m512i idx1 = _mm512_add_epi32(idx, two);
+
+		acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0), _mm512_permutexvar_ps(idx, s), acc);
+		acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), _mm512_permutexvar_ps(idx1, s),
+		                       acc1);
+		idx = _mm512_add_epi32(idx1, two);
+	}
+	return _mm512_add_ps(acc, acc1);
+}
+
 LLM_AVX512 static float
 dot_direct_avx(enum bx_llm_type type, const uint8_t *row, const uint8_t *a, size_t nb)
 {
 	size_t bs = type == BX_LLM_Q8_0 ? 34 : type == BX_LLM_Q4_0 ? 18 : 20;
 	size_t qo = type == BX_LLM_Q4_1 ? 4 : 2; /* where qs starts in a block */
 	size_t ng = nb / GROUP;
-	__m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-	__m512 corr = _mm512_setzero_ps(), mt = _mm512_setzero_ps();
-	const __m512i lo = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-	const __m512i two = _mm512_set1_epi32(2), x80 = _mm512_set1_epi8((char)0x80);
+	__m512 acc = _mm512_setzero_ps(), corr = _mm512_setzero_ps(), mt = _mm512_setzero_ps();
 	float off = type_offset(type), tail = 0;
 
 	for (size_t g = 0; g < ng; g++, a += GROUP_BYTES) {
@@ -720,37 +785,22 @@ dot_direct_avx(enum bx_llm_type type, const uint8_t *row, const uint8_t *a, size
 		__m512 da = _mm512_load_ps(a + GROUP_QS);
 		__m512 das = _mm512_load_ps(a + GROUP_QS + GROUP_F);
 		__m512 s = _mm512_mul_ps(dw, da);
-		__m512i idx = lo;
 
-		/* The gathers do not train the hardware prefetcher: ask for what comes next. */
-		for (size_t i = 0; i < GROUP * bs; i += 64) {
-			_mm_prefetch((const char *)w + LLM_PREFETCH + i, _MM_HINT_T0);
+		/*
+		 * The gathers do not train the hardware prefetcher: ask for what
+		 * comes next, into L2 only (a prefetch into L1 holds one of the
+		 * core's few fill buffers until the line arrives, which capped the
+		 * stream at ~10 GB/s a core).
+		 */
+		for (size_t i = 0; LLM_PREFETCH && i < GROUP * bs; i += 64) {
+			_mm_prefetch((const char *)w + LLM_PREFETCH + i, LLM_PF_HINT);
 		}
 		corr = _mm512_fmadd_ps(dw, das, corr);
 		if (type == BX_LLM_Q4_1) {
 			mt = _mm512_fmadd_ps(gather_f16(w + 2, (int)bs), das, mt);
 		}
-		for (size_t p = 0; p < GROUP; p += 4) {
-			__m512i z0, z1, d0, d1;
-			__m512i idx1 = _mm512_add_epi32(idx, two);
-
-			if (type == BX_LLM_Q8_0) {
-				z0 = load2_q8(w + p * bs + qo, w + (p + 1) * bs + qo, x80);
-				z1 = load2_q8(w + (p + 2) * bs + qo, w + (p + 3) * bs + qo, x80);
-			} else {
-				z0 = unpack2_q4(w + p * bs + qo, w + (p + 1) * bs + qo);
-				z1 = unpack2_q4(w + (p + 2) * bs + qo, w + (p + 3) * bs + qo);
-			}
-			d0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), z0,
-			                         _mm512_load_si512(a + 32 * p));
-			d1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), z1,
-			                         _mm512_load_si512(a + 32 * p + 64));
-			acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0),
-			                       _mm512_permutexvar_ps(idx, s), acc0);
-			acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1),
-			                       _mm512_permutexvar_ps(idx1, s), acc1);
-			idx = _mm512_add_epi32(idx1, two);
-		}
+		acc = type == BX_LLM_Q8_0 ? group_q8(w, a, s, acc) :
+		                            group_q4(w + qo, bs, a, s, acc);
 	}
 	if (nb % GROUP) {
 		uint8_t z[GROUP_BYTES] __attribute__((aligned(64)));
@@ -758,7 +808,7 @@ dot_direct_avx(enum bx_llm_type type, const uint8_t *row, const uint8_t *a, size
 		decode_row_avx(type, row + ng * GROUP * bs, (nb % GROUP) * LLM_QK, z);
 		tail = dot_packed_avx(z, a, 1, off);
 	}
-	return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) - off * _mm512_reduce_add_ps(corr) +
+	return _mm512_reduce_add_ps(acc) - off * _mm512_reduce_add_ps(corr) +
 	       _mm512_reduce_add_ps(mt) + tail;
 }
 
