@@ -288,6 +288,10 @@ start_dataplane(struct bxd *d, struct bx_errbuf *eb)
 	if (ret == 0 && d->gen != NULL) {
 		ret = bx_dp_set_handler(d->dp, "TextGeneration", bx_fw_gen_synapse, d->gen);
 	}
+	if (ret == 0 && d->gen != NULL) { /* the same fields, answered chunk by chunk */
+		ret = bx_dp_set_handler(d->dp, "StreamingTextGeneration", bx_fw_gen_synapse,
+		                        d->gen);
+	}
 	if (ret == 0) {
 		ret = bx_dp_start(d->dp, eb);
 	}

@@ -2,6 +2,9 @@
  * The TextGeneration synapse with continuous batching: `prompt` (or the
  * contents of `messages`, one per line) in, `completion` out, with the
  * request's max_tokens (capped), temperature, top_p and seed.
+ * StreamingTextGeneration takes the same fields and sends the completion
+ * as it is decoded: each step's new text is one chunk (bx_ticket_stream),
+ * so the chunks concatenated are the completion.
  *
  * The dataplane thread tokenizes the prompt into a job from a fixed pool,
  * takes a ticket and queues the job for the generation worker, a pinned
@@ -19,6 +22,7 @@
 #include <semaphore.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -29,6 +33,7 @@
 #define STEP_TOKENS       BX_GEN_PROMPT_MAX /* tokens one iteration may run */
 #define TEXT_MAX          (16 * 1024)
 #define DEADLINE_SLACK_NS 50000000ull
+#define FLUSH_RETRY_NS    1000000ull /* a lagging stream's client is retried this often */
 
 struct gen_job {
 	struct bx_call_ticket *ticket;
@@ -39,6 +44,8 @@ struct gen_job {
 	uint64_t deadline_ns, priority;
 	char text[TEXT_MAX];
 	size_t len;
+	bool stream;     /* StreamingTextGeneration: text goes out as it comes */
+	size_t streamed; /* text[0..streamed) is with the ticket */
 };
 
 struct bx_fw_gen {
@@ -60,7 +67,8 @@ struct worker {
 	struct bx_fw_gen *g;
 	struct bx_llm_ctx *ctx;
 	struct gen_job *waiting[JOBS_MAX], *active[ACTIVE_MAX];
-	unsigned nb_waiting, nb_active;
+	struct gen_job *flushing[JOBS_MAX]; /* finished streams whose client lags */
+	unsigned nb_waiting, nb_active, nb_flushing;
 };
 
 static void
@@ -82,6 +90,8 @@ answer(struct bx_fw_gen *g, struct gen_job *job, int status, const char *msg)
 
 	if (status != 0) {
 		bx_ticket_fail(job->ticket, status, msg);
+	} else if (job->stream) {
+		; /* the text went out as chunks: completing sends the last one */
 	} else if (out == NULL ||
 	           bx_ticket_set_output(job->ticket, "completion", out, strlen(out)) < 0) {
 		bx_ticket_fail(job->ticket, 500, "Internal Server Error: completion too large");
@@ -90,6 +100,60 @@ answer(struct bx_fw_gen *g, struct gen_job *job, int status, const char *msg)
 	json_decref(s);
 	bx_ticket_complete(job->ticket);
 	release(g, job);
+}
+
+/*
+ * Hand a streaming job's text not yet streamed to its ticket. -ENOBUFS: the
+ * client reads slower than we decode; the text stays in job->text and goes
+ * with the next step's (one larger chunk).
+ */
+static int
+stream_out(struct gen_job *job)
+{
+	int ret;
+
+	if (!job->stream || job->streamed == job->len) {
+		return 0;
+	}
+	ret = bx_ticket_stream(job->ticket, job->text + job->streamed, job->len - job->streamed);
+	if (ret == 0) {
+		job->streamed = job->len;
+	}
+	return ret;
+}
+
+/* A sequence stopped: answer, unless its stream still has text the client has no room for. */
+static void
+finished(struct worker *w, struct gen_job *job)
+{
+	int ret = stream_out(job);
+
+	if (ret == -ENOBUFS) {
+		/* The slot is free: nb_flushing + nb_active + nb_waiting <= JOBS_MAX. */
+		bx_llm_seq_destroy(job->seq);
+		job->seq = NULL;
+		w->flushing[w->nb_flushing++] = job;
+		return;
+	}
+	answer(w->g, job, ret == 0 ? 0 : 500, "Internal Server Error: cannot stream");
+}
+
+/* Finished streams waiting for their client: send the rest, or give up at the deadline. */
+static void
+flush_lagging(struct worker *w, uint64_t now)
+{
+	for (unsigned i = 0; i < w->nb_flushing;) {
+		struct gen_job *job = w->flushing[i];
+		int ret = bx_ticket_abandoned(job->ticket) ? -EPIPE : stream_out(job);
+
+		if (ret == -ENOBUFS && job->deadline_ns > now) {
+			i++;
+			continue;
+		}
+		w->flushing[i] = w->flushing[--w->nb_flushing];
+		answer(w->g, job, ret == 0 ? 0 : 503,
+		       "Service unavailable: the client does not read the stream");
+	}
 }
 
 /* Append an event's text; true when the sequence is finished. */
@@ -144,6 +208,17 @@ decode(struct worker *w)
 	struct bx_llm_event ev[ACTIVE_MAX];
 	unsigned n = 0;
 
+	/* A client that went away gets no more steps (its answer would be dropped). */
+	for (unsigned i = 0; i < w->nb_active; i++) {
+		if (bx_ticket_abandoned(w->active[i]->ticket)) {
+			answer(w->g, w->active[i], 503,
+			       "Service unavailable: the client went away");
+		} else {
+			w->active[n++] = w->active[i];
+		}
+	}
+	w->nb_active = n;
+	n = 0;
 	if (w->nb_active == 0) {
 		return;
 	}
@@ -158,11 +233,19 @@ decode(struct worker *w)
 		return;
 	}
 	for (unsigned i = 0; i < w->nb_active; i++) {
-		if (take_event(w->active[i], &ev[i])) {
-			answer(w->g, w->active[i], 0, NULL);
-		} else {
-			w->active[n++] = w->active[i];
+		struct gen_job *job = w->active[i];
+		int ret;
+
+		if (take_event(job, &ev[i])) {
+			finished(w, job);
+			continue;
 		}
+		ret = stream_out(job); /* -ENOBUFS: this step's text goes with the next */
+		if (ret < 0 && ret != -ENOBUFS) {
+			answer(w->g, job, 500, "Internal Server Error: cannot stream");
+			continue;
+		}
+		w->active[n++] = job;
 	}
 	w->nb_active = n;
 }
@@ -190,8 +273,9 @@ prefill_one(struct worker *w, size_t budget)
 	}
 	memmove(&w->waiting[0], &w->waiting[1], --w->nb_waiting * sizeof(struct gen_job *));
 	if (take_event(job, &ev)) {
-		answer(w->g, job, 0, NULL);
+		finished(w, job);
 	} else {
+		(void)stream_out(job); /* the first token; -ENOBUFS: it goes with the next */
 		w->active[w->nb_active++] = job;
 	}
 	return k;
@@ -211,6 +295,21 @@ iterate(struct worker *w)
 	}
 }
 
+/* Sleep until work arrives or FLUSH_RETRY_NS passes. */
+static void
+wait_a_little(sem_t *wake)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += (long)FLUSH_RETRY_NS;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	(void)sem_timedwait(wake, &ts);
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -224,7 +323,12 @@ worker_main(void *arg)
 	sem_post(&w.g->started); /* tell create() how init went */
 	while (w.g->init_ret == 0) {
 		admit_from_inbox(&w, bx_time_ns());
+		flush_lagging(&w, bx_time_ns());
 		if (w.nb_active == 0 && w.nb_waiting == 0) {
+			if (w.nb_flushing > 0) {
+				wait_a_little(&w.g->wake);
+				continue;
+			}
 			if (__atomic_load_n(&w.g->stop, __ATOMIC_ACQUIRE)) {
 				break;
 			}
@@ -339,7 +443,8 @@ bx_fw_gen_synapse(void *arg, struct bx_call *call)
 	}
 	job = obj;
 	job->seq = NULL;
-	job->fed = job->len = 0;
+	job->fed = job->len = job->streamed = 0;
+	job->stream = strcmp(bx_call_synapse(call), "StreamingTextGeneration") == 0;
 	if (tokenize(g, job, call) < 0) {
 		bx_mpmc_enqueue_burst(g->free_jobs, &obj, 1);
 		return 0; /* answered by tokenize */

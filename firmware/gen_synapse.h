@@ -1,4 +1,4 @@
-/* The TextGeneration synapse with continuous batching (see gen_synapse.c). */
+/* The (Streaming)TextGeneration synapse with continuous batching (see gen_synapse.c). */
 #ifndef BX_FW_GEN_SYNAPSE_H
 #define BX_FW_GEN_SYNAPSE_H
 
@@ -20,7 +20,8 @@ int bx_fw_gen_create(const struct bx_llm_model *m, unsigned max_tokens, unsigned
 /* After the dataplane has stopped: finishes what is queued, stops. Accepts NULL. */
 void bx_fw_gen_destroy(struct bx_fw_gen *g);
 
-/* bx_synapse_fn for TextGeneration; arg is the struct bx_fw_gen. */
+/* bx_synapse_fn for TextGeneration and StreamingTextGeneration (the completion
+ * streamed as it is decoded); arg is the struct bx_fw_gen. */
 int bx_fw_gen_synapse(void *arg, struct bx_call *call);
 
 #endif

@@ -320,3 +320,115 @@ dpt_pipeline(int fd, const char *req, size_t n, size_t sent, unsigned want, uint
 	}
 	return got;
 }
+
+bool
+dpt_rx_more(struct dpt_rx *rx)
+{
+	ssize_t k = rx->len < rx->cap ? recv(rx->fd, rx->buf + rx->len, rx->cap - rx->len, 0) : 0;
+
+	if (k <= 0) {
+		rx->eof = true;
+		return false;
+	}
+	rx->len += (size_t)k;
+	return true;
+}
+
+bool
+dpt_read_resp(struct dpt_rx *rx, struct dpt_resp *out)
+{
+	while (dpt_parse_resp(rx->buf + rx->off, rx->len - rx->off, out) != 0) {
+		if (!dpt_rx_more(rx)) {
+			return false;
+		}
+	}
+	rx->off += out->total;
+	return true;
+}
+
+/* The next chunk at rx->off: 1 taken (size in *size), 0 incomplete. */
+static int
+take_chunk(struct dpt_rx *rx, struct dpt_stream *s, size_t *size)
+{
+	const char *p = rx->buf + rx->off;
+	const char *eol = memmem(p, rx->len - rx->off, "\r\n", 2);
+	size_t n, line;
+
+	if (!eol) {
+		return 0;
+	}
+	n = strtoul(p, NULL, 16);
+	line = (size_t)(eol + 2 - p);
+	if (rx->len - rx->off < line + n + 2) {
+		return 0;
+	}
+	if (n > 0 && s->text_len + n <= sizeof(s->text)) {
+		memcpy(s->text + s->text_len, eol + 2, n);
+	}
+	s->text_len += n;
+	rx->off += line + n + 2;
+	*size = n;
+	return 1;
+}
+
+/* Whether the bytes held after rx->off already hold the last chunk. */
+static bool
+end_held(const struct dpt_rx *rx)
+{
+	size_t off = rx->off;
+
+	for (;;) {
+		const char *p = rx->buf + off;
+		const char *eol = memmem(p, rx->len - off, "\r\n", 2);
+		size_t n;
+
+		if (!eol) {
+			return false;
+		}
+		n = strtoul(p, NULL, 16);
+		if (n == 0) {
+			return true;
+		}
+		off += (size_t)(eol + 2 - p) + n + 2;
+		if (off >= rx->len) {
+			return false;
+		}
+	}
+}
+
+bool
+dpt_read_stream(struct dpt_rx *rx, struct dpt_stream *s)
+{
+	const char *end;
+
+	memset(s, 0, sizeof(*s));
+	while (!(end = memmem(rx->buf + rx->off, rx->len - rx->off, "\r\n\r\n", 4))) {
+		if (!dpt_rx_more(rx)) {
+			return false;
+		}
+	}
+	s->head_ns = bx_time_ns();
+	s->head.status = atoi(rx->buf + rx->off + 9);
+	s->head.head = rx->buf + rx->off;
+	s->head.head_len = (size_t)(end + 4 - s->head.head);
+	rx->off += s->head.head_len;
+	for (;;) {
+		size_t n;
+
+		if (!take_chunk(rx, s, &n)) {
+			if (!dpt_rx_more(rx)) {
+				return s->text_len <= sizeof(s->text); /* cut: not ended */
+			}
+			continue;
+		}
+		if (n == 0) {
+			s->end_ns = bx_time_ns();
+			s->ended = true;
+			return s->text_len <= sizeof(s->text);
+		}
+		if (s->nb_chunks++ == 0) {
+			s->first_chunk_ns = bx_time_ns();
+			s->first_before_end = !end_held(rx);
+		}
+	}
+}

@@ -81,4 +81,34 @@ int dpt_parse_resp(const char *buf, size_t len, struct dpt_resp *out);
  * if absent. */
 bool dpt_header(const struct dpt_resp *r, const char *name, char *v, size_t cap);
 
+/* A connection's received bytes, read as they come (blocking recv on fd). */
+struct dpt_rx {
+	int fd;
+	char *buf;
+	size_t cap, len, off; /* buffer, bytes held, bytes parsed */
+	bool eof;             /* the peer closed (or the receive timed out) */
+};
+
+/* One chunked response as it arrived. */
+struct dpt_stream {
+	struct dpt_resp head; /* status and head; body fields unused */
+	char text[16384];     /* the chunks' data concatenated */
+	size_t text_len;
+	unsigned nb_chunks;                       /* chunks with data */
+	uint64_t head_ns, first_chunk_ns, end_ns; /* bx_time_ns() at arrival */
+	bool ended;                               /* the last chunk arrived */
+	bool first_before_end; /* the first chunk was read while the last was not there yet */
+};
+
+/* Wait for more bytes; false on close or timeout (rx->eof). */
+bool dpt_rx_more(struct dpt_rx *rx);
+/* Read one Content-Length or chunked response whole; false if the peer closed first. */
+bool dpt_read_resp(struct dpt_rx *rx, struct dpt_resp *out);
+/*
+ * Read a response head and then chunk by chunk, noting when each arrives,
+ * until the last chunk (ended) or the peer closes (not ended). false if no
+ * whole head came or the text does not fit.
+ */
+bool dpt_read_stream(struct dpt_rx *rx, struct dpt_stream *s);
+
 #endif

@@ -305,86 +305,15 @@ build_echo(char *buf, size_t cap)
 	return dpt_build(&q, buf, cap);
 }
 
-/* A connection's received bytes, read as they come. */
-struct rx {
-	int fd;
-	char buf[1 << 18];
-	size_t len, off; /* held, and parsed up to */
-	bool eof;
-};
-
-/* Wait for more bytes; false on close or timeout. */
-static bool
-rx_more(struct rx *r)
+/* A connection and its receive buffer. */
+static struct dpt_rx *
+rx_open(void)
 {
-	ssize_t k = recv(r->fd, r->buf + r->len, sizeof(r->buf) - r->len, 0);
+	static char buf[1 << 18];
+	static struct dpt_rx rx;
 
-	if (k <= 0) {
-		r->eof = true;
-		return false;
-	}
-	r->len += (size_t)k;
-	return true;
-}
-
-struct stream {
-	struct dpt_resp head; /* head only: body fields unused */
-	char text[4096];
-	size_t text_len;
-	unsigned nb_chunks;
-	uint64_t first_chunk_ns, end_ns;
-	bool ended; /* the last chunk arrived */
-};
-
-/* Read one chunked response head and its chunks, noting when each arrives. */
-static void
-read_stream(struct rx *r, struct stream *s)
-{
-	const char *end;
-
-	memset(s, 0, sizeof(*s));
-	while (!(end = memmem(r->buf + r->off, r->len - r->off, "\r\n\r\n", 4))) {
-		assert_true(rx_more(r));
-	}
-	s->head.status = atoi(r->buf + r->off + 9);
-	s->head.head = r->buf + r->off;
-	s->head.head_len = (size_t)(end + 4 - s->head.head);
-	r->off += s->head.head_len;
-	for (;;) {
-		const char *p = r->buf + r->off, *eol = memmem(p, r->len - r->off, "\r\n", 2);
-		size_t size;
-
-		if (!eol || r->len - r->off < (size_t)(eol + 2 - p) + strtoul(p, NULL, 16) + 2) {
-			if (!rx_more(r)) {
-				return; /* cut: s->ended stays false */
-			}
-			continue;
-		}
-		size = strtoul(p, NULL, 16);
-		r->off += (size_t)(eol + 2 - p);
-		if (size == 0) {
-			r->off += 2;
-			s->end_ns = bx_time_ns();
-			s->ended = true;
-			return;
-		}
-		assert_true(s->text_len + size <= sizeof(s->text));
-		memcpy(s->text + s->text_len, r->buf + r->off, size);
-		s->text_len += size;
-		r->off += size + 2;
-		if (s->nb_chunks++ == 0) {
-			s->first_chunk_ns = bx_time_ns();
-		}
-	}
-}
-
-static void
-read_resp(struct rx *r, struct dpt_resp *out)
-{
-	while (dpt_parse_resp(r->buf + r->off, r->len - r->off, out) != 0) {
-		assert_true(rx_more(r));
-	}
-	r->off += out->total;
+	rx = (struct dpt_rx){ .fd = connect_lo(), .buf = buf, .cap = sizeof(buf) };
+	return &rx;
 }
 
 static void
@@ -400,20 +329,18 @@ wait_producers(int n)
 static void
 test_stream_pieces(void **state)
 {
-	static struct rx r;
 	static char req[1 << 16];
-	struct stream s;
+	struct dpt_rx *r = rx_open();
+	struct dpt_stream s;
 	struct dpt_resp e;
 	char v[256], want[64];
 	size_t n;
 
 	(void)state;
-	memset(&r, 0, sizeof(r));
-	r.fd = connect_lo();
 	n = build_gen("StreamingTextGeneration", "pieces", req, sizeof(req));
 	n += build_echo(req + n, sizeof(req) - n);
-	send_all(r.fd, req, n);
-	read_stream(&r, &s);
+	send_all(r->fd, req, n);
+	assert_true(dpt_read_stream(r, &s));
 	assert_true(s.ended);
 	assert_int_equal(s.head.status, 200);
 	assert_true(dpt_header(&s.head, "content-type", v, sizeof(v)));
@@ -441,12 +368,13 @@ test_stream_pieces(void **state)
 	assert_memory_equal(s.text, want, s.text_len);
 	/* 30 ms apart: one chunk each, the first long before the end */
 	assert_int_equal(s.nb_chunks, 4);
+	assert_true(s.first_before_end);
 	assert_true(s.end_ns - s.first_chunk_ns > 60000000ull);
 	/* the echo comes after the last chunk, on the same connection */
-	read_resp(&r, &e);
+	assert_true(dpt_read_resp(r, &e));
 	assert_int_equal(e.status, 200);
 	assert_non_null(memmem(e.body, e.body_len, "\"name\":\"Synapse\"", 16));
-	close(r.fd);
+	close(r->fd);
 	wait_producers(1);
 	assert_int_equal(__atomic_load_n(&api_errors, __ATOMIC_SEQ_CST), 0);
 }
@@ -455,15 +383,13 @@ test_stream_pieces(void **state)
 static void
 test_stream_coalesced(void **state)
 {
-	static struct rx r;
 	static char req[1 << 16];
-	struct stream s;
+	struct dpt_rx *r = rx_open();
+	struct dpt_stream s;
 
 	(void)state;
-	memset(&r, 0, sizeof(r));
-	r.fd = connect_lo();
-	send_all(r.fd, req, build_gen("StreamingTextGeneration", "burst", req, sizeof(req)));
-	read_stream(&r, &s);
+	send_all(r->fd, req, build_gen("StreamingTextGeneration", "burst", req, sizeof(req)));
+	assert_true(dpt_read_stream(r, &s));
 	assert_true(s.ended);
 	assert_int_equal(s.head.status, 200);
 	assert_int_equal(s.text_len, 200);
@@ -471,7 +397,7 @@ test_stream_coalesced(void **state)
 		assert_int_equal(s.text[i], "abcdefghij"[i % 10]);
 	}
 	assert_true(s.nb_chunks >= 1 && s.nb_chunks <= 200);
-	close(r.fd);
+	close(r->fd);
 	wait_producers(2);
 	assert_int_equal(__atomic_load_n(&api_errors, __ATOMIC_SEQ_CST), 0);
 }
@@ -480,38 +406,36 @@ test_stream_coalesced(void **state)
 static void
 test_stream_failures(void **state)
 {
-	static struct rx r;
 	static char req[1 << 16];
+	struct dpt_rx *r = rx_open();
 	struct dpt_resp e;
-	struct stream s;
+	struct dpt_stream s;
 	char v[128];
 	size_t n;
 
 	(void)state;
-	memset(&r, 0, sizeof(r));
-	r.fd = connect_lo();
 	n = build_gen("StreamingTextGeneration", "fail-early", req, sizeof(req));
 	n += build_echo(req + n, sizeof(req) - n);
-	send_all(r.fd, req, n);
-	read_resp(&r, &e);
+	send_all(r->fd, req, n);
+	assert_true(dpt_read_resp(r, &e));
 	assert_int_equal(e.status, 503);
 	assert_true(dpt_header(&e, "content-type", v, sizeof(v)));
 	assert_string_equal(v, "application/json");
 	assert_true(dpt_header(&e, "bt_header_axon_status_code", v, sizeof(v)));
 	assert_string_equal(v, "503");
 	assert_non_null(memmem(e.body, e.body_len, "busy now", 8));
-	read_resp(&r, &e); /* the connection carries on */
+	assert_true(dpt_read_resp(r, &e)); /* the connection carries on */
 	assert_int_equal(e.status, 200);
 	wait_producers(3);
 
 	n = build_gen("StreamingTextGeneration", "fail-late", req, sizeof(req));
-	send_all(r.fd, req, n);
-	read_stream(&r, &s);
+	send_all(r->fd, req, n);
+	assert_true(dpt_read_stream(r, &s));
 	assert_int_equal(s.head.status, 200);
 	assert_int_equal(s.text_len, 1);
 	assert_false(s.ended); /* closed without the last chunk */
-	assert_true(r.eof);
-	close(r.fd);
+	assert_true(r->eof);
+	close(r->fd);
 	wait_producers(4);
 	assert_int_equal(__atomic_load_n(&api_errors, __ATOMIC_SEQ_CST), 0);
 }
@@ -520,28 +444,25 @@ test_stream_failures(void **state)
 static void
 test_stream_abandoned(void **state)
 {
-	static struct rx r;
 	static char req[1 << 16];
+	struct dpt_rx *r = rx_open();
 	struct dpt_resp e;
 	char v[32];
 
 	(void)state;
-	memset(&r, 0, sizeof(r));
-	r.fd = connect_lo();
-	send_all(r.fd, req, build_gen("StreamingTextGeneration", "abandon", req, sizeof(req)));
-	while (!memmem(r.buf, r.len, "\r\n1\r\nx\r\n", 8)) { /* head and the first chunk */
-		assert_true(rx_more(&r));
+	send_all(r->fd, req, build_gen("StreamingTextGeneration", "abandon", req, sizeof(req)));
+	while (!memmem(r->buf, r->len, "\r\n1\r\nx\r\n", 8)) { /* head and the first chunk */
+		assert_true(dpt_rx_more(r));
 	}
-	close(r.fd);
+	close(r->fd);
 	wait_producers(5);
 	assert_int_equal(__atomic_load_n(&abandoned_seen, __ATOMIC_SEQ_CST), 1);
 
 	/* a ticket of a synapse that does not stream refuses to; the answer is JSON */
-	memset(&r, 0, sizeof(r));
-	r.fd = connect_lo();
-	send_all(r.fd, req, build_embed(req, sizeof(req)));
-	read_resp(&r, &e);
-	close(r.fd);
+	r = rx_open();
+	send_all(r->fd, req, build_embed(req, sizeof(req)));
+	assert_true(dpt_read_resp(r, &e));
+	close(r->fd);
 	wait_producers(6);
 	assert_int_equal(e.status, 200);
 	assert_true(dpt_header(&e, "content-type", v, sizeof(v)));

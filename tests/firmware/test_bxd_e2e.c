@@ -3,6 +3,8 @@
  * metagraph file and generated MiniLM-shaped weights, /readyz, signed echo
  * and TextEmbedding synapses on one keep-alive connection (single and
  * pipelined; the vectors equal a direct library call on the same files),
+ * TextGeneration, StreamingTextGeneration streamed chunk by chunk (the
+ * chunks concatenated are the TextGeneration completion),
  * /metrics, SIGHUP reload, and SIGTERM while requests are in flight: every
  * response bxd starts is complete, and bxd exits 0.
  */
@@ -128,12 +130,12 @@ echo(char *buf, size_t cap, const char *synapse, const char *fields)
 }
 
 /*
- * A TextGeneration request. Its hash fields are messages, prompt,
+ * A TextGeneration (or StreamingTextGeneration) request. Its hash fields are messages, prompt,
  * max_tokens, temperature, top_p and seed (§2): H of the concatenated
  * H(str(value)), Python's str() of each value as fields_json gives them.
  */
 static size_t
-gen_request(char *buf, size_t cap, const char *fields)
+gen_request(char *buf, size_t cap, const char *synapse, const char *fields)
 {
 	static const char *const strs[] = {
 		"[]", "The best thing about", "24", "0.0", "1.0", "None"
@@ -141,7 +143,7 @@ gen_request(char *buf, size_t cap, const char *fields)
 	char parts[6 * 64 + 1], hex[65];
 	uint8_t h[32];
 	struct dpt_req r = {
-		.synapse = "TextGeneration",
+		.synapse = synapse,
 		.fields_json = fields,
 		.signer = run.keys.validator,
 		.signer_ss58 = run.keys.validator_ss58,
@@ -260,7 +262,7 @@ test_bxd_generates_text(void **state)
 
 	assert_true(fd >= 0);
 	for (int i = 0; i < 2; i++) {
-		n = gen_request(req, sizeof(req), fields);
+		n = gen_request(req, sizeof(req), "TextGeneration", fields);
 		assert_int_equal(send(fd, req, n, 0), (ssize_t)n);
 		assert_int_equal(read_responses(fd, 1, &status), 1);
 		assert_int_equal(status, 200);
@@ -273,6 +275,57 @@ test_bxd_generates_text(void **state)
 	}
 	printf("completion: \"%s\"\n", first);
 	assert_true(strlen(first) > 20 && letters * 10 >= strlen(first) * 8);
+}
+
+/*
+ * StreamingTextGeneration with the same greedy settings: chunked
+ * text/event-stream, several chunks, the first before the end, and the
+ * chunks concatenated equal TextGeneration's completion. An echo pipelined
+ * behind the stream comes after its last chunk.
+ */
+static void
+test_bxd_streams_text(void **state)
+{
+	static const char fields[] = "\"messages\": [], \"prompt\": \"The best thing about\", "
+				     "\"max_tokens\": 24, \"temperature\": 0.0, \"top_p\": 1.0, "
+				     "\"seed\": null";
+	static char req[16384], buf[1 << 18];
+	static struct dpt_stream s;
+	char want[2048], v[64];
+	struct dpt_rx rx = { .fd = bxd_run_dial(run.port), .buf = buf, .cap = sizeof(buf) };
+	struct dpt_resp e;
+	int status;
+	size_t n;
+
+	assert_true(rx.fd >= 0);
+	n = gen_request(req, sizeof(req), "TextGeneration", fields);
+	assert_int_equal(send(rx.fd, req, n, 0), (ssize_t)n);
+	assert_int_equal(read_responses(rx.fd, 1, &status), 1);
+	assert_int_equal(status, 200);
+	completion(want, sizeof(want));
+
+	n = gen_request(req, sizeof(req), "StreamingTextGeneration", fields);
+	n += echo(req + n, sizeof(req) - n, "Synapse", NULL);
+	assert_int_equal(send(rx.fd, req, n, 0), (ssize_t)n);
+	assert_true(dpt_read_stream(&rx, &s));
+	assert_int_equal(s.head.status, 200);
+	assert_true(dpt_header(&s.head, "content-type", v, sizeof(v)));
+	assert_string_equal(v, "text/event-stream");
+	assert_true(dpt_header(&s.head, "transfer-encoding", v, sizeof(v)));
+	assert_string_equal(v, "chunked");
+	assert_true(dpt_header(&s.head, "bt_header_axon_status_code", v, sizeof(v)));
+	assert_string_equal(v, "200");
+	assert_true(s.ended);
+	printf("stream: %u chunks, first after the head +%.3f ms, last +%.3f ms\n", s.nb_chunks,
+	       (double)(s.first_chunk_ns - s.head_ns) / 1e6, (double)(s.end_ns - s.head_ns) / 1e6);
+	assert_true(s.nb_chunks > 1);
+	assert_true(s.first_before_end);
+	assert_int_equal(s.text_len, strlen(want));
+	assert_memory_equal(s.text, want, s.text_len);
+	assert_true(dpt_read_resp(&rx, &e));
+	assert_int_equal(e.status, 200);
+	assert_non_null(memmem(e.body, e.body_len, "\"name\":\"Synapse\"", 16));
+	close(rx.fd);
 }
 
 /* SIGTERM with a burst in flight: every response that starts is complete; exit 0. */
@@ -324,6 +377,7 @@ main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bxd_serves_signed_synapses),
 		cmocka_unit_test(test_bxd_generates_text),
+		cmocka_unit_test(test_bxd_streams_text),
 		cmocka_unit_test(test_bxd_drains_on_sigterm),
 	};
 
