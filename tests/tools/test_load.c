@@ -240,7 +240,8 @@ test_timeouts_bad_sigs_refused(void **state)
 static void
 test_streaming(void **state)
 {
-	struct responder r = { .stream = "The\ncat\nsat\non\nmats\n", .token_delay_us = 3000 };
+	/* Three chunks of five words: tokens are chunks (bxd sends one per decode step). */
+	struct responder r = { .stream = "The cat\nsat on\nmats\n", .token_delay_us = 6000 };
 	struct bx_dd_payload p = {
 		.kind = BX_DD_STREAM, .prompt = "Hi", .max_tokens = 5, .top_p = 1.0, .seed = -1
 	};
@@ -271,10 +272,13 @@ test_streaming(void **state)
 
 		assert_int_equal(q->status, 200);
 		assert_true(q->flags & BX_LD_F_STREAM);
-		assert_int_equal(q->tokens, 5);
-		/* First token after one delay, the whole stream after five. */
-		assert_true(q->ttfb_us10 >= 25000 && q->lat_us10 >= 140000);
-		assert_true(q->ttfb_us10 + 100000 <= q->lat_us10);
+		assert_int_equal(q->tokens, 3);
+		/*
+		 * The head comes at once, the first chunk after one delay: time to first
+		 * token is the first chunk's; the whole stream takes three delays.
+		 */
+		assert_true(q->ttfb_us10 >= 55000 && q->lat_us10 >= 170000);
+		assert_true(q->ttfb_us10 + 110000 <= q->lat_us10);
 		assert_true(fabs(q->score - 4.0 / 6.0) < 1e-6); /* "The cat sat on" of 6 */
 	}
 	bx_ld_result_fini(&res);
@@ -325,6 +329,21 @@ test_response_parser(void **state)
 	             "transfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=1\r\n world\r\n0\r\n\r\n",
 	             200, "hello world");
 	every_prefix("HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n", 401, "");
+	{
+		char two[] = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n"
+			     "6;x=1\r\n world\r\n0\r\n\r\n";
+
+		assert_int_equal(bx_resp_parse(two, strlen(two), false, &rp), (long)strlen(two));
+		assert_int_equal(rp.nb_chunks, 2);
+	}
+	/* A stream's first token: a whole chunk with data after the head. */
+	assert_false(bx_resp_first_chunk("", 0));
+	assert_false(bx_resp_first_chunk("5\r\nhel", 6));
+	assert_false(bx_resp_first_chunk("5\r\nhello\r", 9));
+	assert_true(bx_resp_first_chunk("5\r\nhello\r\n", 10));
+	assert_true(bx_resp_first_chunk("5;x=1\r\nhello\r\n", 14));
+	assert_false(bx_resp_first_chunk("0\r\n\r\n", 5));
+	assert_false(bx_resp_first_chunk("zz\r\n", 4));
 	assert_int_equal(bx_resp_parse(bad, strlen(bad), false, &rp), -EBADMSG);
 	assert_int_equal(bx_resp_parse(noline, strlen(noline), false, &rp), -EBADMSG);
 	assert_int_equal(bx_resp_parse(eof, strlen(eof), false, &rp), -EAGAIN);

@@ -109,10 +109,11 @@ hex_digit(char c)
  * *out_len the decoded length, and (decode) the chunk data moved to p.
  */
 static long
-chunked(char *p, size_t len, bool decode, size_t *out_len)
+chunked(char *p, size_t len, bool decode, size_t *out_len, unsigned *nb_chunks)
 {
 	size_t i = 0, w = 0;
 
+	*nb_chunks = 0;
 	for (;;) {
 		uint64_t size = 0;
 		int d, nd = 0;
@@ -150,6 +151,7 @@ chunked(char *p, size_t len, bool decode, size_t *out_len)
 		if (decode) {
 			memmove(p + w, p + i, size);
 		}
+		(*nb_chunks)++;
 		w += size;
 		i += size + 2;
 	}
@@ -169,6 +171,24 @@ chunked(char *p, size_t len, bool decode, size_t *out_len)
 		}
 		i = (size_t)(nl + 1 - p);
 	}
+}
+
+bool
+bx_resp_first_chunk(const char *body, size_t len)
+{
+	size_t i = 0;
+	uint64_t size = 0;
+	int d, nd = 0;
+
+	while (i < len && nd < 16 && (d = hex_digit(body[i])) >= 0) {
+		size = size * 16 + (uint64_t)d;
+		i++;
+		nd++;
+	}
+	while (i < len && body[i] != '\n') { /* extensions */
+		i++;
+	}
+	return nd > 0 && nd < 16 && size > 0 && i < len && len - i - 1 >= size + 2;
 }
 
 const char *
@@ -236,9 +256,9 @@ bx_resp_parse(char *buf, size_t len, bool eof, struct bx_resp *r)
 		}
 		r->chunked = true;
 		/* Check the whole body is there before decoding, so -EAGAIN leaves buf intact. */
-		wire = chunked(buf + head, len - (size_t)head, false, &r->body_len);
+		wire = chunked(buf + head, len - (size_t)head, false, &r->body_len, &r->nb_chunks);
 		if (wire > 0) {
-			chunked(buf + head, len - (size_t)head, true, &r->body_len);
+			chunked(buf + head, len - (size_t)head, true, &r->body_len, &r->nb_chunks);
 		}
 		return wire < 0 ? wire : head + wire;
 	}

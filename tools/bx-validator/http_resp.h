@@ -25,7 +25,8 @@ struct bx_resp {
 	struct bx_resp_hdr hdrs[BX_RESP_MAX_HDRS];
 	const char *body; /* contiguous (chunked bodies decoded in place) */
 	size_t body_len;
-	size_t head_len; /* bytes of status line and headers */
+	size_t head_len;    /* bytes of status line and headers */
+	unsigned nb_chunks; /* chunked: chunks that carried data */
 	bool chunked;
 	bool keep_alive; /* false on "Connection: close" or HTTP/1.0 */
 	bool head_done;  /* the head is complete (set even when the body is not) */
@@ -39,6 +40,12 @@ struct bx_resp {
  * Never reads past buf + len.
  */
 long bx_resp_parse(char *buf, size_t len, bool eof, struct bx_resp *r);
+
+/*
+ * Whether body[0..len) (the bytes after a chunked head) holds a whole chunk
+ * with data: a stream's first token has arrived.
+ */
+bool bx_resp_first_chunk(const char *body, size_t len);
 
 /* Value of header name (case-insensitive), or NULL; *vlen gets its length. */
 const char *bx_resp_header(const struct bx_resp *r, const char *name, size_t *vlen);

@@ -157,7 +157,7 @@ finish(struct worker *w, struct conn *cn, uint64_t now, struct bx_ld_rec *r)
 	r->lat_us10 = units(now - base);
 	r->ttfb_us10 = cn->first_byte ? units(cn->first_byte - base) : r->lat_us10;
 	if ((r->flags & BX_LD_F_STREAM) && cn->first_body) {
-		/* A stream's head comes at once (status 200 is hard-coded): time to first token. */
+		/* Time to the first chunk with data, not to the head: the first token. */
 		r->ttfb_us10 = units(cn->first_body - base);
 	}
 	r->kind = cn->kind;
@@ -263,27 +263,21 @@ check_sigs(struct worker *w, const struct conn *cn, const struct bx_resp *rp)
 
 /*
  * A streaming answer (§5): status 200 and the bt headers in the head, then
- * subnet-defined chunks; bx and the subnet template send tokens separated by
- * '\n'. The text is scored as the completion.
+ * subnet-defined chunks. Tokens are counted as chunks: bxd sends one per
+ * decode step (the subnet template one per '\n'-ended token). The chunks
+ * concatenated are scored as the completion.
  */
 static void
 stream_response(struct worker *w, struct conn *cn, struct bx_resp *rp, struct bx_ld_rec *r)
 {
 	char v[64];
-	size_t i;
-	bool in_tok = false;
 	json_t *root;
 
 	r->flags |= BX_LD_F_STREAM;
 	if (hdr_copy(rp, "bt_header_axon_status_code", v, sizeof(v))) {
 		r->status = (uint16_t)strtoul(v, NULL, 10);
 	}
-	for (i = 0; i < rp->body_len; i++) {
-		bool sep = rp->body[i] == '\n';
-
-		r->tokens += !sep && !in_tok;
-		in_tok = !sep;
-	}
+	r->tokens = rp->nb_chunks;
 	if (r->status != 200 || w->c->score == NULL) {
 		return;
 	}
@@ -405,7 +399,12 @@ do_read(struct worker *w, struct conn *cn)
 		return;
 	}
 	ret = bx_resp_parse(cn->rx, cn->rx_len, eof, &rp);
-	if (cn->first_body == 0 && rp.head_done && cn->rx_len > rp.head_len) {
+	/* Once the head is in: a stream's first chunk with data (its first token), else
+	 * the first body byte. The decoded parse moved the chunks: test them only on
+	 * -EAGAIN, when cn->rx is untouched; a whole response sets it below. */
+	if (cn->first_body == 0 && rp.head_done && cn->rx_len > rp.head_len &&
+	    (!rp.chunked || ret > 0 ||
+	     bx_resp_first_chunk(cn->rx + rp.head_len, cn->rx_len - rp.head_len))) {
 		cn->first_body = bx_time_ns();
 	}
 	if (ret > 0) {
