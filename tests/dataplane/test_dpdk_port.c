@@ -91,6 +91,39 @@ defer_handler(void *arg, struct bx_call *c)
 	return BX_CALL_PENDING;
 }
 
+/* Streamed answers: a thread streams four pieces 20 ms apart, then completes. */
+static const char *const PIECES[] = { "Once", " upon", " a", " time" };
+
+static void *
+streamer(void *arg)
+{
+	struct bx_call_ticket *t = arg;
+
+	for (unsigned i = 0; i < BX_ARRAY_SIZE(PIECES); i++) {
+		usleep(20000);
+		if (bx_ticket_stream(t, PIECES[i], strlen(PIECES[i])) != 0) {
+			bx_ticket_fail(t, 500, "stream refused");
+			break;
+		}
+	}
+	bx_ticket_complete(t);
+	return NULL;
+}
+
+static int
+stream_handler(void *arg, struct bx_call *c)
+{
+	struct bx_call_ticket *t = bx_call_defer(c);
+	pthread_t th;
+
+	(void)arg;
+	if (!t || pthread_create(&th, NULL, streamer, t) != 0) {
+		return bx_call_fail(c, 503, "busy"); /* a ticket taken is released unanswered */
+	}
+	pthread_detach(th);
+	return BX_CALL_PENDING;
+}
+
 static struct bx_metagraph *
 make_mg(void)
 {
@@ -216,6 +249,9 @@ setup(void **state)
 	r = bx_dp_create(&c, make_mg(), &DP, &eb);
 	if (r == 0) {
 		r = bx_dp_set_handler(DP, "TextEmbedding", defer_handler, NULL);
+	}
+	if (r == 0) {
+		r = bx_dp_set_handler(DP, "StreamingTextGeneration", stream_handler, NULL);
 	}
 	if (r == 0) {
 		r = bx_dp_start(DP, &eb);
@@ -684,6 +720,62 @@ test_deferred_answers(void **state)
 	assert_int_equal(status[2], 200);
 }
 
+/* A StreamingTextGeneration request with prompt "p" (other fields default). */
+static size_t
+stream_req(char *buf, size_t cap)
+{
+	static const char *const strs[] = { "[]", "p", "256", "1.0", "1.0", "None" };
+	char parts[6 * 64 + 1], hash[65];
+	uint8_t d[32];
+	struct dpt_req q;
+
+	for (int i = 0; i < 6; i++) {
+		bx_sha3_256(d, strs[i], strlen(strs[i]));
+		bx_hex_encode(parts + 64 * i, d, 32);
+	}
+	bx_sha3_256(d, parts, 6 * 64);
+	bx_hex_encode(hash, d, 32);
+	base_req(&q);
+	q.synapse = "StreamingTextGeneration";
+	q.fields_json = "\"prompt\": \"p\"";
+	q.body_hash = hash;
+	return dpt_build(&q, buf, cap);
+}
+
+/* Through lwIP as on io_uring: chunks as they are produced, then what was pipelined. */
+static void
+test_streamed_answer(void **state)
+{
+	static char req[1 << 15], buf[1 << 16];
+	static struct dpt_stream s;
+	struct dpt_rx rx = { .fd = dial(NULL), .buf = buf, .cap = sizeof(buf) };
+	struct dpt_resp e;
+	struct dpt_req q;
+	char v[64];
+	size_t n;
+
+	assert_true(rx.fd >= 0);
+	n = stream_req(req, sizeof(req));
+	base_req(&q);
+	n += dpt_build(&q, req + n, sizeof(req) - n);
+	assert_int_equal(send_all(rx.fd, req, n), 0);
+	assert_true(dpt_read_stream(&rx, &s));
+	assert_int_equal(s.head.status, 200);
+	assert_true(dpt_header(&s.head, "content-type", v, sizeof(v)));
+	assert_string_equal(v, "text/event-stream");
+	assert_true(dpt_header(&s.head, "bt_header_axon_status_code", v, sizeof(v)));
+	assert_string_equal(v, "200");
+	assert_true(s.ended);
+	assert_int_equal(s.nb_chunks, 4);
+	assert_true(s.first_before_end);
+	assert_int_equal(s.text_len, strlen("Once upon a time"));
+	assert_memory_equal(s.text, "Once upon a time", s.text_len);
+	assert_true(dpt_read_resp(&rx, &e));
+	assert_int_equal(e.status, 200);
+	assert_non_null(memmem(e.body, e.body_len, "\"name\":\"Synapse\"", 16));
+	close(rx.fd);
+}
+
 struct mgmt {
 	pthread_t t;
 	int ready; /* atomic: 1 listening, -1 failed */
@@ -768,6 +860,7 @@ main(void)
 		cmocka_unit_test(test_learned_validator_ip),
 		cmocka_unit_test(test_exception_path),
 		cmocka_unit_test(test_deferred_answers),
+		cmocka_unit_test(test_streamed_answer),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
