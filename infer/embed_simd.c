@@ -13,6 +13,8 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+#include "simd_exp.h"
+
 #define SIMD_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 
 bool
@@ -22,37 +24,6 @@ bx_embed_softmax_fast_ok(void)
 	       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
 }
 
-/*
- * exp(x) for x <= 0 (clamped at -87): x = k ln2 + f with |f| <= ln2 / 2,
- * exp(f) by its degree-7 Taylor polynomial (relative error < 3e-7), times 2^k.
- */
-SIMD_TARGET static inline __m512
-exp_neg(__m512 x)
-{
-	__m512 k, f, p;
-
-	x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
-	k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
-	                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-	f = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693145752f), x); /* ln2 in two parts */
-	f = _mm512_fnmadd_ps(k, _mm512_set1_ps(1.42860677e-6f), f);
-	p = _mm512_set1_ps(1.0f / 5040);
-	p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 720));
-	p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 120));
-	p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 24));
-	p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 6));
-	p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.5f));
-	p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-	p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-	return _mm512_scalef_ps(p, k);
-}
-
-SIMD_TARGET static inline __mmask16
-tail(unsigned L, unsigned i)
-{
-	return L - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (L - i)) - 1);
-}
-
 /* One row: x[0..L) f32 in, overwritten with exp(x - max); y = bf16(exp / sum). */
 SIMD_TARGET static void
 softmax_row(float *x, uint16_t *y, unsigned L)
@@ -60,14 +31,14 @@ softmax_row(float *x, uint16_t *y, unsigned L)
 	__m512 mx = _mm512_set1_ps(-INFINITY), sum = _mm512_setzero_ps(), vm, inv;
 
 	for (unsigned i = 0; i < L; i += 16) {
-		__mmask16 m = tail(L, i);
+		__mmask16 m = bx_tail16(L, i);
 
 		mx = _mm512_mask_max_ps(mx, m, mx, _mm512_maskz_loadu_ps(m, x + i));
 	}
 	vm = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
 	for (unsigned i = 0; i < L; i += 16) {
-		__mmask16 m = tail(L, i);
-		__m512 e = exp_neg(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vm));
+		__mmask16 m = bx_tail16(L, i);
+		__m512 e = bx_exp_neg16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vm));
 
 		e = _mm512_maskz_mov_ps(m, e);
 		_mm512_mask_storeu_ps(x + i, m, e);
@@ -75,7 +46,7 @@ softmax_row(float *x, uint16_t *y, unsigned L)
 	}
 	inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
 	for (unsigned i = 0; i < L; i += 16) {
-		__mmask16 m = tail(L, i);
+		__mmask16 m = bx_tail16(L, i);
 		__m256bh b =
 			_mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
 

@@ -144,43 +144,6 @@ rmsnorm(float *out, const float *x, const float *g, uint32_t n, float eps)
 	}
 }
 
-/* One head of one token: softmax(q K^T / sqrt(hd)) V over positions 0..pos. */
-static void
-attend_head(const struct bx_llm_config *c, const struct llm_kv *kv, uint32_t l, uint32_t pos,
-            uint32_t h, const float *q, float *out, float *att)
-{
-	uint32_t hd = c->head_dim, kvd = hd * c->n_kv_heads;
-	uint32_t off = (h / (c->n_heads / c->n_kv_heads)) * hd;
-	const float *kc = kv->k + (size_t)l * kv->ctx_len * kvd + off;
-	const float *vc = kv->v + (size_t)l * kv->ctx_len * kvd + off;
-	float max = -INFINITY, scale = 1.0f / sqrtf((float)hd);
-	double sum = 0;
-
-	for (uint32_t t = 0; t <= pos; t++) {
-		const float *kt = kc + (size_t)t * kvd;
-		float s = 0;
-
-		for (uint32_t i = 0; i < hd; i++) {
-			s += q[i] * kt[i];
-		}
-		att[t] = s * scale;
-		max = att[t] > max ? att[t] : max;
-	}
-	for (uint32_t t = 0; t <= pos; t++) {
-		att[t] = expf(att[t] - max);
-		sum += att[t];
-	}
-	memset(out, 0, hd * sizeof(*out));
-	for (uint32_t t = 0; t <= pos; t++) {
-		const float *vt = vc + (size_t)t * kvd;
-		float a = (float)(att[t] / sum);
-
-		for (uint32_t i = 0; i < hd; i++) {
-			out[i] += a * vt[i];
-		}
-	}
-}
-
 static void
 attention(struct llm_fwd *f, struct llm_kv *const *kvs, const uint32_t *pos, unsigned nb,
           uint32_t l)
@@ -201,8 +164,9 @@ attention(struct llm_fwd *f, struct llm_kv *const *kvs, const uint32_t *pos, uns
 		uint32_t b = i / nh, h = i % nh;
 		float *att = f->att + (size_t)omp_get_thread_num() * c->seq_len;
 
-		attend_head(c, kvs[b], l, pos[b], h, f->q + (size_t)b * D + (size_t)h * c->head_dim,
-		            f->xb + (size_t)b * D + (size_t)h * c->head_dim, att);
+		size_t o = (size_t)b * D + (size_t)h * c->head_dim;
+
+		llm_attend_head(c, kvs[b], l, pos[b], h, f->q + o, f->xb + o, att);
 	}
 }
 

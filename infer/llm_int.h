@@ -179,6 +179,9 @@ struct llm_kv {
 };
 
 void llm_rope(const struct bx_llm_config *c, float *v, uint32_t nb_heads, uint32_t pos);
+/* llm_attn.c: one head of one token at pos: out[hd] = softmax(q K^T / sqrt(hd)) V; att[pos+1]. */
+void llm_attend_head(const struct bx_llm_config *c, const struct llm_kv *kv, uint32_t l, uint32_t pos,
+                     uint32_t h, const float *q, float *out, float *att);
 /* Reference: one token at pos, logits[vocab]; scratch of llm_ref_scratch_floats(). */
 size_t llm_ref_scratch_floats(const struct bx_llm_config *c);
 void llm_ref_forward(const struct bx_llm_model *m, struct llm_kv *kv, int32_t tok, uint32_t pos,
