@@ -24,7 +24,8 @@ struct llm_fwd {
 	float *att;                      /* [nt][seq_len] */
 	uint8_t *act;                    /* [max_batch] packed activations */
 	size_t act_bytes;
-	uint16_t *xbf; /* [max_batch][wide rounded up to 32] bf16 activations */
+	uint16_t *xbf;             /* [max_batch][wide rounded up to 32] bf16 activations */
+	struct llm_dnnl_ctx *dnnl; /* oneDNN matmuls when the model has its copies */
 };
 
 static bool
@@ -51,7 +52,8 @@ llm_fwd_create(const struct bx_llm_model *m, unsigned max_batch, unsigned nb_thr
 	f->act_bytes = llm_act_bytes(wide);
 	f->act = bx_aligned_alloc(64, B * f->act_bytes);
 	f->xbf = bx_aligned_alloc(64, B * llm_bf16_cols(wide) * 2);
-	if (!f->x || !f->act || !f->xbf) {
+	if (!f->x || !f->act || !f->xbf ||
+	    (m->dnnl && llm_dnnl_ctx_create(m, max_batch, f->nt, &f->dnnl))) {
 		llm_fwd_destroy(f);
 		return -ENOMEM;
 	}
@@ -76,6 +78,7 @@ llm_fwd_destroy(struct llm_fwd *f)
 	bx_free(f->x);
 	bx_free(f->act);
 	bx_free(f->xbf);
+	llm_dnnl_ctx_destroy(f->dnnl);
 	bx_free(f);
 }
 
@@ -92,6 +95,10 @@ matmul_n(struct llm_fwd *f, const struct llm_tensor *const *ws, float *const *ou
 	size_t ab = llm_act_bytes(cols), kp = llm_bf16_cols(cols);
 	bool bf16 = nb >= LLM_BF16_MIN_BATCH, blocks = false;
 
+	if (f->dnnl && nb >= f->m->dnnl_min_batch &&
+	    llm_dnnl_matmul(f->dnnl, ws, outs, nw, x, nb) == 0) {
+		return;
+	}
 	for (unsigned i = 0; i < nw; i++) {
 		bf16 = bf16 && ws[i]->bf16;
 		blocks = blocks || is_block(ws[i]->type);

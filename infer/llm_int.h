@@ -27,6 +27,7 @@ struct llm_tensor {
 	uint32_t rows, cols;
 	const uint16_t *bf16; /* [rows][cols rounded up to 32], from bx_llm_model_pack_bf16 */
 	const uint8_t *i8x16; /* rows interleaved by 16, from bx_llm_model_pack_i8 */
+	const struct llm_dnnl_w *dnnl; /* packed for oneDNN, from bx_llm_model_pack_dnnl */
 };
 
 struct llm_layer {
@@ -77,9 +78,11 @@ struct bx_llm_model {
 	struct llm_vocab vocab; /* n == 0: no tokenizer */
 	void *map;              /* file mapping, or NULL */
 	size_t map_len;
-	void *blob;      /* owned weights (synthetic models), or NULL */
-	uint16_t *bf16s; /* owned bf16 copies of the matrices, or NULL */
-	uint8_t *i8s;    /* owned row-interleaved int8 copies, or NULL */
+	void *blob;                  /* owned weights (synthetic models), or NULL */
+	uint16_t *bf16s;             /* owned bf16 copies of the matrices, or NULL */
+	uint8_t *i8s;                /* owned row-interleaved int8 copies, or NULL */
+	struct llm_dnnl_model *dnnl; /* owned oneDNN copies, or NULL */
+	unsigned dnnl_min_batch;     /* steps of this many tokens or more run on them */
 	char origin[16];
 };
 
@@ -137,6 +140,33 @@ float llm_dot_ref(enum bx_llm_type type, const void *row, const struct llm_q8a *
 /* The kernels' dot of one block row with a packed activation. */
 float llm_dot_fast(enum bx_llm_type type, const void *row, const uint8_t *act, size_t n);
 
+/*
+ * ---- llm_dnnl.c ---- oneDNN matmuls for prefill chunks and batched steps,
+ * on copies packed at load (bx_llm_model_pack_dnnl): int8 per output row for
+ * block types (u8 x s8 AMX/VNNI, activations quantized per token), bf16 for
+ * F16/BF16, f32 for F32.
+ */
+#define LLM_DNNL_MIN_BATCH 4
+struct llm_dnnl_w;
+struct llm_dnnl_model;
+struct llm_dnnl_ctx;
+void llm_dnnl_model_free(struct llm_dnnl_model *dm);
+/* Bytes the copies take (packed weights, scales, column sums). */
+size_t llm_dnnl_model_bytes(const struct llm_dnnl_model *dm);
+/* A worker's primitives and buffers for steps of up to max_batch tokens; sets the thread's OMP count. */
+int llm_dnnl_ctx_create(const struct bx_llm_model *m, unsigned max_batch, unsigned nb_threads,
+                        struct llm_dnnl_ctx **out);
+void llm_dnnl_ctx_destroy(struct llm_dnnl_ctx *dc);
+/*
+ * outs[i] [nb][ws[i]->rows] = ws[i] x[b] for nb tokens of x [nb][cols]: 0, or
+ * -ENOTSUP (a matrix not packed, no good kernel for this nb, called inside a
+ * parallel region: nothing written) or -ENOMEM. Not inside an omp parallel region.
+ */
+int llm_dnnl_matmul(struct llm_dnnl_ctx *dc, const struct llm_tensor *const *ws, float *const *outs,
+                    unsigned nw, const float *x, unsigned nb);
+/* The implementation oneDNN runs for t at nb tokens (creating it), or NULL if none. */
+const char *llm_dnnl_impl(struct llm_dnnl_ctx *dc, const struct llm_tensor *t, unsigned nb);
+
 /* ---- llm_model.c ---- */
 int llm_model_alloc(struct bx_llm_model **out);
 /* A new model with `path` mapped into m->map; on error nothing is left behind. */
@@ -180,8 +210,8 @@ struct llm_kv {
 
 void llm_rope(const struct bx_llm_config *c, float *v, uint32_t nb_heads, uint32_t pos);
 /* llm_attn.c: one head of one token at pos: out[hd] = softmax(q K^T / sqrt(hd)) V; att[pos+1]. */
-void llm_attend_head(const struct bx_llm_config *c, const struct llm_kv *kv, uint32_t l, uint32_t pos,
-                     uint32_t h, const float *q, float *out, float *att);
+void llm_attend_head(const struct bx_llm_config *c, const struct llm_kv *kv, uint32_t l,
+                     uint32_t pos, uint32_t h, const float *q, float *out, float *att);
 /* Reference: one token at pos, logits[vocab]; scratch of llm_ref_scratch_floats(). */
 size_t llm_ref_scratch_floats(const struct bx_llm_config *c);
 void llm_ref_forward(const struct bx_llm_model *m, struct llm_kv *kv, int32_t tok, uint32_t pos,

@@ -94,6 +94,7 @@ bx_llm_model_destroy(struct bx_llm_model *m)
 	bx_free(m->blob);
 	bx_free(m->bf16s);
 	bx_free(m->i8s);
+	llm_dnnl_model_free(m->dnnl);
 	bx_free(m->norms);
 	bx_free(m->layers);
 	llm_vocab_free(&m->vocab);

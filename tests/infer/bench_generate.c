@@ -12,6 +12,11 @@
  * BX_BENCH_BF16=1 adds the bf16 copies
  * (prefill and 16-sequence steps then run AVX512-BF16: faster while the
  * weights fit in cache, slower than the quantized blocks at 1 B here).
+ *
+ * Each type then gets the oneDNN copies (bx_llm_model_pack_dnnl) and runs
+ * prefill and the 4- and 16-sequence steps again as <type>_dnnl_*, next to
+ * the figures above; BX_BENCH_NO_DNNL=1 leaves that out. Both paths print
+ * decode_16seq_over_1seq against the same single-stream rate.
  */
 #include <errno.h>
 #include <omp.h>
@@ -93,6 +98,7 @@ struct run {
 	struct bx_llm_seq *seqs[16];
 	const char *name;
 	double bound; /* tokens/s at the bandwidth bound */
+	double rate1; /* single-sequence decode tokens/s */
 };
 
 static int
@@ -121,7 +127,7 @@ close_seqs(struct run *r, unsigned n)
 }
 
 static int
-decode(struct run *r, unsigned n, unsigned steps, const int32_t *prompt)
+decode(struct run *r, unsigned n, unsigned steps, const int32_t *prompt, double *out)
 {
 	struct bx_llm_event ev[16];
 	char name[64];
@@ -148,6 +154,7 @@ decode(struct run *r, unsigned n, unsigned steps, const int32_t *prompt)
 	} else {
 		bx_bench_emit("generate", name, "per_seq_tokens_per_s", rate / n, "tok/s");
 	}
+	*out = rate;
 	close_seqs(r, n);
 	return 0;
 }
@@ -176,6 +183,32 @@ prefill(struct run *r, const int32_t *prompt, size_t np)
 	return ret;
 }
 
+/*
+ * Prefill of 128 tokens (chunks of 64), decode at 4 and 16 sequences, and
+ * with single the 1-sequence decode that every path shares (it never
+ * leaves the block kernels); 16 sequences over 1 as its own figure.
+ */
+static int
+run_path(struct run *r, unsigned nt, const int32_t *prompt, bool single)
+{
+	double rate4, rate16;
+	int ret = bx_llm_ctx_create(r->m, 64, nt, false, &r->ctx);
+
+	ret = ret ? ret : prefill(r, prompt, 128);
+	if (!ret && single) {
+		ret = decode(r, 1, 24, prompt, &r->rate1);
+	}
+	ret = ret ? ret : decode(r, 4, 12, prompt, &rate4);
+	ret = ret ? ret : decode(r, 16, 8, prompt, &rate16);
+	if (!ret) {
+		bx_bench_emit("generate", r->name, "decode_16seq_over_1seq", rate16 / r->rate1,
+		              "x");
+	}
+	bx_llm_ctx_destroy(r->ctx);
+	r->ctx = NULL;
+	return ret;
+}
+
 static int
 bench_type(const struct bx_llm_config *cfg, enum bx_llm_type type, unsigned nt, double bw)
 {
@@ -183,6 +216,7 @@ bench_type(const struct bx_llm_config *cfg, enum bx_llm_type type, unsigned nt, 
 	struct bx_llm_model *m;
 	struct bx_errbuf eb;
 	int32_t prompt[128];
+	char dname[32];
 	double t0 = now_s();
 	int ret;
 
@@ -208,12 +242,20 @@ bench_type(const struct bx_llm_config *cfg, enum bx_llm_type type, unsigned nt, 
 	bx_bench_emit("generate", r.name, "weight_bytes", (double)bx_llm_model_weight_bytes(m),
 	              "B");
 	bx_bench_emit("generate", r.name, "bandwidth_bound_tokens_per_s", r.bound, "tok/s");
-	ret = bx_llm_ctx_create(m, 64, nt, false, &r.ctx);
-	ret = ret ? ret : prefill(&r, prompt, 128);
-	ret = ret ? ret : decode(&r, 1, 24, prompt);
-	ret = ret ? ret : decode(&r, 4, 12, prompt);
-	ret = ret ? ret : decode(&r, 16, 8, prompt);
-	bx_llm_ctx_destroy(r.ctx);
+	ret = run_path(&r, nt, prompt, true);
+	/* the same model with oneDNN copies: prefill and batched steps on AMX/VNNI matmuls */
+	if (!ret && !getenv("BX_BENCH_NO_DNNL")) {
+		t0 = now_s();
+		if (bx_llm_model_pack_dnnl(m, &eb) == 0) {
+			snprintf(dname, sizeof(dname), "%s_dnnl", r.name);
+			fprintf(stderr, "%s: oneDNN copies packed in %.1f s\n", r.name,
+			        now_s() - t0);
+			r.name = dname;
+			ret = run_path(&r, nt, prompt, false);
+		} else {
+			fprintf(stderr, "bench_generate: no oneDNN path: %s\n", eb.msg);
+		}
+	}
 	bx_llm_model_destroy(m);
 	return ret;
 }

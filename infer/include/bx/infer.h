@@ -404,6 +404,20 @@ int bx_llm_model_pack_bf16(struct bx_llm_model *m, struct bx_errbuf *eb);
  */
 int bx_llm_model_pack_i8(struct bx_llm_model *m, struct bx_errbuf *eb);
 
+/*
+ * Add copies of every matrix packed for oneDNN matmuls: block types
+ * (Q8_0, Q4_0, Q4_1, Q4_K, Q6_K) requantized to int8 with one scale per
+ * output row (1 byte a weight, besides the file's), F16/BF16 as bf16, F32
+ * as f32. Steps of 4 or more tokens (prefill chunks, several sequences)
+ * then run AMX or VNNI matmuls on them (u8 activations quantized per token),
+ * while single-sequence steps keep the block kernels. Takes precedence over
+ * the int8 and bf16 copies above for those steps. Call once after loading,
+ * before contexts use the model; uses the calling thread's OpenMP threads.
+ * Returns 0, -ENOTSUP (oneDNN has no AMX/VNNI/BF16 brgemm kernel for these
+ * matrices on this CPU; named in eb) or -ENOMEM.
+ */
+int bx_llm_model_pack_dnnl(struct bx_llm_model *m, struct bx_errbuf *eb);
+
 /* ---- quantization blocks (ggml layouts) ---- */
 
 /* Bytes of one row of n values of type, or 0 if n is not a multiple of its block. */
