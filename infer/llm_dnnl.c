@@ -501,13 +501,13 @@ struct llm_dnnl_ctx {
 	const struct llm_dnnl_model *dm;
 	dnnl_engine_t eng;
 	dnnl_stream_t strm;
-	unsigned nt, max_batch;
-	struct mm_entry *e;  /* [nb_shapes][max_batch], M = 1 .. max_batch */
-	dnnl_memory_t *wmem; /* [nb_w] each group's packed weights */
-	void *src;           /* [max_batch][bf16 cols of k_max] u8 or bf16 activations */
-	int32_t *acc;        /* [max_batch][n_max] s32 or f32 sums */
-	float *sa;           /* [max_batch] activation scales */
-	int32_t *zp;         /* [max_batch] zero points */
+	unsigned nt, max_rows; /* a matmul runs on at most max_rows tokens at a time */
+	struct mm_entry *e;    /* [nb_shapes][max_rows], M = 1 .. max_rows */
+	dnnl_memory_t *wmem;   /* [nb_w] each group's packed weights */
+	void *src;             /* [max_rows][bf16 cols of k_max] u8 or bf16 activations */
+	int32_t *acc;          /* [max_rows][n_max] s32 or f32 sums */
+	float *sa;             /* [max_rows] activation scales */
+	int32_t *zp;           /* [max_rows] zero points */
 	void *scratch;
 	size_t scratch_bytes;
 };
@@ -528,7 +528,7 @@ llm_dnnl_ctx_destroy(struct llm_dnnl_ctx *dc)
 	if (!dc) {
 		return;
 	}
-	for (size_t i = 0; dc->e && i < (size_t)dc->dm->nb_shapes * dc->max_batch; i++) {
+	for (size_t i = 0; dc->e && i < (size_t)dc->dm->nb_shapes * dc->max_rows; i++) {
 		entry_free(&dc->e[i]);
 	}
 	for (unsigned i = 0; dc->wmem && i < dc->dm->nb_w; i++) {
@@ -574,14 +574,14 @@ llm_dnnl_ctx_create(const struct bx_llm_model *m, unsigned max_batch, unsigned n
 {
 	const struct llm_dnnl_model *dm = m->dnnl;
 	struct llm_dnnl_ctx *dc = bx_calloc(1, sizeof(*dc));
-	size_t B = max_batch;
+	size_t B = BX_MIN(max_batch, LLM_DNNL_ROWS_MAX);
 	int ret = -ENOMEM;
 
 	if (!dc) {
 		return -ENOMEM;
 	}
 	dc->dm = dm;
-	dc->max_batch = max_batch;
+	dc->max_rows = (unsigned)B;
 	dc->nt = nb_threads ? nb_threads : 1;
 	omp_set_num_threads((int)dc->nt);
 	dc->e = bx_calloc((size_t)dm->nb_shapes * B, sizeof(*dc->e));
@@ -653,7 +653,7 @@ out:
 static struct mm_entry *
 entry(struct llm_dnnl_ctx *dc, const struct llm_dnnl_w *g, unsigned rows)
 {
-	struct mm_entry *e = &dc->e[(size_t)g->shape * dc->max_batch + rows - 1];
+	struct mm_entry *e = &dc->e[(size_t)g->shape * dc->max_rows + rows - 1];
 
 	if (e->state == 0) {
 		e->state = entry_create(dc, g, rows, e) == dnnl_success ? 1 : -1;
@@ -667,7 +667,7 @@ llm_dnnl_impl(struct llm_dnnl_ctx *dc, const struct llm_tensor *t, unsigned rows
 	const_dnnl_primitive_desc_t pd;
 	struct mm_entry *e;
 
-	if (!t->dnnl || !rows || rows > dc->max_batch) {
+	if (!t->dnnl || !rows || rows > dc->max_rows) {
 		return NULL;
 	}
 	omp_set_num_threads((int)dc->nt);
@@ -800,7 +800,7 @@ static int
 run(struct llm_dnnl_ctx *dc, const struct llm_dnnl_w *g, const float *x, unsigned nb,
     float *const *outs)
 {
-	struct mm_entry *e = &dc->e[(size_t)g->shape * dc->max_batch + nb - 1];
+	struct mm_entry *e = &dc->e[(size_t)g->shape * dc->max_rows + nb - 1];
 	void *src = g->wdt == dnnl_f32 ? (void *)(uintptr_t)x : dc->src;
 	dnnl_exec_arg_t args[] = { { DNNL_ARG_SRC, e->src },
 		                   { DNNL_ARG_WEIGHTS, dc->wmem[g->id] },
@@ -818,40 +818,75 @@ out:
 	return dnnl_errno(st);
 }
 
+/* ws[0..nw) as whole groups, each with its primitive for M = rows. */
+static bool
+runnable(struct llm_dnnl_ctx *dc, const struct llm_tensor *const *ws, unsigned nw, unsigned rows)
+{
+	const struct llm_dnnl_w *g = NULL;
+
+	for (unsigned i = 0; i < nw; i += g->nb) {
+		g = ws[i]->dnnl;
+		if (!g || i + g->nb > nw || !entry(dc, g, rows)) {
+			return false;
+		}
+		for (unsigned j = 0; j < g->nb; j++) {
+			if (ws[i + j] != g->t[j]) {
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
+/* Tokens r0 .. r0 + rows of the step. */
+static int
+run_rows(struct llm_dnnl_ctx *dc, const struct llm_tensor *const *ws, float *const *outs,
+         unsigned nw, const float *x, unsigned r0, unsigned rows)
+{
+	const struct llm_dnnl_w *g = NULL;
+	dnnl_data_type_t ready = dnnl_data_type_undef;
+	const float *xr = x + (size_t)r0 * ws[0]->cols;
+
+	for (unsigned i = 0; i < nw; i += g->nb) {
+		float *o[GROUP_MAX];
+		int ret;
+
+		g = ws[i]->dnnl;
+		for (unsigned j = 0; j < g->nb; j++) {
+			o[j] = outs[i + j] + (size_t)r0 * ws[i + j]->rows;
+		}
+		if (g->wdt != dnnl_f32 && g->wdt != ready) {
+			prep_src(dc, g, xr, rows);
+			ready = g->wdt;
+		}
+		ret = run(dc, g, xr, rows, o);
+		if (ret) {
+			return ret;
+		}
+	}
+	return 0;
+}
+
 int
 llm_dnnl_matmul(struct llm_dnnl_ctx *dc, const struct llm_tensor *const *ws, float *const *outs,
                 unsigned nw, const float *x, unsigned nb)
 {
-	const struct llm_dnnl_w *g = NULL;
-	dnnl_data_type_t ready = dnnl_data_type_undef;
+	unsigned chunk = dc->max_rows;
 
-	if (!nb || nb > dc->max_batch || omp_in_parallel()) {
+	if (!nb || omp_in_parallel()) {
 		return -ENOTSUP;
 	}
 	if (omp_get_max_threads() != (int)dc->nt) {
 		omp_set_num_threads((int)dc->nt);
 	}
-	/* every group runnable before any runs: a refusal leaves the whole step to the kernels */
-	for (unsigned i = 0; i < nw; i += g->nb) {
-		g = ws[i]->dnnl;
-		if (!g || i + g->nb > nw || !entry(dc, g, nb)) {
-			return -ENOTSUP;
-		}
-		for (unsigned j = 0; j < g->nb; j++) {
-			if (ws[i + j] != g->t[j]) {
-				return -ENOTSUP;
-			}
-		}
+	/* every primitive ready before any runs: a refusal leaves the whole step to the kernels */
+	if (!runnable(dc, ws, nw, BX_MIN(nb, chunk)) ||
+	    (nb > chunk && nb % chunk && !runnable(dc, ws, nw, nb % chunk))) {
+		return -ENOTSUP;
 	}
-	for (unsigned i = 0; i < nw; i += g->nb) {
-		int ret;
+	for (unsigned r0 = 0; r0 < nb; r0 += chunk) {
+		int ret = run_rows(dc, ws, outs, nw, x, r0, BX_MIN(nb - r0, chunk));
 
-		g = ws[i]->dnnl;
-		if (g->wdt != dnnl_f32 && g->wdt != ready) {
-			prep_src(dc, g, x, nb);
-			ready = g->wdt;
-		}
-		ret = run(dc, g, x, nb, outs + i);
 		if (ret) {
 			return ret;
 		}

@@ -147,6 +147,7 @@ float llm_dot_fast(enum bx_llm_type type, const void *row, const uint8_t *act, s
  * F16/BF16, f32 for F32.
  */
 #define LLM_DNNL_MIN_BATCH 4
+#define LLM_DNNL_ROWS_MAX  256 /* longer steps run in pieces of this many tokens */
 struct llm_dnnl_w;
 struct llm_dnnl_model;
 struct llm_dnnl_ctx;
@@ -158,9 +159,10 @@ int llm_dnnl_ctx_create(const struct bx_llm_model *m, unsigned max_batch, unsign
                         struct llm_dnnl_ctx **out);
 void llm_dnnl_ctx_destroy(struct llm_dnnl_ctx *dc);
 /*
- * outs[i] [nb][ws[i]->rows] = ws[i] x[b] for nb tokens of x [nb][cols]: 0, or
- * -ENOTSUP (a matrix not packed, no good kernel for this nb, called inside a
- * parallel region: nothing written) or -ENOMEM. Not inside an omp parallel region.
+ * outs[i] [nb][ws[i]->rows] = ws[i] x[b] for nb tokens of x [nb][cols]
+ * (Q|K|V and gate|up as packed together, or one matrix): 0, or -ENOTSUP (a
+ * matrix not packed or not with its group, no good kernel for this nb,
+ * called inside an OpenMP parallel region: nothing written) or -ENOMEM.
  */
 int llm_dnnl_matmul(struct llm_dnnl_ctx *dc, const struct llm_tensor *const *ws, float *const *outs,
                     unsigned nw, const float *x, unsigned nb);
@@ -216,6 +218,33 @@ void llm_attend_head(const struct bx_llm_config *c, const struct llm_kv *kv, uin
 size_t llm_ref_scratch_floats(const struct bx_llm_config *c);
 void llm_ref_forward(const struct bx_llm_model *m, struct llm_kv *kv, int32_t tok, uint32_t pos,
                      float *scratch, float *logits);
+
+/* The inputs of a layer's linear maps (Q/K/V, output, gate/up, down), for calibration. */
+enum llm_tap {
+	LLM_TAP_ATTN,
+	LLM_TAP_WO,
+	LLM_TAP_FFN,
+	LLM_TAP_DOWN,
+	LLM_TAP_N
+};
+
+typedef void llm_tap_fn(void *arg, uint32_t layer, enum llm_tap which, const float *x, uint32_t n);
+void llm_ref_forward_tap(const struct bx_llm_model *m, struct llm_kv *kv, int32_t tok, uint32_t pos,
+                         float *scratch, float *logits, llm_tap_fn *tap, void *arg);
+
+/*
+ * ---- llm_gptq.c ---- GPTQ for the block types: the second moments of each
+ * linear map's input over calibration tokens (the model's own samples),
+ * then rows quantized one column at a time with the error spread over the
+ * columns not yet quantized.
+ */
+struct llm_calib;
+int llm_calib_run(const struct bx_llm_model *m, unsigned tokens, uint64_t seed,
+                  struct llm_calib **out, struct bx_errbuf *eb);
+void llm_calib_free(struct llm_calib *c);
+/* t's rows as `type` blocks into out (rows x row bytes): 0, -ENOENT (not a layer matrix), -ENOMEM. */
+int llm_gptq(const struct llm_calib *c, const struct bx_llm_model *m, const struct llm_tensor *t,
+             enum bx_llm_type type, uint8_t *out);
 
 struct llm_fwd;
 int llm_fwd_create(const struct bx_llm_model *m, unsigned max_batch, unsigned nb_threads,
