@@ -117,6 +117,13 @@ load_llm(struct bxd *d, struct bx_errbuf *eb)
 	BX_LOG(NOTICE, "generation model %s: %u layers, dim %u, vocab %u", path,
 	       bx_llm_model_config(d->llm)->n_layers, bx_llm_model_config(d->llm)->dim,
 	       bx_llm_model_config(d->llm)->vocab_size);
+	/* prefill and batched steps on oneDNN AMX/VNNI matmuls; without them, the block kernels */
+	ret = bx_llm_model_pack_dnnl(d->llm, eb);
+	if (ret < 0) {
+		BX_LOG(WARN,
+		       "generation: no oneDNN copies (%s): batched steps run the block kernels",
+		       eb->msg);
+	}
 	return 0;
 }
 
