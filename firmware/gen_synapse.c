@@ -81,19 +81,20 @@ release(struct bx_fw_gen *g, struct gen_job *job)
 	bx_mpmc_enqueue_burst(g->free_jobs, &obj, 1);
 }
 
-/* Answer a job: its completion, or status and message. */
+/*
+ * Answer a job: its completion, or status and message. A stream's text went
+ * out as chunks: completing it sends the last one.
+ */
 static void
 answer(struct bx_fw_gen *g, struct gen_job *job, int status, const char *msg)
 {
-	json_t *s = status == 0 ? json_stringn(job->text, job->len) : NULL;
+	json_t *s = status == 0 && !job->stream ? json_stringn(job->text, job->len) : NULL;
 	char *out = s != NULL ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
 
 	if (status != 0) {
 		bx_ticket_fail(job->ticket, status, msg);
-	} else if (job->stream) {
-		; /* the text went out as chunks: completing sends the last one */
-	} else if (out == NULL ||
-	           bx_ticket_set_output(job->ticket, "completion", out, strlen(out)) < 0) {
+	} else if (!job->stream && (out == NULL || bx_ticket_set_output(job->ticket, "completion",
+	                                                                out, strlen(out)) < 0)) {
 		bx_ticket_fail(job->ticket, 500, "Internal Server Error: completion too large");
 	}
 	free(out);
