@@ -389,14 +389,42 @@ write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
+/* A layer matrix through GPTQ: 0 written, 1 not for GPTQ (write it plainly), or -errno. */
+static int
+write_gptq(int fd, const struct wt *t, const struct bx_llm_model *m, const struct llm_calib *cal)
+{
+	size_t bytes = (size_t)t->rows * bx_llm_row_bytes(t->type, t->cols);
+	uint8_t *q;
+	int ret;
+
+	if (!cal || !t->src || t->src->type == t->type) {
+		return 1;
+	}
+	q = malloc(bytes);
+	if (!q) {
+		return -ENOMEM;
+	}
+	ret = llm_gptq(cal, m, t->src, t->type, q);
+	if (ret == 0) {
+		ret = write_all(fd, q, bytes);
+	}
+	free(q);
+	return ret == -ENOENT || ret == -EDOM ? 1 : ret;
+}
+
 /* Convert one tensor row by row (raw copy when the type already matches). */
 static int
-write_tensor(int fd, const struct wt *t, float *row, uint8_t *qrow)
+write_tensor(int fd, const struct wt *t, float *row, uint8_t *qrow, const struct bx_llm_model *m,
+             const struct llm_calib *cal)
 {
 	size_t rb = bx_llm_row_bytes(t->type, t->cols);
 	static const uint8_t zero[ALIGN];
-	int ret = 0;
+	int ret = write_gptq(fd, t, m, cal);
 
+	if (ret <= 0) {
+		goto pad;
+	}
+	ret = 0;
 	for (uint32_t r = 0; r < t->rows && !ret; r++) {
 		if (t->vec) {
 			ret = write_all(fd, t->vec, rb);
@@ -408,6 +436,7 @@ write_tensor(int fd, const struct wt *t, float *row, uint8_t *qrow)
 			ret = write_all(fd, qrow, rb);
 		}
 	}
+pad:
 	if (!ret && t->size % ALIGN) {
 		ret = write_all(fd, zero, ALIGN - t->size % ALIGN);
 	}
@@ -418,7 +447,15 @@ int
 bx_llm_write_gguf(const struct bx_llm_model *m, enum bx_llm_type type, const char *path,
                   struct bx_errbuf *eb)
 {
+	return bx_llm_write_gguf_opts(m, type, path, NULL, eb);
+}
+
+int
+bx_llm_write_gguf_opts(const struct bx_llm_model *m, enum bx_llm_type type, const char *path,
+                       const struct bx_llm_write_opts *o, struct bx_errbuf *eb)
+{
 	unsigned nt = 3 + 9 * m->cfg.n_layers;
+	struct llm_calib *cal = NULL;
 	struct wt *t = calloc(nt, sizeof(*t));
 	float *row = malloc(2 * (size_t)(m->cfg.hidden_dim + m->cfg.dim) * sizeof(float));
 	struct wbuf b = { 0 };
@@ -432,6 +469,11 @@ bx_llm_write_gguf(const struct bx_llm_model *m, enum bx_llm_type type, const cha
 	}
 	if (!t || !row) {
 		ret = bx_err(eb, ENOMEM, "%s: out of memory", path);
+		goto out_free;
+	}
+	if (o && o->calib_tokens &&
+	    (type == BX_LLM_Q8_0 || type == BX_LLM_Q4_0 || type == BX_LLM_Q4_1) &&
+	    (ret = llm_calib_run(m, o->calib_tokens, o->calib_seed, &cal, eb)) != 0) {
 		goto out_free;
 	}
 	nt = list_tensors(m, type, t);
@@ -448,12 +490,13 @@ bx_llm_write_gguf(const struct bx_llm_model *m, enum bx_llm_type type, const cha
 	ret = write_all(fd, b.p, b.len);
 	for (unsigned i = 0; i < nt && !ret; i++) {
 		ret = write_tensor(fd, &t[i], row,
-		                   (uint8_t *)(row + m->cfg.hidden_dim + m->cfg.dim));
+		                   (uint8_t *)(row + m->cfg.hidden_dim + m->cfg.dim), m, cal);
 	}
 	if (close(fd) < 0 || ret) {
 		ret = bx_err(eb, EIO, "%s: write failed", path);
 	}
 out_free:
+	llm_calib_free(cal);
 	free(b.p);
 	free(row);
 	free(t);

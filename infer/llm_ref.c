@@ -116,6 +116,13 @@ void
 llm_ref_forward(const struct bx_llm_model *m, struct llm_kv *kv, int32_t tok, uint32_t pos,
                 float *scratch, float *logits)
 {
+	llm_ref_forward_tap(m, kv, tok, pos, scratch, logits, NULL, NULL);
+}
+
+void
+llm_ref_forward_tap(const struct bx_llm_model *m, struct llm_kv *kv, int32_t tok, uint32_t pos,
+                    float *scratch, float *logits, llm_tap_fn *tap, void *arg)
+{
 	const struct bx_llm_config *c = &m->cfg;
 	uint32_t D = c->dim, H = c->hidden_dim, kvd = c->head_dim * c->n_kv_heads;
 	float *x = scratch, *xb = x + D, *xb2 = xb + D, *q = xb2 + D, *row = q + D;
@@ -128,21 +135,33 @@ llm_ref_forward(const struct bx_llm_model *m, struct llm_kv *kv, int32_t tok, ui
 		float *vr = kv->v + ((size_t)l * kv->ctx_len + pos) * kvd;
 
 		rmsnorm(xb, x, y->attn_norm, D, c->rms_eps);
+		if (tap) {
+			tap(arg, l, LLM_TAP_ATTN, xb, D);
+		}
 		matvec(q, &y->wq, xb, row);
 		matvec(kr, &y->wk, xb, row);
 		matvec(vr, &y->wv, xb, row);
 		llm_rope(c, q, c->n_heads, pos);
 		llm_rope(c, kr, c->n_kv_heads, pos);
 		attention(c, kv, l, pos, q, xb, att);
+		if (tap) {
+			tap(arg, l, LLM_TAP_WO, xb, D);
+		}
 		matvec(xb2, &y->wo, xb, row);
 		for (uint32_t i = 0; i < D; i++) {
 			x[i] += xb2[i];
 		}
 		rmsnorm(xb, x, y->ffn_norm, D, c->rms_eps);
+		if (tap) {
+			tap(arg, l, LLM_TAP_FFN, xb, D);
+		}
 		matvec(hb, &y->w1, xb, row);
 		matvec(hb2, &y->w3, xb, row);
 		for (uint32_t i = 0; i < H; i++) {
 			hb[i] = hb[i] / (1.0f + expf(-hb[i])) * hb2[i];
+		}
+		if (tap) {
+			tap(arg, l, LLM_TAP_DOWN, hb, H);
 		}
 		matvec(xb2, &y->w2, hb, row);
 		for (uint32_t i = 0; i < D; i++) {

@@ -162,20 +162,26 @@ gguf_path(enum bx_llm_type t, char *buf, size_t len)
 }
 
 static struct bx_llm_model *
-convert(const struct bx_llm_model *src, enum bx_llm_type t)
+convert_opts(const struct bx_llm_model *src, enum bx_llm_type t, const struct bx_llm_write_opts *o)
 {
 	char path[128];
 	struct bx_errbuf eb;
 	struct bx_llm_model *m = NULL;
 
 	gguf_path(t, path, sizeof(path));
-	assert_int_equal(bx_llm_write_gguf(src, t, path, &eb), 0);
+	assert_int_equal(bx_llm_write_gguf_opts(src, t, path, o, &eb), 0);
 	if (bx_llm_load_gguf(path, &m, &eb)) {
 		print_error("%s\n", eb.msg);
 	}
 	unlink(path);
 	assert_non_null(m);
 	return m;
+}
+
+static struct bx_llm_model *
+convert(const struct bx_llm_model *src, enum bx_llm_type t)
+{
+	return convert_opts(src, t, NULL);
 }
 
 /* Held aside: not from the fortunes files; written for this test. */
@@ -243,67 +249,97 @@ static const char *const prompts[] = {
 #define NP    BX_ARRAY_SIZE(prompts)
 #define STEPS 200
 
+/* The .bin's greedy runs from every prompt, and its top-2 margin at each step. */
+struct same_ref {
+	struct bx_llm_model *bin;
+	int32_t ids[NP][16], want[NP][STEPS];
+	float marg[NP][STEPS];
+	size_t n[NP];
+	double ppl_f32;
+};
+
+/*
+ * One converted file: how many prompts give the .bin's first 20 tokens
+ * (200 for F32). A prompt that differs earlier must do so where the .bin's
+ * own top-2 margin is below the type's quantization noise.
+ */
+static unsigned
+same_tokens(const struct same_ref *r, enum bx_llm_type type, unsigned calib)
+{
+	struct bx_llm_write_opts o = { .calib_tokens = calib, .calib_seed = 7 };
+	struct bx_llm_model *g = convert_opts(r->bin, type, &o);
+	bool eight = type == BX_LLM_Q8_0 || type == BX_LLM_BF16;
+	float noise = type == BX_LLM_F16 ? 0.01f : eight ? 0.05f : 0.25f;
+	double ppl = perplexity(g, false);
+	int32_t got[STEPS];
+	unsigned full = 0;
+
+	assert_true(bx_llm_model_config(g)->tied);
+	print_message("GGUF %-4s%s perplexity %.3f; greedy tokens equal to the .bin:",
+	              bx_llm_type_name(type), calib ? " GPTQ" : "", ppl);
+	for (unsigned p = 0; p < NP; p++) {
+		unsigned k = llm_greedy(g, false, r->ids[p], r->n[p], STEPS, got, NULL, NULL, 0),
+			 same = 0;
+
+		while (same < k && got[same] == r->want[p][same]) {
+			same++;
+		}
+		full += same >= 20;
+		print_message(" %u", same);
+		if (type == BX_LLM_F32) {
+			assert_int_equal(same, STEPS);
+		} else if (same < 20) {
+			print_message(" (margin %.3f)", r->marg[p][same]);
+			assert_true(r->marg[p][same] < noise);
+		}
+	}
+	print_message("; %u of %zu prompts >= 20\n", full, NP);
+	assert_true(ppl < r->ppl_f32 * (eight || type == BX_LLM_F16 ? 1.01 : 1.05));
+	bx_llm_model_destroy(g);
+	return full;
+}
+
 /*
  * F32 and F16 files: the .bin's 200 greedy tokens exactly. Quantized files:
  * the same first 20 tokens, except where the .bin's own top-2 margin at the
  * step that differs is below the quantization noise (near-ties exist: from
- * "Never" the first step's margin is 0.003); perplexity near F32's.
+ * "Never" the first step's margin is 0.003); perplexity near F32's. 4-bit
+ * files written with GPTQ calibration match on at least as many prompts as
+ * rounded ones (seed 7: 4 of 7 against 2 of 7).
  */
 static void
 test_gguf_same_tokens(void **state)
 {
 	static const enum bx_llm_type types[] = { BX_LLM_F32,  BX_LLM_F16,  BX_LLM_BF16,
 		                                  BX_LLM_Q8_0, BX_LLM_Q4_0, BX_LLM_Q4_1 };
-	struct bx_llm_model *bin = llm_load_l2c(FORTUNE, FORTUNE_TOK);
-	uint32_t V = bx_llm_model_config(bin)->vocab_size;
-	int32_t ids[NP][16], want[NP][STEPS], got[STEPS];
-	float *logits = malloc((size_t)STEPS * V * sizeof(float)), marg[NP][STEPS];
-	size_t n[NP];
-	double ppl_f32 = perplexity(bin, false);
+	struct same_ref *r = calloc(1, sizeof(*r));
+	float *logits;
+	uint32_t V;
+	unsigned full[BX_ARRAY_SIZE(types)];
 
+	assert_non_null(r);
+	r->bin = llm_load_l2c(FORTUNE, FORTUNE_TOK);
+	V = bx_llm_model_config(r->bin)->vocab_size;
+	logits = malloc((size_t)STEPS * V * sizeof(float));
+	r->ppl_f32 = perplexity(r->bin, false);
 	for (unsigned p = 0; p < NP; p++) {
-		assert_int_equal(bx_llm_tokenize(bin, prompts[p], strlen(prompts[p]), true, ids[p],
-		                                 16, &n[p]),
+		assert_int_equal(bx_llm_tokenize(r->bin, prompts[p], strlen(prompts[p]), true,
+		                                 r->ids[p], 16, &r->n[p]),
 		                 0);
-		llm_greedy(bin, false, ids[p], n[p], STEPS, want[p], logits, NULL, 0);
+		llm_greedy(r->bin, false, r->ids[p], r->n[p], STEPS, r->want[p], logits, NULL, 0);
 		for (unsigned k = 0; k < STEPS; k++) {
-			marg[p][k] = margin(logits + (size_t)k * V, V);
+			r->marg[p][k] = margin(logits + (size_t)k * V, V);
 		}
 	}
-	print_message("llama2.c F32: perplexity %.3f on held-aside text\n", ppl_f32);
+	print_message("llama2.c F32: perplexity %.3f on held-aside text\n", r->ppl_f32);
 	for (unsigned t = 0; t < BX_ARRAY_SIZE(types); t++) {
-		struct bx_llm_model *g = convert(bin, types[t]);
-		bool exact = types[t] == BX_LLM_F32;
-		bool eight = types[t] == BX_LLM_Q8_0 || types[t] == BX_LLM_BF16;
-		float noise = types[t] == BX_LLM_F16 ? 0.01f : eight ? 0.05f : 0.25f;
-		double ppl = perplexity(g, false);
-		unsigned full = 0;
-
-		assert_true(bx_llm_model_config(g)->tied);
-		print_message("GGUF %-4s perplexity %.3f; greedy tokens equal to the .bin:",
-		              bx_llm_type_name(types[t]), ppl);
-		for (unsigned p = 0; p < NP; p++) {
-			unsigned k = llm_greedy(g, false, ids[p], n[p], STEPS, got, NULL, NULL, 0),
-				 same = 0;
-
-			while (same < k && got[same] == want[p][same]) {
-				same++;
-			}
-			full += same >= 20;
-			print_message(" %u", same);
-			if (exact) {
-				assert_int_equal(same, STEPS);
-			} else if (same < 20) {
-				print_message(" (margin %.3f)", marg[p][same]);
-				assert_true(marg[p][same] < noise);
-			}
-		}
-		print_message("; %u of %zu prompts >= 20\n", full, NP);
-		assert_true(ppl < ppl_f32 * (eight || types[t] == BX_LLM_F16 ? 1.01 : 1.05));
-		bx_llm_model_destroy(g);
+		full[t] = same_tokens(r, types[t], 0);
 	}
+	assert_true(same_tokens(r, BX_LLM_Q4_0, 2048) >= full[4]);
+	assert_true(same_tokens(r, BX_LLM_Q4_1, 2048) >= full[5]);
 	free(logits);
-	bx_llm_model_destroy(bin);
+	bx_llm_model_destroy(r->bin);
+	free(r);
 }
 
 /* The quantized reference path and the AVX-512 path agree on a quantized file too. */

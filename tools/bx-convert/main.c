@@ -11,7 +11,9 @@
  *       15m (stories15M) or dim,hidden,layers,heads,kv_heads,vocab,seq_len
  *
  * T is F32 (default), F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K or Q6_K (K types: matrices whose rows
- * are not a multiple of 256 stay F32). Exit: 0 ok, 1 failure, 2 usage.
+ * are not a multiple of 256 stay F32). --calibrate=N quantizes Q8_0/Q4_0/Q4_1 layer matrices
+ * with GPTQ against N tokens the model samples itself (seeded by --seed), for models up to a
+ * few hundred million parameters. Exit: 0 ok, 1 failure, 2 usage.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -28,6 +30,7 @@ usage(FILE *f)
 	        "usage: bx-convert [--type=F32|F16|BF16|Q8_0|Q4_0|Q4_1|Q4_K|Q6_K] MODEL.bin TOKENIZER.bin "
 	        "OUT.gguf\n"
 	        "       bx-convert [--type=T] IN.gguf OUT.gguf\n"
+	        "       (either with --calibrate=N [--seed=N]: GPTQ on N self-sampled tokens)\n"
 	        "       bx-convert --synth=1b|15m|D,H,L,NH,NKV,V,S [--seed=N] [--type=T] "
 	        "OUT.gguf\n");
 }
@@ -113,6 +116,7 @@ main(int argc, char **argv)
 	unsigned long long seed = 1;
 	struct bx_llm_model *m = NULL;
 	struct bx_errbuf eb = { { 0 } };
+	struct bx_llm_write_opts opts = { 0 };
 	int i = 1, ret;
 
 	for (; i < argc && !strncmp(argv[i], "--", 2); i++) {
@@ -123,6 +127,8 @@ main(int argc, char **argv)
 			synth = argv[i] + 8;
 		} else if (!strncmp(argv[i], "--seed=", 7)) {
 			seed = strtoull(argv[i] + 7, NULL, 0);
+		} else if (!strncmp(argv[i], "--calibrate=", 12)) {
+			opts.calib_tokens = (unsigned)strtoul(argv[i] + 12, NULL, 0);
 		} else {
 			usage(!strcmp(argv[i], "--help") ? stdout : stderr);
 			return !strcmp(argv[i], "--help") ? 0 : 2;
@@ -141,7 +147,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "bx-convert: %s\n", eb.msg);
 		return 1;
 	}
-	ret = bx_llm_write_gguf(m, type, argv[argc - 1], &eb);
+	opts.calib_seed = seed;
+	ret = bx_llm_write_gguf_opts(m, type, argv[argc - 1], &opts, &eb);
 	if (ret) {
 		fprintf(stderr, "bx-convert: %s\n", eb.msg);
 	} else {

@@ -380,6 +380,22 @@ int bx_llm_synth(const struct bx_llm_config *cfg, enum bx_llm_type type, uint64_
 int bx_llm_write_gguf(const struct bx_llm_model *m, enum bx_llm_type type, const char *path,
                       struct bx_errbuf *eb);
 
+struct bx_llm_write_opts {
+	/*
+	 * > 0: Q8_0/Q4_0/Q4_1 layer matrices are quantized with GPTQ, against
+	 * the statistics of their inputs over this many tokens the model
+	 * samples itself (seeded by calib_seed), instead of rounding each
+	 * weight to its nearest level. For models whose statistics fit 2 GiB
+	 * (3 dim^2 + hidden^2 floats a layer); larger ones get -EFBIG.
+	 */
+	unsigned calib_tokens;
+	uint64_t calib_seed;
+};
+
+/* As bx_llm_write_gguf, with options (o may be NULL). */
+int bx_llm_write_gguf_opts(const struct bx_llm_model *m, enum bx_llm_type type, const char *path,
+                           const struct bx_llm_write_opts *o, struct bx_errbuf *eb);
+
 void bx_llm_model_destroy(struct bx_llm_model *m);
 const struct bx_llm_config *bx_llm_model_config(const struct bx_llm_model *m);
 /* Bytes of weights one decode step reads (matrices, the output layer included). */
