@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1230,6 +1231,7 @@ static void
 ticket_signal(struct bx_call_ticket *t, uint32_t bits)
 {
 	struct bx_axon_ctx *ax = t->ax;
+	void (*wake)(void *arg);
 	void *p = t;
 
 	if (__atomic_fetch_or(&t->state, bits | BX_TK_QUEUED, __ATOMIC_ACQ_REL) & BX_TK_QUEUED) {
@@ -1239,8 +1241,24 @@ ticket_signal(struct bx_call_ticket *t, uint32_t bits)
 	while (bx_mpmc_enqueue_burst(ax->done, &p, 1) != 1) {
 		;
 	}
-	if (ax->wake) {
-		ax->wake(ax->wake_arg);
+	/* counted first, then read: bx_axon_wake_off clears it first, then waits (both seq_cst) */
+	__atomic_fetch_add(&ax->wakers, 1, __ATOMIC_SEQ_CST);
+	wake = __atomic_load_n(&ax->wake, __ATOMIC_SEQ_CST);
+	if (wake) {
+		wake(ax->wake_arg);
+	}
+	__atomic_fetch_sub(&ax->wakers, 1, __ATOMIC_SEQ_CST);
+}
+
+void
+bx_axon_wake_off(struct bx_axon_ctx *ax)
+{
+	__atomic_store_n(&ax->wake, NULL, __ATOMIC_SEQ_CST);
+	for (uint32_t i = 0; i < ax->nb_tickets; i++) {
+		__atomic_store_n(&ax->tickets[i].conn, NULL, __ATOMIC_SEQ_CST);
+	}
+	while (__atomic_load_n(&ax->wakers, __ATOMIC_SEQ_CST) != 0) {
+		sched_yield();
 	}
 }
 

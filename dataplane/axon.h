@@ -118,6 +118,7 @@ struct bx_axon_ctx {
 	struct bx_mpmc *done;
 	void (*wake)(void *arg); /* set by the port: wakes this worker's loop */
 	void *wake_arg;
+	uint32_t wakers; /* calls of wake in progress (bx_axon_wake_off waits them out) */
 
 	/* SDK-style axon signatures, reused per caller hotkey for up to a second */
 	struct {
@@ -143,6 +144,15 @@ void bx_axon_ctx_fini(struct bx_axon_ctx *ax);
  */
 int bx_axon_handle(struct bx_axon_ctx *ax, const struct bx_http_req *req,
                    const struct bx_peer *peer, struct bx_obuf *out);
+
+/*
+ * The worker is going away: no ticket signal calls its wake hook and no
+ * bx_ticket_abandoned reads its connections from now on (every ticket is
+ * abandoned), and none is still doing so when this returns. Tickets completed
+ * later (a scheduler past the drain deadline) land in the done ring, which
+ * lives until bx_axon_ctx_fini (bx_dp_destroy).
+ */
+void bx_axon_wake_off(struct bx_axon_ctx *ax);
 
 /*
  * A ticket that completed or has stream bytes, or NULL; sets its

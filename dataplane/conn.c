@@ -308,9 +308,15 @@ bx_dp_listen(const struct bx_dp_conf *c, uint16_t port, struct bx_errbuf *eb)
 bool
 bx_ticket_abandoned(const struct bx_call_ticket *t)
 {
-	const struct bx_conn *c = t->conn;
+	uint32_t *busy = &t->ax->wakers; /* the port frees its connections only once this is 0 */
+	const struct bx_conn *c;
+	bool gone;
 
+	__atomic_fetch_add(busy, 1, __ATOMIC_SEQ_CST);
+	c = __atomic_load_n(&t->conn, __ATOMIC_SEQ_CST); /* NULL once the worker stopped */
 	/* Read while the owning worker may be closing or reusing the connection. */
-	return c == NULL || __atomic_load_n(&c->gen, __ATOMIC_RELAXED) != t->conn_gen ||
+	gone = c == NULL || __atomic_load_n(&c->gen, __ATOMIC_RELAXED) != t->conn_gen ||
 	       __atomic_load_n(&c->closing, __ATOMIC_RELAXED);
+	__atomic_fetch_sub(busy, 1, __ATOMIC_SEQ_CST);
+	return gone;
 }

@@ -245,6 +245,7 @@ worker_main(void *arg)
 		r = bx_thread_pin_self(w->cpu, &eb);
 	}
 	if (r == 0) {
+		bx_axon_ctx_fini(&w->ax); /* a restart: the last run's tickets */
 		r = bx_axon_ctx_init(&w->ax, &dp->sh);
 	}
 	if (r == 0) {
@@ -268,6 +269,7 @@ worker_main(void *arg)
 		w->run_rc = dp->ops->run(w);
 	}
 	bx_worker_offline(w);
+	bx_axon_wake_off(&w->ax); /* before the port's state the hook uses goes */
 	dp->ops->fini(w);
 	return NULL;
 }
@@ -295,7 +297,7 @@ stop_workers(struct bx_dp *dp, unsigned drain_ms)
 		}
 		pthread_join(w->thread, NULL);
 		w->started = false;
-		bx_axon_ctx_fini(&w->ax);
+		/* the tickets stay until bx_dp_destroy: a worker may complete one late */
 		if (w->listen_fd >= 0) {
 			close(w->listen_fd);
 		}
@@ -469,6 +471,9 @@ bx_dp_destroy(struct bx_dp *dp)
 		return;
 	}
 	bx_dp_stop(dp, 0);
+	for (unsigned i = 0; i < dp->nb_workers; i++) {
+		bx_axon_ctx_fini(&dp->workers[i].ax);
+	}
 	bx_axon_shared_fini(&dp->sh);
 	pthread_mutex_destroy(&dp->reload_lock);
 	pthread_mutex_destroy(&dp->start_lock);

@@ -494,7 +494,11 @@ stop(struct bxd *d)
 		bx_mgmt_set_ready(d->mgmt, false, "draining");
 	}
 	sd_notify(0, "STOPPING=1");
-	/* The dataplane drains first (it waits for every ticket), then the workers go. */
+	/*
+	 * The dataplane drains first (it waits for tickets until drain_timeout_ms),
+	 * then the workers go; a ticket they still hold stays valid (abandoned)
+	 * until bx_dp_destroy, after them.
+	 */
 	if (d->dp != NULL) {
 		bx_dp_stop(d->dp, (unsigned)d->conf.drain_timeout_ms);
 	}

@@ -41,6 +41,7 @@ enum mode {
 	M_FAIL_EARLY, /* fail before streaming anything */
 	M_FAIL_LATE,  /* one piece, then fail */
 	M_ABANDON,    /* one piece, then wait for bx_ticket_abandoned() */
+	M_LATE,       /* one piece, then used after the dataplane stopped */
 	M_EMBED,      /* a TextEmbedding ticket: streaming is refused */
 };
 
@@ -55,6 +56,8 @@ static int producers_done; /* atomic */
 static int abandoned_seen; /* atomic: 1 when M_ABANDON saw it turn true */
 static int api_errors;     /* atomic: API results that differ from the header */
 static size_t stream_cap;  /* tx_buf: the ticket's stream buffer */
+static int dp_stopped;     /* atomic: bx_dp_stop() returned */
+static int late_abandoned; /* atomic: M_LATE's ticket read abandoned after the stop */
 
 static void
 check(bool ok)
@@ -110,6 +113,14 @@ producer(void *arg)
 		}
 		__atomic_store_n(&abandoned_seen, bx_ticket_abandoned(t) ? 1 : 0, __ATOMIC_SEQ_CST);
 		break;
+	case M_LATE:
+		check(bx_ticket_stream(t, "x", 1) == 0);
+		for (int i = 0; i < 5000 && !__atomic_load_n(&dp_stopped, __ATOMIC_SEQ_CST); i++) {
+			usleep(1000);
+		}
+		__atomic_store_n(&late_abandoned, bx_ticket_abandoned(t) ? 1 : 0, __ATOMIC_SEQ_CST);
+		(void)bx_ticket_stream(t, "y", 1); /* dropped: nobody reads it */
+		break;
 	case M_EMBED:
 		check(bx_ticket_stream(t, "x", 1) == -EINVAL);
 		check(bx_ticket_set_output(t, "embeddings", "[[1.0]]", 7) == 0);
@@ -126,8 +137,8 @@ producer(void *arg)
 static int
 handler(void *arg, struct bx_call *c)
 {
-	static const char *const names[] = { "\"pieces\"", "\"burst\"", "\"fail-early\"",
-		                             "\"fail-late\"", "\"abandon\"" };
+	static const char *const names[] = { "\"pieces\"",    "\"burst\"",   "\"fail-early\"",
+		                             "\"fail-late\"", "\"abandon\"", "\"late\"" };
 	struct job *j = malloc(sizeof(*j));
 	size_t n = 0;
 	const char *p = bx_call_field(c, "prompt", &n);
@@ -471,14 +482,37 @@ test_stream_abandoned(void **state)
 	assert_int_equal(__atomic_load_n(&api_errors, __ATOMIC_SEQ_CST), 0);
 }
 
+/*
+ * A ticket still out when the drain deadline passes (a scheduler behind):
+ * bx_dp_stop() returns, the ticket stays usable until bx_dp_destroy(), reads
+ * abandoned, and streaming into it or completing it touches nothing freed
+ * (ASan checks). Last: it stops the dataplane.
+ */
+static void
+test_stream_after_stop(void **state)
+{
+	static char req[1 << 16];
+	struct dpt_rx *r = rx_open();
+
+	(void)state;
+	send_all(r->fd, req, build_gen("StreamingTextGeneration", "late", req, sizeof(req)));
+	while (!memmem(r->buf, r->len, "\r\n1\r\nx\r\n", 8)) {
+		assert_true(dpt_rx_more(r));
+	}
+	bx_dp_stop(DP, 50);
+	__atomic_store_n(&dp_stopped, 1, __ATOMIC_SEQ_CST);
+	wait_producers(7);
+	assert_int_equal(__atomic_load_n(&late_abandoned, __ATOMIC_SEQ_CST), 1);
+	close(r->fd);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_stream_pieces),
-		cmocka_unit_test(test_stream_coalesced),
-		cmocka_unit_test(test_stream_failures),
-		cmocka_unit_test(test_stream_abandoned),
+		cmocka_unit_test(test_stream_pieces),     cmocka_unit_test(test_stream_coalesced),
+		cmocka_unit_test(test_stream_failures),   cmocka_unit_test(test_stream_abandoned),
+		cmocka_unit_test(test_stream_after_stop),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

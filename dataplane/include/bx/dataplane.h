@@ -172,9 +172,11 @@ typedef int bx_synapse_fn(void *arg, struct bx_call *call);
  * returns BX_CALL_PENDING. The connection answers nothing behind this request
  * until the ticket completes (responses stay in order). The request's fields
  * (bx_call_field) are valid only during the handler: copy what the work needs.
- * NULL when the worker has no free ticket (answer 503 instead). Tickets must
- * all be completed before bx_dp_stop() returns; a ticket whose connection
- * closed meanwhile is dropped quietly.
+ * NULL when the worker has no free ticket (answer 503 instead). A ticket
+ * whose connection closed meanwhile is dropped quietly. bx_dp_stop() waits
+ * for tickets until its drain deadline; one still out then may be used
+ * until bx_dp_destroy() (it is abandoned and its answer dropped), so stop the
+ * threads that hold tickets before destroying the dataplane.
  */
 struct bx_call_ticket;
 struct bx_call_ticket *bx_call_defer(struct bx_call *c);
