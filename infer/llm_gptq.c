@@ -136,9 +136,10 @@ llm_calib_run(const struct bx_llm_model *m, unsigned tokens, uint64_t seed, stru
 	if ((double)per * cfg->n_layers * sizeof(float) > (double)CALIB_BYTES_MAX) {
 		free(c);
 		return bx_err(eb, EFBIG,
-		              "calibration: dim %u, hidden %u, %u layers need more than %llu MiB "
+		              "calibration: dim %u, hidden %u, %u layers need more than %u MiB "
 		              "of statistics; quantize this model without calibration",
-		              cfg->dim, cfg->hidden_dim, cfg->n_layers, CALIB_BYTES_MAX >> 20);
+		              cfg->dim, cfg->hidden_dim, cfg->n_layers,
+		              (unsigned)(CALIB_BYTES_MAX >> 20));
 	}
 	c->dim = cfg->dim;
 	c->hidden = cfg->hidden_dim;
