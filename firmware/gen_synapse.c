@@ -34,6 +34,7 @@
 #define TEXT_MAX          (16 * 1024)
 #define DEADLINE_SLACK_NS 50000000ull
 #define FLUSH_RETRY_NS    1000000ull /* a lagging stream's client is retried this often */
+#define POOL_MAX          ACTIVE_MAX /* sequences (KV caches) kept for reuse */
 
 struct gen_job {
 	struct bx_call_ticket *ticket;
@@ -56,6 +57,9 @@ struct bx_fw_gen {
 	sem_t wake;    /* work arrived, or stop */
 	sem_t started; /* the worker's init is done (init_ret is set) */
 	pthread_t thread;
+	/* worker thread only: finished sequences, reset for the next request */
+	struct bx_llm_seq *pool[POOL_MAX];
+	unsigned nb_pool;
 	int stop; /* atomic */
 	int init_ret;
 	unsigned cpu;
@@ -71,13 +75,40 @@ struct worker {
 	unsigned nb_waiting, nb_active, nb_flushing;
 };
 
+/* A job's sequence goes back to the pool (or away when the pool is full). */
+static void
+drop_seq(struct bx_fw_gen *g, struct gen_job *job)
+{
+	if (job->seq != NULL && g->nb_pool < POOL_MAX) {
+		g->pool[g->nb_pool++] = job->seq;
+	} else {
+		bx_llm_seq_destroy(job->seq);
+	}
+	job->seq = NULL;
+}
+
+/* A sequence for the job: a pooled one reset, else a new one. */
+static int
+take_seq(struct bx_fw_gen *g, struct gen_job *job)
+{
+	while (g->nb_pool > 0) {
+		struct bx_llm_seq *s = g->pool[--g->nb_pool];
+
+		if (bx_llm_seq_reset(s, &job->sc) == 0) {
+			job->seq = s;
+			return 0;
+		}
+		bx_llm_seq_destroy(s);
+	}
+	return bx_llm_seq_create(g->model, &job->sc, &job->seq);
+}
+
 static void
 release(struct bx_fw_gen *g, struct gen_job *job)
 {
 	void *obj = job;
 
-	bx_llm_seq_destroy(job->seq);
-	job->seq = NULL;
+	drop_seq(g, job);
 	bx_mpmc_enqueue_burst(g->free_jobs, &obj, 1);
 }
 
@@ -131,8 +162,7 @@ finished(struct worker *w, struct gen_job *job)
 
 	if (ret == -ENOBUFS) {
 		/* The slot is free: nb_flushing + nb_active + nb_waiting <= JOBS_MAX. */
-		bx_llm_seq_destroy(job->seq);
-		job->seq = NULL;
+		drop_seq(w->g, job);
 		w->flushing[w->nb_flushing++] = job;
 		return;
 	}
@@ -259,7 +289,7 @@ prefill_one(struct worker *w, size_t budget)
 	size_t k = BX_MIN(budget, job->nb_ids - job->fed);
 	struct bx_llm_event ev;
 
-	if (job->seq == NULL && bx_llm_seq_create(w->g->model, &job->sc, &job->seq) < 0) {
+	if (job->seq == NULL && take_seq(w->g, job) < 0) {
 		k = 0;
 	}
 	if (job->seq == NULL ||
@@ -516,6 +546,9 @@ bx_fw_gen_destroy(struct bx_fw_gen *g)
 		pthread_join(g->thread, NULL);
 		sem_destroy(&g->wake);
 		sem_destroy(&g->started);
+	}
+	while (g->nb_pool > 0) {
+		bx_llm_seq_destroy(g->pool[--g->nb_pool]);
 	}
 	bx_mpmc_destroy(g->inbox);
 	bx_mpmc_destroy(g->free_jobs);

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "llm_int.h"
@@ -134,6 +135,34 @@ seq_conf_check(const struct bx_llm_model *m, const struct bx_llm_seq_conf *conf)
 	return 0;
 }
 
+/* Everything but the buffers, as a new sequence for conf (checked). */
+static void
+seq_init(struct bx_llm_seq *s, const struct bx_llm_seq_conf *conf)
+{
+	struct llm_kv kv = s->kv;
+	float *logits = s->logits, *work = s->work;
+	int32_t *idx = s->idx;
+	const struct bx_llm_model *m = s->m;
+
+	memset(s, 0, offsetof(struct bx_llm_seq, hold));
+	s->hold_len = 0;
+	s->m = m;
+	s->kv = kv;
+	s->logits = logits;
+	s->work = work;
+	s->idx = idx;
+	s->sc = conf->sample;
+	s->max_tokens = conf->max_tokens;
+	s->rng = conf->sample.seed ^ 0x9e3779b97f4a7c15ull;
+	s->nb_stops = conf->nb_stops;
+	for (unsigned i = 0; i < conf->nb_stops; i++) {
+		/* lengths were checked against the slot size (<= 64 bytes) */
+		memcpy(s->stops[i], conf->stops[i], strlen(conf->stops[i]) + 1);
+	}
+	s->last = BX_LLM_NO_TOKEN;
+	bx_llm_detok_init(&s->dt);
+}
+
 int
 bx_llm_seq_create(const struct bx_llm_model *m, const struct bx_llm_seq_conf *conf,
                   struct bx_llm_seq **out)
@@ -150,15 +179,7 @@ bx_llm_seq_create(const struct bx_llm_model *m, const struct bx_llm_seq_conf *co
 		return -ENOMEM;
 	}
 	s->m = m;
-	s->sc = conf->sample;
-	s->max_tokens = conf->max_tokens;
 	s->kv.ctx_len = conf->ctx_len ? conf->ctx_len : m->cfg.seq_len;
-	s->rng = conf->sample.seed ^ 0x9e3779b97f4a7c15ull;
-	s->nb_stops = conf->nb_stops;
-	for (unsigned i = 0; i < conf->nb_stops; i++) {
-		/* lengths were checked against the slot size (<= 64 bytes) above */
-		memcpy(s->stops[i], conf->stops[i], strlen(conf->stops[i]) + 1);
-	}
 	cache = (size_t)m->cfg.n_layers * s->kv.ctx_len * kvd;
 	s->kv.k = bx_malloc(2 * cache * sizeof(float));
 	s->logits = bx_malloc(2 * (size_t)V * sizeof(float));
@@ -169,9 +190,21 @@ bx_llm_seq_create(const struct bx_llm_model *m, const struct bx_llm_seq_conf *co
 	}
 	s->kv.v = s->kv.k + cache;
 	s->work = s->logits + V;
-	s->last = BX_LLM_NO_TOKEN;
-	bx_llm_detok_init(&s->dt);
+	seq_init(s, conf);
 	*out = s;
+	return 0;
+}
+
+int
+bx_llm_seq_reset(struct bx_llm_seq *s, const struct bx_llm_seq_conf *conf)
+{
+	if (seq_conf_check(s->m, conf)) {
+		return -EINVAL;
+	}
+	if ((conf->ctx_len ? conf->ctx_len : s->m->cfg.seq_len) > s->kv.ctx_len) {
+		return -ENOSPC;
+	}
+	seq_init(s, conf);
 	return 0;
 }
 

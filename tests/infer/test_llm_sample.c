@@ -33,17 +33,15 @@ teardown(void **state)
 	return 0;
 }
 
-/* Run a sequence to its end or n tokens; ids and text out; returns the count. */
+/* Run sequence s from "Love" to its end or n tokens; ids and text out; returns the count. */
 static unsigned
-run(const struct bx_llm_seq_conf *sc, unsigned n, int32_t *ids, char *text, size_t cap,
-    enum bx_llm_stop *why)
+run_on(struct bx_llm_seq *s, unsigned n, int32_t *ids, char *text, size_t cap,
+       enum bx_llm_stop *why)
 {
-	struct bx_llm_seq *s;
 	struct bx_llm_event ev;
 	size_t tl = 0;
 	unsigned k = 0;
 
-	assert_int_equal(bx_llm_seq_create(m, sc, &s), 0);
 	assert_int_equal(bx_llm_seq_prefill(ctx, s, love, nlove, &ev), 0);
 	for (;;) {
 		ids[k++] = ev.id;
@@ -63,8 +61,65 @@ run(const struct bx_llm_seq_conf *sc, unsigned n, int32_t *ids, char *text, size
 	if (why) {
 		*why = ev.stop;
 	}
+	return k;
+}
+
+/* The same on a new sequence for sc. */
+static unsigned
+run(const struct bx_llm_seq_conf *sc, unsigned n, int32_t *ids, char *text, size_t cap,
+    enum bx_llm_stop *why)
+{
+	struct bx_llm_seq *s;
+	unsigned k;
+
+	assert_int_equal(bx_llm_seq_create(m, sc, &s), 0);
+	k = run_on(s, n, ids, text, cap, why);
 	bx_llm_seq_destroy(s);
 	return k;
+}
+
+/*
+ * A reset sequence (a pooled KV cache) behaves as a new one: sampled with a
+ * seed and a stop string, then greedy, then the first conf again, each equal
+ * to a fresh sequence's run. A longer context than it was made for, or a bad
+ * conf, is refused.
+ */
+static void
+test_seq_reset(void **state)
+{
+	static const char *const stops[] = { "." };
+	struct bx_llm_seq_conf a = { .sample = { .temperature = 0.9f,
+		                                 .top_p = 0.95f,
+		                                 .repeat_penalty = 1.1f,
+		                                 .seed = 77 },
+		                     .stops = stops,
+		                     .nb_stops = 1,
+		                     .ctx_len = 128 };
+	struct bx_llm_seq_conf b = { .sample = { .top_p = 1, .repeat_penalty = 1 },
+		                     .max_tokens = 25,
+		                     .ctx_len = 64 };
+	struct bx_llm_seq_conf bad = b;
+	int32_t want[3][80], got[80];
+	char wt[3][1024], gt[1024];
+	unsigned nw[3], ng;
+	struct bx_llm_seq *s;
+
+	nw[0] = run(&a, 80, want[0], wt[0], sizeof(wt[0]), NULL);
+	nw[1] = run(&b, 80, want[1], wt[1], sizeof(wt[1]), NULL);
+	assert_int_equal(bx_llm_seq_create(m, &a, &s), 0);
+	for (unsigned i = 0; i < 3; i++) {
+		assert_int_equal(bx_llm_seq_reset(s, i == 1 ? &b : &a), 0);
+		ng = run_on(s, 80, got, gt, sizeof(gt), NULL);
+		assert_int_equal(ng, nw[i == 1]);
+		assert_memory_equal(got, want[i == 1], ng * sizeof(*got));
+		assert_string_equal(gt, wt[i == 1]);
+	}
+	bad.ctx_len = 256;
+	assert_int_equal(bx_llm_seq_reset(s, &bad), -ENOSPC);
+	bad.ctx_len = 64;
+	bad.sample.top_p = 0;
+	assert_int_equal(bx_llm_seq_reset(s, &bad), -EINVAL);
+	bx_llm_seq_destroy(s);
 }
 
 static void
@@ -336,10 +391,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_seed_determinism), cmocka_unit_test(test_greedy_limits),
-		cmocka_unit_test(test_topk_topp_sets),   cmocka_unit_test(test_repeat_penalty),
-		cmocka_unit_test(test_stop_string),      cmocka_unit_test(test_max_tokens_and_ctx),
-		cmocka_unit_test(test_misuse),           cmocka_unit_test(test_alloc_failures),
+		cmocka_unit_test(test_seed_determinism),   cmocka_unit_test(test_seq_reset),
+		cmocka_unit_test(test_greedy_limits),      cmocka_unit_test(test_topk_topp_sets),
+		cmocka_unit_test(test_repeat_penalty),     cmocka_unit_test(test_stop_string),
+		cmocka_unit_test(test_max_tokens_and_ctx), cmocka_unit_test(test_misuse),
+		cmocka_unit_test(test_alloc_failures),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

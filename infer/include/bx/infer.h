@@ -535,6 +535,12 @@ void bx_llm_ctx_destroy(struct bx_llm_ctx *ctx);
 int bx_llm_seq_create(const struct bx_llm_model *m, const struct bx_llm_seq_conf *conf,
                       struct bx_llm_seq **out);
 void bx_llm_seq_destroy(struct bx_llm_seq *s);
+/*
+ * Make s a new sequence for conf, keeping its buffers (a worker's pool of
+ * KV caches: no allocation and no page faults per request). Returns 0,
+ * -EINVAL (conf) or -ENOSPC (conf's context is longer than s was made for).
+ */
+int bx_llm_seq_reset(struct bx_llm_seq *s, const struct bx_llm_seq_conf *conf);
 
 /*
  * Feed n prompt tokens (any number of calls before the first step), run
