@@ -305,13 +305,59 @@ to_bf16(float f)
 	return (uint16_t)(u >> 16);
 }
 
+#ifdef DN_X86
+/* w[k] -> q[k] = round(w * 127 / max|w|) with their sum; returns max|w| / 127. */
+DN_AVX static float
+quant_w(const float *w, uint32_t k, int8_t *q, int32_t *sum)
+{
+	__m512 amax = _mm512_setzero_ps(), inv;
+	__m512i acc = _mm512_setzero_si512(), lo = _mm512_set1_epi32(-127),
+		hi = _mm512_set1_epi32(127);
+	float m;
+	uint32_t i;
+
+	for (i = 0; i < k; i += 16) {
+		__mmask16 mk = k - i >= 16 ? 0xffff : (__mmask16)((1u << (k - i)) - 1);
+
+		amax = _mm512_max_ps(amax, _mm512_abs_ps(_mm512_maskz_loadu_ps(mk, w + i)));
+	}
+	m = _mm512_reduce_max_ps(amax);
+	inv = _mm512_set1_ps(m > 0 ? 127 / m : 0);
+	for (i = 0; i < k; i += 16) {
+		__mmask16 mk = k - i >= 16 ? 0xffff : (__mmask16)((1u << (k - i)) - 1);
+		__m512i v =
+			_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(mk, w + i), inv));
+
+		v = _mm512_min_epi32(_mm512_max_epi32(v, lo), hi);
+		acc = _mm512_add_epi32(acc, v);
+		_mm512_mask_cvtsepi32_storeu_epi8(q + i, mk, v);
+	}
+	*sum = _mm512_reduce_add_epi32(acc);
+	return m / 127;
+}
+#else
+static float
+quant_w(const float *w, uint32_t k, int8_t *q, int32_t *sum)
+{
+	float m = 0, inv;
+
+	for (uint32_t i = 0; i < k; i++) {
+		m = fmaxf(m, fabsf(w[i]));
+	}
+	inv = m > 0 ? 127 / m : 0;
+	*sum = 0;
+	for (uint32_t i = 0; i < k; i++) {
+		q[i] = (int8_t)BX_MAX(-127, BX_MIN(127, lrintf(w[i] * inv)));
+		*sum += q[i];
+	}
+	return m / 127;
+}
+#endif
+
 /* Row r of group g (f32 values in row) into the plain [n][k] buffer. */
 static void
 store_row(struct llm_dnnl_w *g, uint32_t r, const float *row, void *plain)
 {
-	float amax = 0, inv;
-	int32_t sum = 0;
-
 	if (g->wdt == dnnl_f32) {
 		memcpy((float *)plain + (size_t)r * g->k, row, (size_t)g->k * 4);
 		return;
@@ -322,18 +368,7 @@ store_row(struct llm_dnnl_w *g, uint32_t r, const float *row, void *plain)
 		}
 		return;
 	}
-	for (uint32_t i = 0; i < g->k; i++) {
-		amax = fmaxf(amax, fabsf(row[i]));
-	}
-	inv = amax > 0 ? 127 / amax : 0;
-	for (uint32_t i = 0; i < g->k; i++) {
-		int8_t q = (int8_t)BX_MAX(-127, BX_MIN(127, lrintf(row[i] * inv)));
-
-		((int8_t *)plain)[(size_t)r * g->k + i] = q;
-		sum += q;
-	}
-	g->scale[r] = amax / 127;
-	g->colsum[r] = sum;
+	g->scale[r] = quant_w(row, g->k, (int8_t *)plain + (size_t)r * g->k, &g->colsum[r]);
 }
 
 /* Every row of g through llm_row_f32, on all threads (rows: k_max floats a thread). */

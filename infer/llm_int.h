@@ -146,7 +146,7 @@ float llm_dot_fast(enum bx_llm_type type, const void *row, const uint8_t *act, s
  * block types (u8 x s8 AMX/VNNI, activations quantized per token), bf16 for
  * F16/BF16, f32 for F32.
  */
-#define LLM_DNNL_MIN_BATCH 4
+#define LLM_DNNL_MIN_BATCH 2   /* one token: the block kernels read fewer bytes */
 #define LLM_DNNL_ROWS_MAX  256 /* longer steps run in pieces of this many tokens */
 struct llm_dnnl_w;
 struct llm_dnnl_model;

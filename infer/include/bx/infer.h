@@ -424,7 +424,7 @@ int bx_llm_model_pack_i8(struct bx_llm_model *m, struct bx_errbuf *eb);
  * Add copies of every matrix packed for oneDNN matmuls: block types
  * (Q8_0, Q4_0, Q4_1, Q4_K, Q6_K) requantized to int8 with one scale per
  * output row (1 byte a weight, besides the file's), F16/BF16 as bf16, F32
- * as f32. Steps of 4 or more tokens (prefill chunks, several sequences)
+ * as f32. Steps of 2 or more tokens (prefill chunks, several sequences)
  * then run AMX or VNNI matmuls on them (u8 activations quantized per token),
  * while single-sequence steps keep the block kernels. Takes precedence over
  * the int8 and bf16 copies above for those steps. Call once after loading,
