@@ -432,3 +432,16 @@ dpt_read_stream(struct dpt_rx *rx, struct dpt_stream *s)
 		}
 	}
 }
+
+bool
+dpt_stream_ok(const struct dpt_stream *s)
+{
+	char v[64];
+
+	return s->head.status == 200 && s->ended &&
+	       dpt_header(&s->head, "content-type", v, sizeof(v)) &&
+	       strcmp(v, "text/event-stream") == 0 &&
+	       dpt_header(&s->head, "transfer-encoding", v, sizeof(v)) && strcmp(v, "chunked") == 0 &&
+	       dpt_header(&s->head, "bt_header_axon_status_code", v, sizeof(v)) &&
+	       strcmp(v, "200") == 0;
+}

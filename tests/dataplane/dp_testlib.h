@@ -25,6 +25,19 @@ void dpt_keys_free(struct dpt_keys *k);
  */
 size_t dpt_metagraph_json(const struct dpt_keys *k, char *buf, size_t cap);
 
+/* dp_start.c (not in fuzz builds): */
+/*
+ * The end of a setup: start dp unless r (from create) already failed. 0 and
+ * its port, or -1 after printing why; exits 77 (skip) without io_uring.
+ */
+int dpt_start(struct bx_dp *dp, int r, struct bx_errbuf *eb, uint16_t *port);
+/* Drain for up to a second, stop, destroy. */
+void dpt_stop(struct bx_dp *dp);
+/* A TCP connection to 127.0.0.1:port, no delay, 5 s receive timeout, rcvbuf if > 0; -1 on error. */
+int dpt_connect_lo(uint16_t port, int rcvbuf);
+/* All n bytes to fd: 0, or -1. */
+int dpt_send_all(int fd, const void *buf, size_t n);
+
 struct dpt_req {
 	const char *synapse;     /* "Synapse" */
 	const char *fields_json; /* subclass fields as json.dumps text without braces,
@@ -110,5 +123,7 @@ bool dpt_read_resp(struct dpt_rx *rx, struct dpt_resp *out);
  * whole head came or the text does not fit.
  */
 bool dpt_read_stream(struct dpt_rx *rx, struct dpt_stream *s);
+/* A whole successful stream: 200, text/event-stream, chunked, bt status 200, last chunk seen. */
+bool dpt_stream_ok(const struct dpt_stream *s);
 
 #endif

@@ -345,21 +345,6 @@ dial(const char *src)
 	return dial_port(src, PORT);
 }
 
-static int
-send_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (k <= 0) {
-			return -1;
-		}
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
 /* Read one response; its status, or -1. */
 static int
 read_one(int fd, char *buf, size_t cap)
@@ -401,7 +386,7 @@ signed_requests(int fd, int n)
 
 		base_req(&q);
 		len = dpt_build(&q, req, sizeof(req));
-		if (send_all(fd, req, len) < 0) {
+		if (dpt_send_all(fd, req, len) < 0) {
 			break;
 		}
 		ok += read_one(fd, buf, sizeof(buf)) == 200;
@@ -693,7 +678,7 @@ test_deferred_answers(void **state)
 	}
 	fd = dial(NULL);
 	assert_true(fd >= 0);
-	assert_int_equal(send_all(fd, req, n), 0);
+	assert_int_equal(dpt_send_all(fd, req, n), 0);
 	while (got < 3) {
 		ssize_t k;
 
@@ -751,21 +736,15 @@ test_streamed_answer(void **state)
 	struct dpt_rx rx = { .fd = dial(NULL), .buf = buf, .cap = sizeof(buf) };
 	struct dpt_resp e;
 	struct dpt_req q;
-	char v[64];
 	size_t n;
 
 	assert_true(rx.fd >= 0);
 	n = stream_req(req, sizeof(req));
 	base_req(&q);
 	n += dpt_build(&q, req + n, sizeof(req) - n);
-	assert_int_equal(send_all(rx.fd, req, n), 0);
+	assert_int_equal(dpt_send_all(rx.fd, req, n), 0);
 	assert_true(dpt_read_stream(&rx, &s));
-	assert_int_equal(s.head.status, 200);
-	assert_true(dpt_header(&s.head, "content-type", v, sizeof(v)));
-	assert_string_equal(v, "text/event-stream");
-	assert_true(dpt_header(&s.head, "bt_header_axon_status_code", v, sizeof(v)));
-	assert_string_equal(v, "200");
-	assert_true(s.ended);
+	assert_true(dpt_stream_ok(&s));
 	assert_int_equal(s.nb_chunks, 4);
 	assert_true(s.first_before_end);
 	assert_int_equal(s.text_len, strlen("Once upon a time"));

@@ -63,26 +63,14 @@ setup(void **state)
 	c.hotkey = K.miner;
 	c.replay_slots = 1 << 16;
 	r = bx_dp_create(&c, make_mg(), &DP, &eb);
-	if (r == 0) {
-		r = bx_dp_start(DP, &eb);
-	}
-	if (r < 0) {
-		if (r == -ENOSYS || r == -EPERM) {
-			bx_test_skip("io_uring is not available here");
-		}
-		fprintf(stderr, "start: %s\n", eb.msg);
-		return -1;
-	}
-	PORT = bx_dp_port(DP);
-	return 0;
+	return dpt_start(DP, r, &eb, &PORT);
 }
 
 static int
 teardown(void **state)
 {
 	(void)state;
-	bx_dp_stop(DP, 1000);
-	bx_dp_destroy(DP);
+	dpt_stop(DP);
 	dpt_keys_free(&K);
 	return 0;
 }
@@ -90,18 +78,9 @@ teardown(void **state)
 static int
 connect_lo_rcvbuf(int rcvbuf)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(PORT) };
-	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-	struct timeval tv = { .tv_sec = 5 };
+	int fd = dpt_connect_lo(PORT, rcvbuf);
 
 	assert_true(fd >= 0);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (rcvbuf) { /* a small window makes the server's sends stall */
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-	}
-	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	return fd;
 }
 
@@ -114,13 +93,7 @@ connect_lo(void)
 static void
 send_all(int fd, const char *p, size_t n)
 {
-	while (n) {
-		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-
-		assert_true(k > 0);
-		p += k;
-		n -= (size_t)k;
-	}
+	assert_int_equal(dpt_send_all(fd, p, n), 0);
 }
 
 /* Read until `count` whole responses are in buf; returns bytes held. */

@@ -195,26 +195,14 @@ setup(void **state)
 		r = bx_dp_set_handler(DP, "StreamingTextGeneration", handler, NULL);
 		r = r ? r : bx_dp_set_handler(DP, "TextEmbedding", handler, NULL);
 	}
-	if (r == 0) {
-		r = bx_dp_start(DP, &eb);
-	}
-	if (r < 0) {
-		if (r == -ENOSYS || r == -EPERM) {
-			bx_test_skip("io_uring is not available here");
-		}
-		fprintf(stderr, "start: %s\n", eb.msg);
-		return -1;
-	}
-	PORT = bx_dp_port(DP);
-	return 0;
+	return dpt_start(DP, r, &eb, &PORT);
 }
 
 static int
 teardown(void **state)
 {
 	(void)state;
-	bx_dp_stop(DP, 1000);
-	bx_dp_destroy(DP);
+	dpt_stop(DP);
 	dpt_keys_free(&K);
 	return 0;
 }
@@ -222,28 +210,16 @@ teardown(void **state)
 static int
 connect_lo(void)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(PORT) };
-	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-	struct timeval tv = { .tv_sec = 5 };
+	int fd = dpt_connect_lo(PORT, 0);
 
 	assert_true(fd >= 0);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	return fd;
 }
 
 static void
 send_all(int fd, const char *p, size_t n)
 {
-	while (n) {
-		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-
-		assert_true(k > 0);
-		p += k;
-		n -= (size_t)k;
-	}
+	assert_int_equal(dpt_send_all(fd, p, n), 0);
 }
 
 /* hex(SHA3-256(s)) */
