@@ -441,7 +441,8 @@ dpt_stream_ok(const struct dpt_stream *s)
 	return s->head.status == 200 && s->ended &&
 	       dpt_header(&s->head, "content-type", v, sizeof(v)) &&
 	       strcmp(v, "text/event-stream") == 0 &&
-	       dpt_header(&s->head, "transfer-encoding", v, sizeof(v)) && strcmp(v, "chunked") == 0 &&
+	       dpt_header(&s->head, "transfer-encoding", v, sizeof(v)) &&
+	       strcmp(v, "chunked") == 0 &&
 	       dpt_header(&s->head, "bt_header_axon_status_code", v, sizeof(v)) &&
 	       strcmp(v, "200") == 0;
 }
