@@ -16,7 +16,9 @@
  * Each type then gets the oneDNN copies (bx_llm_model_pack_dnnl) and runs
  * prefill and the 4- and 16-sequence steps again as <type>_dnnl_*, next to
  * the figures above; BX_BENCH_NO_DNNL=1 leaves that out. Both paths print
- * decode_16seq_over_1seq against the same single-stream rate.
+ * decode_16seq_over_1seq against the same single-stream rate. Every figure
+ * is the best of 5 runs: this machine is shared, and a neighbour's burst
+ * slows one run by up to 10x.
  */
 #include <errno.h>
 #include <omp.h>
@@ -31,6 +33,7 @@
 #include "bx_bench.h"
 
 #define BW_BYTES (1ull << 30)
+#define REPS     5 /* runs of each figure; the best counts (other load only slows one down) */
 
 __attribute__((target("avx512f"))) static double
 read_sum(const float *p, size_t n)
@@ -131,34 +134,41 @@ decode(struct run *r, unsigned n, unsigned steps, const int32_t *prompt, double 
 {
 	struct bx_llm_event ev[16];
 	char name[64];
-	double t0, c0, rate;
+	double best = 0, cpu = 0;
 
 	if (open_seqs(r, n, prompt, 8)) {
 		return -ENOMEM;
 	}
 	bx_llm_step(r->ctx, r->seqs, n, ev); /* warm-up */
-	t0 = now_s();
-	c0 = cpu_s();
-	for (unsigned k = 0; k < steps; k++) {
-		if (bx_llm_step(r->ctx, r->seqs, n, ev)) {
-			return -EINVAL;
+	for (unsigned rep = 0; rep < REPS; rep++) {
+		double t0 = now_s(), c0 = cpu_s(), rate;
+
+		for (unsigned k = 0; k < steps; k++) {
+			if (bx_llm_step(r->ctx, r->seqs, n, ev)) {
+				return -EINVAL;
+			}
+		}
+		rate = n * steps / (now_s() - t0);
+		if (rate > best) {
+			best = rate;
+			cpu = (cpu_s() - c0) * 1e3 / steps;
 		}
 	}
-	rate = n * steps / (now_s() - t0);
 	snprintf(name, sizeof(name), "%s_decode_%useq", r->name, n);
-	bx_bench_emit("generate", name, "tokens_per_s", rate, "tok/s");
-	bx_bench_emit("generate", name, "cpu_ms_per_step", (cpu_s() - c0) * 1e3 / steps, "ms");
+	bx_bench_emit("generate", name, "tokens_per_s", best, "tok/s");
+	bx_bench_emit("generate", name, "cpu_ms_per_step", cpu, "ms");
 	if (n == 1) {
-		bx_bench_emit("generate", name, "fraction_of_bandwidth_bound", rate / r->bound,
+		bx_bench_emit("generate", name, "fraction_of_bandwidth_bound", best / r->bound,
 		              "1");
 	} else {
-		bx_bench_emit("generate", name, "per_seq_tokens_per_s", rate / n, "tok/s");
+		bx_bench_emit("generate", name, "per_seq_tokens_per_s", best / n, "tok/s");
 	}
-	*out = rate;
+	*out = best;
 	close_seqs(r, n);
 	return 0;
 }
 
+/* The first run also creates the context's oneDNN primitives for its chunk size. */
 static int
 prefill(struct run *r, const int32_t *prompt, size_t np)
 {
@@ -167,20 +177,31 @@ prefill(struct run *r, const int32_t *prompt, size_t np)
 	struct bx_llm_event ev;
 	struct bx_llm_seq *s;
 	char name[64];
-	double t0, c0;
-	int ret;
+	double best = 0, cpu = 0;
 
-	if (bx_llm_seq_create(r->m, &sc, &s)) {
-		return -ENOMEM;
+	for (unsigned rep = 0; rep < REPS; rep++) {
+		double t0, c0;
+		int ret;
+
+		if (bx_llm_seq_create(r->m, &sc, &s)) {
+			return -ENOMEM;
+		}
+		t0 = now_s();
+		c0 = cpu_s();
+		ret = bx_llm_seq_prefill(r->ctx, s, prompt, np, &ev);
+		if (np / (now_s() - t0) > best) {
+			best = np / (now_s() - t0);
+			cpu = np / (cpu_s() - c0);
+		}
+		bx_llm_seq_destroy(s);
+		if (ret) {
+			return ret;
+		}
 	}
-	t0 = now_s();
-	c0 = cpu_s();
-	ret = bx_llm_seq_prefill(r->ctx, s, prompt, np, &ev);
 	snprintf(name, sizeof(name), "%s_prefill_%zu", r->name, np);
-	bx_bench_emit("generate", name, "tokens_per_s", np / (now_s() - t0), "tok/s");
-	bx_bench_emit("generate", name, "tokens_per_cpu_s", np / (cpu_s() - c0), "tok/s");
-	bx_llm_seq_destroy(s);
-	return ret;
+	bx_bench_emit("generate", name, "tokens_per_s", best, "tok/s");
+	bx_bench_emit("generate", name, "tokens_per_cpu_s", cpu, "tok/s");
+	return 0;
 }
 
 /*
@@ -196,10 +217,10 @@ run_path(struct run *r, unsigned nt, const int32_t *prompt, bool single)
 
 	ret = ret ? ret : prefill(r, prompt, 128);
 	if (!ret && single) {
-		ret = decode(r, 1, 24, prompt, &r->rate1);
+		ret = decode(r, 1, 16, prompt, &r->rate1);
 	}
-	ret = ret ? ret : decode(r, 4, 12, prompt, &rate4);
-	ret = ret ? ret : decode(r, 16, 8, prompt, &rate16);
+	ret = ret ? ret : decode(r, 4, 8, prompt, &rate4);
+	ret = ret ? ret : decode(r, 16, 6, prompt, &rate16);
 	if (!ret) {
 		bx_bench_emit("generate", r->name, "decode_16seq_over_1seq", rate16 / r->rate1,
 		              "x");
