@@ -620,7 +620,7 @@ llm_dnnl_ctx_create(const struct bx_llm_model *m, unsigned max_batch, unsigned n
 	dc->nt = nb_threads ? nb_threads : 1;
 	omp_set_num_threads((int)dc->nt);
 	dc->e = bx_calloc((size_t)dm->nb_shapes * B, sizeof(*dc->e));
-	dc->wmem = bx_calloc(dm->nb_w, sizeof(*dc->wmem));
+	dc->wmem = bx_calloc(dm->nb_w, sizeof(dnnl_memory_t));
 	dc->src = bx_aligned_alloc(64, B * llm_bf16_cols(dm->k_max) * 2);
 	dc->acc = bx_aligned_alloc(64, B * dm->n_max * 4);
 	dc->sa = bx_malloc(B * (sizeof(float) + sizeof(int32_t)));

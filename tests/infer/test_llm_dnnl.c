@@ -365,19 +365,25 @@ static void
 test_prefill_logits(void **state)
 {
 	struct bx_llm_model *bin = llm_load_l2c(FORTUNE, FORTUNE_TOK);
-	struct bx_llm_model *q8 = convert(bin, BX_LLM_Q8_0);
-	float d32, d8, k8;
+	struct bx_llm_model *q8 = convert(bin, BX_LLM_Q8_0), *q4 = convert(bin, BX_LLM_Q4_0);
+	float d32, d8, k8, d4, k4;
 
-	k8 = prefill_diff(q8); /* the block kernels: Q8_0 activations per 32 values */
+	/* the block kernels first: activations in Q8_0 per 32 values */
+	k8 = prefill_diff(q8);
+	k4 = prefill_diff(q4);
 	pack(bin);
 	pack(q8);
+	pack(q4);
 	d32 = prefill_diff(bin);
 	d8 = prefill_diff(q8);
-	print_message("prefill through oneDNN, last logits vs the f32 reference: F32 %.2e, Q8_0 "
-	              "%.3f (block kernels %.3f)\n",
-	              d32, d8, k8);
+	d4 = prefill_diff(q4);
+	print_message("prefill through oneDNN, last logits vs the f32 reference of the same file: "
+	              "F32 %.2e, Q8_0 %.3f (block kernels %.3f), Q4_0 %.3f (block kernels %.3f)\n",
+	              d32, d8, k8, d4, k4);
 	assert_true(d32 < 1e-4f);
 	assert_true(d8 < 0.1f);
+	assert_true(d4 < 0.1f);
+	bx_llm_model_destroy(q4);
 	bx_llm_model_destroy(q8);
 	bx_llm_model_destroy(bin);
 }
