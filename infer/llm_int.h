@@ -95,6 +95,23 @@ bool llm_type_known(enum bx_llm_type type);
 size_t llm_kquant_row_bytes(enum bx_llm_type type, size_t n);
 void llm_kquant_dequantize(enum bx_llm_type type, const void *in, size_t n, float *out);
 void llm_kquant_quantize(enum bx_llm_type type, const float *x, size_t n, void *out);
+/*
+ * Packed activations (llm_pack_act), per 16 blocks of 32 values:
+ * i8 qs[512] | f32 d[16] | f32 d * sum(qs)[16].
+ */
+#define LLM_ACT_GROUP       16
+#define LLM_ACT_GROUP_BYTES ((size_t)LLM_ACT_GROUP * (LLM_QK + 8))
+struct llm_q8a;
+/* Plain-C dot of a Q4_K/Q6_K row of n values with activation blocks (the yardstick). */
+float llm_kquant_dot_ref(enum bx_llm_type type, const void *row, const struct llm_q8a *qa,
+                         size_t n);
+/* The same on a packed activation: AVX-512 VNNI when llm_have_avx512(), else plain C. */
+float llm_kquant_dot(enum bx_llm_type type, const void *row, const uint8_t *act, size_t n);
+/*
+ * false: Q4_K/Q6_K matrices take the old path (rows dequantized to f32 256
+ * values at a time, f32 dots), for bench_kquant's before/after figures.
+ */
+extern bool llm_kquant_kernels;
 /* Dequantize row r of t into out[t->cols]. */
 void llm_row_f32(const struct llm_tensor *t, uint32_t r, float *out);
 

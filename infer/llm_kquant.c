@@ -10,13 +10,21 @@
  *         16; per 128 values, q = (4 bits of ql | 2 bits of qh << 4) - 32;
  *         x = d * scales[i / 16] * q.
  *
- * They are read through dequantization (both forward paths see f32 rows);
- * the quantizers are plain (no search), for the converter and the tests.
+ * The reference path reads them through dequantization. Decode multiplies
+ * them straight from the file's blocks by activations quantized to Q8_0
+ * per 32 (llm_pack_act): a Q4_K sub-block lines up with one activation
+ * block, a Q6_K activation block spans two sub-blocks. The quantizers are
+ * plain (no search), for the converter and the tests.
  */
 #include <math.h>
 #include <string.h>
 
 #include "llm_int.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define KQ_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,f16c,fma")))
+#endif
 
 #define QK_K 256
 
@@ -216,4 +224,303 @@ llm_kquant_quantize(enum bx_llm_type type, const float *x, size_t n, void *out)
 			quant_q6_k(x + b * QK_K, (struct blk_q6_k *)out + b);
 		}
 	}
+}
+
+/* ---- dot products against Q8_0 activation blocks ---- */
+
+bool llm_kquant_kernels = true;
+
+/* One super-block's integer values (Q4_K: 0..15, Q6_K: -32..31) and sub-block scales. */
+static void
+sb_ints(enum bx_llm_type type, const void *blk, int8_t *q, int *sc, int *m)
+{
+	if (type == BX_LLM_Q4_K) {
+		const struct blk_q4_k *x = blk;
+
+		for (int j = 0; j < 8; j++) {
+			uint8_t s, mn;
+
+			scale_min_k4(j, x->scales, &s, &mn);
+			sc[j] = s;
+			m[j] = mn;
+			for (int l = 0; l < 32; l++) {
+				uint8_t b = x->qs[(j / 2) * 32 + l];
+
+				q[32 * j + l] = (int8_t)(j % 2 ? b >> 4 : b & 0xF);
+			}
+		}
+		return;
+	}
+	{
+		const struct blk_q6_k *x = blk;
+
+		for (int n = 0; n < 2; n++) {
+			const uint8_t *ql = x->ql + 64 * n, *qh = x->qh + 32 * n;
+			int8_t *y = q + 128 * n;
+
+			for (int l = 0; l < 32; l++) {
+				y[l] = (int8_t)(((ql[l] & 0xF) | ((qh[l] & 3) << 4)) - 32);
+				y[l + 32] =
+					(int8_t)(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) -
+				                 32);
+				y[l + 64] =
+					(int8_t)(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+				y[l + 96] =
+					(int8_t)(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) -
+				                 32);
+			}
+		}
+		for (int j = 0; j < 16; j++) {
+			sc[j] = x->scales[j];
+		}
+	}
+}
+
+/*
+ * One super-block . 8 activation blocks:
+ *   Q4_K: sum_j d sc_j da_j sum(q qa) - dmin m_j da_j sum(qa)
+ *   Q6_K: sum_i d sc_i da_(i/2) sum over the 16 values of (q - 32) qa
+ */
+static float
+sb_dot_ref(enum bx_llm_type type, const void *blk, const struct llm_q8a *qa)
+{
+	int8_t q[QK_K];
+	int sc[16], m[8];
+	float sum = 0;
+
+	sb_ints(type, blk, q, sc, m);
+	if (type == BX_LLM_Q4_K) {
+		const struct blk_q4_k *x = blk;
+		float d = llm_f16_to_f32(x->d), dmin = llm_f16_to_f32(x->dmin);
+
+		for (int j = 0; j < 8; j++) {
+			int32_t acc = 0;
+
+			for (int l = 0; l < 32; l++) {
+				acc += q[32 * j + l] * qa[j].qs[l];
+			}
+			sum += d * (float)sc[j] * qa[j].d * (float)acc -
+			       dmin * (float)m[j] * qa[j].d * (float)qa[j].s;
+		}
+		return sum;
+	}
+	{
+		float d = llm_f16_to_f32(((const struct blk_q6_k *)blk)->d);
+
+		for (int i = 0; i < 16; i++) {
+			int32_t acc = 0;
+
+			for (int l = 0; l < 16; l++) {
+				acc += q[16 * i + l] * qa[i / 2].qs[(i % 2) * 16 + l];
+			}
+			sum += d * (float)sc[i] * qa[i / 2].d * (float)acc;
+		}
+		return sum;
+	}
+}
+
+static size_t
+blk_bytes(enum bx_llm_type type)
+{
+	return type == BX_LLM_Q4_K ? sizeof(struct blk_q4_k) : sizeof(struct blk_q6_k);
+}
+
+float
+llm_kquant_dot_ref(enum bx_llm_type type, const void *row, const struct llm_q8a *qa, size_t n)
+{
+	float sum = 0;
+
+	for (size_t b = 0; b < n / QK_K; b++) {
+		sum += sb_dot_ref(type, (const uint8_t *)row + b * blk_bytes(type),
+		                  qa + b * (QK_K / LLM_QK));
+	}
+	return sum;
+}
+
+/* Plain C on a packed activation: its 8 blocks of super-block b back into struct llm_q8a. */
+static float
+dot_c(enum bx_llm_type type, const uint8_t *row, const uint8_t *act, size_t n)
+{
+	float sum = 0;
+
+	for (size_t b = 0; b < n / QK_K; b++) {
+		struct llm_q8a qa[QK_K / LLM_QK];
+
+		for (size_t k = 0; k < QK_K / LLM_QK; k++) {
+			size_t i = b * (QK_K / LLM_QK) + k;
+			const uint8_t *g = act + i / LLM_ACT_GROUP * LLM_ACT_GROUP_BYTES;
+
+			memcpy(qa[k].qs, g + i % LLM_ACT_GROUP * LLM_QK, LLM_QK);
+			memcpy(&qa[k].d, g + LLM_ACT_GROUP * LLM_QK + i % LLM_ACT_GROUP * 4, 4);
+			qa[k].s = 0;
+			for (int j = 0; j < LLM_QK; j++) {
+				qa[k].s += qa[k].qs[j];
+			}
+		}
+		sum += sb_dot_ref(type, row + b * blk_bytes(type), qa);
+	}
+	return sum;
+}
+
+#ifdef KQ_AVX512
+#ifndef KQ_PREFETCH
+#define KQ_PREFETCH 2048 /* bytes ahead into L2, as the Q4_0/Q8_0 kernel */
+#endif
+
+/* Super-block s's activations: its group, its 256 qs, the group's 16 d, its 8 d. */
+#define ACT_G(a, s)  ((a) + (s) / 2 * LLM_ACT_GROUP_BYTES)
+#define ACT_QS(a, s) (ACT_G(a, s) + (s) % 2 * QK_K)
+#define ACT_DG(a, s) ((const float *)(ACT_G(a, s) + LLM_ACT_GROUP * LLM_QK))
+#define ACT_D(a, s)  (ACT_DG(a, s) + (s) % 2 * 8)
+
+KQ_AVX512 static inline void
+prefetch(const uint8_t *p, size_t bytes)
+{
+	for (size_t i = 0; KQ_PREFETCH && i < bytes; i += 64) {
+		_mm_prefetch((const char *)p + KQ_PREFETCH + i, _MM_HINT_T1);
+	}
+}
+
+/*
+ * Q4_K scales: lanes 0-7 d sc_j da_j, lanes 8-15 dmin m_j da_j sum(qa_j)
+ * (ggml's 32-bit unpacking of the 12 scale bytes into sc[8] | m[8]).
+ */
+KQ_AVX512 static inline __m512
+q4_k_scales(const struct blk_q4_k *x, const float *da)
+{
+	uint32_t u[4], m03;
+	__m256i h;
+	__m512 dadas, scm;
+
+	memcpy(u, x->scales, 12);
+	u[3] = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4);
+	m03 = u[1] & 0x3f3f3f3f;
+	u[1] = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);
+	u[2] = m03;
+	u[0] &= 0x3f3f3f3f;
+	scm = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)u)));
+	h = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)x->d)),
+	                            _mm_set1_epi16((short)x->dmin), 1);
+	dadas = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_load_ps(da)),
+	                           _mm256_load_ps(da + LLM_ACT_GROUP), 1);
+	return _mm512_mul_ps(_mm512_mul_ps(scm, _mm512_cvtph_ps(h)), dadas);
+}
+
+/*
+ * Q4_K: each 32 bytes of qs hold two sub-blocks (low nibbles, then high).
+ * Broadcast to both halves of a zmm and shifted by 0 and 4, they line up
+ * with two consecutive activation blocks, so one vpdpbusd gives int32
+ * lanes 0-7 for sub-block 2j and 8-15 for 2j+1, scaled by a permute of
+ * the super-block's 8 factors.
+ */
+KQ_AVX512 static float
+dot_q4_k_avx(const struct blk_q4_k *x, const uint8_t *a, size_t nsb)
+{
+	const __m512i m4 = _mm512_set1_epi8(15), two = _mm512_set1_epi32(2);
+	const __m512i sh = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
+	const __m512i idx0 = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+	__m512 acc = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps(), mins = _mm512_setzero_ps();
+
+	for (size_t s = 0; s < nsb; s++, x++) {
+		const uint8_t *aq = ACT_QS(a, s);
+		__m512 f = q4_k_scales(x, ACT_D(a, s));
+		__m512i idx = idx0;
+
+		prefetch((const uint8_t *)x, sizeof(*x));
+		mins = _mm512_add_ps(mins, f);
+		for (int j = 0; j < 4; j += 2) {
+			__m512i c0 = _mm512_broadcast_i64x4(
+				_mm256_loadu_si256((const __m256i *)(x->qs + 32 * j)));
+			__m512i c1 = _mm512_broadcast_i64x4(
+				_mm256_loadu_si256((const __m256i *)(x->qs + 32 * j + 32)));
+			__m512i r0 =
+				_mm512_dpbusd_epi32(_mm512_setzero_si512(),
+			                            _mm512_and_si512(_mm512_srlv_epi16(c0, sh), m4),
+			                            _mm512_load_si512(aq + 64 * j));
+			__m512i r1 =
+				_mm512_dpbusd_epi32(_mm512_setzero_si512(),
+			                            _mm512_and_si512(_mm512_srlv_epi16(c1, sh), m4),
+			                            _mm512_load_si512(aq + 64 * j + 64));
+			__m512i idx1 = _mm512_add_epi32(idx, two);
+
+			acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(r0), _mm512_permutexvar_ps(idx, f),
+			                      acc);
+			acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(r1),
+			                       _mm512_permutexvar_ps(idx1, f), acc1);
+			idx = _mm512_add_epi32(idx1, two);
+		}
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(acc, acc1)) -
+	       _mm512_mask_reduce_add_ps((__mmask16)0xff00, mins);
+}
+
+/*
+ * Q6_K: 64 bytes of ql and 32 of qh (broadcast to both halves) make the
+ * 6-bit values of 64 + 64 activations with two shifts each; vpdpbusd of
+ * u8 q against the activation, less vpdpbusd of 32 against it, is the
+ * int32 sum of (q - 32) qa over 4 values, so lanes 4i..4i+3 belong to
+ * sub-block i of the 64 and the two 16-value halves of an activation
+ * block stay apart until scaled.
+ */
+KQ_AVX512 static inline __m512
+q6_k_half(const uint8_t *ql, const uint8_t *qh, const uint8_t *aq, __m512 f, __m512i idx,
+          __m512 acc)
+{
+	const __m512i m4 = _mm512_set1_epi8(15), m30 = _mm512_set1_epi8(0x30);
+	const __m512i c32 = _mm512_set1_epi8(32), four = _mm512_set1_epi32(4);
+	const __m512i shl = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+	const __m512i shr = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+	__m512i l = _mm512_loadu_si512(ql);
+	__m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)qh));
+	__m512i qa = _mm512_or_si512(_mm512_and_si512(l, m4),
+	                             _mm512_and_si512(_mm512_sllv_epi16(h, shl), m30));
+	__m512i qb = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
+	                             _mm512_and_si512(_mm512_srlv_epi16(h, shr), m30));
+	__m512i a0 = _mm512_load_si512(aq), a1 = _mm512_load_si512(aq + 64);
+	__m512i r0 = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), qa, a0),
+	                              _mm512_dpbusd_epi32(_mm512_setzero_si512(), c32, a0));
+	__m512i r1 = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), qb, a1),
+	                              _mm512_dpbusd_epi32(_mm512_setzero_si512(), c32, a1));
+
+	acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(r0), _mm512_permutexvar_ps(idx, f), acc);
+	return _mm512_fmadd_ps(_mm512_cvtepi32_ps(r1),
+	                       _mm512_permutexvar_ps(_mm512_add_epi32(idx, four), f), acc);
+}
+
+KQ_AVX512 static float
+dot_q6_k_avx(const struct blk_q6_k *x, const uint8_t *a, size_t nsb)
+{
+	const __m512i pair = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+	const __m512i idx0 = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+	const __m512i eight = _mm512_set1_epi32(8);
+	__m512 acc = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+
+	for (size_t s = 0; s < nsb; s++, x++) {
+		/* f_i = d sc_i da_(i/2), i = 0..15 */
+		__m512 da = _mm512_permutexvar_ps(
+			_mm512_add_epi32(pair, _mm512_set1_epi32((int)(s % 2) * 8)),
+			_mm512_load_ps(ACT_DG(a, s)));
+		__m512 sc = _mm512_cvtepi32_ps(
+			_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)x->scales)));
+		__m512 f = _mm512_mul_ps(_mm512_mul_ps(sc, _mm512_set1_ps(_cvtsh_ss(x->d))), da);
+
+		prefetch((const uint8_t *)x, sizeof(*x));
+		acc = q6_k_half(x->ql, x->qh, ACT_QS(a, s), f, idx0, acc);
+		acc1 = q6_k_half(x->ql + 64, x->qh + 32, ACT_QS(a, s) + 128, f,
+		                 _mm512_add_epi32(idx0, eight), acc1);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(acc, acc1));
+}
+#endif
+
+float
+llm_kquant_dot(enum bx_llm_type type, const void *row, const uint8_t *act, size_t n)
+{
+#ifdef KQ_AVX512
+	if (llm_have_avx512()) {
+		return type == BX_LLM_Q4_K ? dot_q4_k_avx(row, act, n / QK_K) :
+		                             dot_q6_k_avx(row, act, n / QK_K);
+	}
+#endif
+	return dot_c(type, row, act, n);
 }

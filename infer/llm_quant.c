@@ -454,8 +454,10 @@ llm_dot_ref(enum bx_llm_type type, const void *row, const struct llm_q8a *qa, si
 #define GROUP_QS    ((size_t)GROUP * LLM_QK) /* bytes of values in a group */
 #define GROUP_F     ((size_t)GROUP * 4)      /* bytes of one f32 per block */
 #define GROUP_BYTES (GROUP_QS + 2 * GROUP_F)
-/* a decoded row of the widest matrix (hidden_dim <= 4 * LLM_DIM_MAX) */
-#define ROW_BUF ((size_t)4 * LLM_DIM_MAX / GROUP_QS * GROUP_BYTES)
+_Static_assert(GROUP == LLM_ACT_GROUP && GROUP_BYTES == LLM_ACT_GROUP_BYTES, "llm_int.h layout");
+#define GROUPS_BYTES(n) ((size_t)(n) / GROUP_QS * GROUP_BYTES)
+/* a decoded row (or packed activation) of the widest matrix (hidden_dim <= 4 * LLM_DIM_MAX) */
+#define ROW_BUF GROUPS_BYTES(4 * LLM_DIM_MAX)
 #ifndef LLM_PF_HINT
 #define LLM_PF_HINT _MM_HINT_T1
 #endif
@@ -476,11 +478,50 @@ llm_act_bytes(size_t n)
 	return groups(n) * GROUP_BYTES;
 }
 
+#ifdef LLM_X86
+#define LLM_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,f16c,fma")))
+
+/* llm_pack_act's blocks, the same bits (lrintf and vcvtps2dq both round to nearest even). */
+LLM_AVX512 static void
+pack_act_avx(const float *x, size_t n, uint8_t *out)
+{
+	size_t nb = n / LLM_QK;
+
+	if (nb % GROUP) {
+		memset(out + nb / GROUP * GROUP_BYTES, 0, GROUP_BYTES);
+	}
+	for (size_t b = 0; b < nb; b++) {
+		uint8_t *g = out + b / GROUP * GROUP_BYTES;
+		__m512 v0 = _mm512_loadu_ps(x + b * LLM_QK),
+		       v1 = _mm512_loadu_ps(x + b * LLM_QK + 16);
+		float amax =
+			_mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+		__m512 id = _mm512_set1_ps(amax ? 127 / amax : 0);
+		__m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, id));
+		__m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, id));
+		float d = amax / 127;
+
+		_mm_storeu_si128((__m128i *)(g + (b % GROUP) * LLM_QK), _mm512_cvtepi32_epi8(q0));
+		_mm_storeu_si128((__m128i *)(g + (b % GROUP) * LLM_QK + 16),
+		                 _mm512_cvtepi32_epi8(q1));
+		((float *)(g + GROUP_QS))[b % GROUP] = d;
+		((float *)(g + GROUP_QS + GROUP_F))[b % GROUP] =
+			d * (float)_mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+	}
+}
+#endif
+
 void
 llm_pack_act(const float *x, size_t n, uint8_t *out)
 {
 	size_t nb = n / LLM_QK;
 
+#ifdef LLM_X86
+	if (llm_have_avx512()) {
+		pack_act_avx(x, n, out);
+		return;
+	}
+#endif
 	memset(out, 0, llm_act_bytes(n));
 	for (size_t b = 0; b < nb; b++) {
 		uint8_t *g = out + b / GROUP * GROUP_BYTES;
@@ -567,8 +608,6 @@ dot_packed_c(const uint8_t *z, const uint8_t *a, size_t ng, float off)
 }
 
 #ifdef LLM_X86
-#define LLM_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,f16c,fma")))
-
 bool
 llm_have_avx512(void)
 {
@@ -870,6 +909,9 @@ llm_dot_fast(enum bx_llm_type type, const void *row, const uint8_t *act, size_t 
 {
 	uint8_t z[ROW_BUF] __attribute__((aligned(64)));
 
+	if (type == BX_LLM_Q4_K || type == BX_LLM_Q6_K) {
+		return llm_kquant_dot(type, row, act, n);
+	}
 #ifdef LLM_X86
 	if (llm_have_avx512()) {
 		return dot_direct_avx(type, row, act, n / LLM_QK);
@@ -915,6 +957,57 @@ dot_any_f32(const struct llm_tensor *w, const void *row, const float *x)
 }
 
 /*
+ * Q4_K/Q6_K rows meet packed activations too, but the forward pass packs
+ * activations only for the other block types, so they are packed here:
+ * once per thread while the activation is unchanged (a row chunk sees the
+ * same x as the one before it until the next matrix), checked by content
+ * against a copy (x's buffer is reused from layer to layer). The check
+ * costs a read of x from cache per call; packing costs several times that.
+ */
+#define KQ_CACHE_COLS LLM_DIM_MAX
+
+struct kq_cache {
+	uint8_t act[GROUPS_BYTES(KQ_CACHE_COLS)] __attribute__((aligned(64)));
+	float x[KQ_CACHE_COLS];
+	size_t n;
+};
+
+static const uint8_t *
+kq_act(const float *x, size_t n, uint8_t *buf)
+{
+	static __thread struct kq_cache c;
+
+	if (n > KQ_CACHE_COLS) {
+		llm_pack_act(x, n, buf);
+		return buf;
+	}
+	if (c.n != n || memcmp(c.x, x, n * sizeof(float)) != 0) {
+		llm_pack_act(x, n, c.act);
+		memcpy(c.x, x, n * sizeof(float));
+		c.n = n;
+	}
+	return c.act;
+}
+
+/* Activations outer: the chunk's rows stay in L2 after the first. */
+static void
+kq_matmul_rows(const struct llm_tensor *w, uint32_t r0, uint32_t r1, const float *x, unsigned nb,
+               float *out, size_t out_stride)
+{
+	uint8_t buf[ROW_BUF] __attribute__((aligned(64)));
+	size_t rb = bx_llm_row_bytes(w->type, w->cols);
+
+	for (unsigned b = 0; b < nb; b++) {
+		const uint8_t *a = kq_act(x + (size_t)b * w->cols, w->cols, buf);
+
+		for (uint32_t r = r0; r < r1; r++) {
+			out[(size_t)b * out_stride + r] = llm_kquant_dot(
+				w->type, (const uint8_t *)w->data + (size_t)r * rb, a, w->cols);
+		}
+	}
+}
+
+/*
  * Rows outer, activations inner: each weight row is read from memory and
  * decoded once, then stays in L1 for the nb dot products, so a batched
  * step costs about one pass over the weights (continuous batching pays).
@@ -928,6 +1021,11 @@ llm_matmul_rows(const struct llm_tensor *w, uint32_t r0, uint32_t r1, const floa
 	bool blocks = w->type == BX_LLM_Q8_0 || w->type == BX_LLM_Q4_0 || w->type == BX_LLM_Q4_1;
 	float off = type_offset(w->type);
 
+	if ((w->type == BX_LLM_Q4_K || w->type == BX_LLM_Q6_K) && llm_kquant_kernels &&
+	    llm_have_avx512()) {
+		kq_matmul_rows(w, r0, r1, x, nb, out, out_stride);
+		return;
+	}
 	if (blocks) {
 		r0 += llm_matmul_i8_rows(w, r0, r1, act, nb, out, out_stride);
 	}
