@@ -95,6 +95,8 @@ bool llm_type_known(enum bx_llm_type type);
 size_t llm_kquant_row_bytes(enum bx_llm_type type, size_t n);
 void llm_kquant_dequantize(enum bx_llm_type type, const void *in, size_t n, float *out);
 void llm_kquant_quantize(enum bx_llm_type type, const float *x, size_t n, void *out);
+/* Synthetic models: K blocks of random bytes get f16 scales for entries of about std. */
+void llm_kquant_synth_scales(enum bx_llm_type type, uint8_t *blocks, size_t bytes, float std);
 /*
  * Packed activations (llm_pack_act), per 16 blocks of 32 values:
  * i8 qs[512] | f32 d[16] | f32 d * sum(qs)[16].

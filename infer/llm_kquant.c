@@ -17,6 +17,7 @@
  * plain (no search), for the converter and the tests.
  */
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "llm_int.h"
@@ -43,6 +44,12 @@ struct blk_q6_k {
 
 _Static_assert(sizeof(struct blk_q4_k) == 144, "Q4_K block");
 _Static_assert(sizeof(struct blk_q6_k) == 210, "Q6_K block");
+
+static size_t
+blk_bytes(enum bx_llm_type type)
+{
+	return type == BX_LLM_Q4_K ? sizeof(struct blk_q4_k) : sizeof(struct blk_q6_k);
+}
 
 size_t
 llm_kquant_row_bytes(enum bx_llm_type type, size_t n)
@@ -226,6 +233,33 @@ llm_kquant_quantize(enum bx_llm_type type, const float *x, size_t n, void *out)
 	}
 }
 
+/*
+ * Random bytes make 6-bit scales and mins uniform in 0..63 and values
+ * uniform (Q4_K q in 0..15, std 4.6; Q6_K q - 32 in -32..31, std 18.5,
+ * int8 scales std 74). Q4_K's dmin = 7.5 d centres a sub-block on
+ * average; the spread of sc - m between sub-blocks then adds to the
+ * spread within one, about 240 d in all.
+ */
+void
+llm_kquant_synth_scales(enum bx_llm_type type, uint8_t *blocks, size_t bytes, float std)
+{
+	size_t bs = blk_bytes(type);
+
+	for (size_t b = 0; b < bytes / bs; b++) {
+		uint8_t *p = blocks + b * bs;
+		uint16_t d = llm_f32_to_f16(type == BX_LLM_Q4_K ? std / 240 : std / 1370);
+
+		if (type == BX_LLM_Q4_K) {
+			uint16_t dmin = llm_f32_to_f16(7.5f * std / 240);
+
+			memcpy(p + offsetof(struct blk_q4_k, d), &d, 2);
+			memcpy(p + offsetof(struct blk_q4_k, dmin), &dmin, 2);
+		} else {
+			memcpy(p + offsetof(struct blk_q6_k, d), &d, 2);
+		}
+	}
+}
+
 /* ---- dot products against Q8_0 activation blocks ---- */
 
 bool llm_kquant_kernels = true;
@@ -319,12 +353,6 @@ sb_dot_ref(enum bx_llm_type type, const void *blk, const struct llm_q8a *qa)
 	}
 }
 
-static size_t
-blk_bytes(enum bx_llm_type type)
-{
-	return type == BX_LLM_Q4_K ? sizeof(struct blk_q4_k) : sizeof(struct blk_q6_k);
-}
-
 float
 llm_kquant_dot_ref(enum bx_llm_type type, const void *row, const struct llm_q8a *qa, size_t n)
 {
@@ -382,73 +410,77 @@ prefetch(const uint8_t *p, size_t bytes)
 }
 
 /*
- * Q4_K scales: lanes 0-7 d sc_j da_j, lanes 8-15 dmin m_j da_j sum(qa_j)
- * (ggml's 32-bit unpacking of the 12 scale bytes into sc[8] | m[8]).
+ * Q4_K scales: lanes 0-7 d sc_j da_j, lanes 8-15 dmin m_j da_j sum(qa_j).
+ * The 12 bytes as 32-bit words u0 u1 u2 (scale_min_k4):
+ *   sc 0-3 = u0 & 0x3f, sc 4-7 = (u2 & 0x0f) | (u0 >> 2 & 0x30),
+ *   m 0-3 = u1 & 0x3f,  m 4-7 = (u2 >> 4 & 0x0f) | (u1 >> 2 & 0x30),
+ * four lanes of one xmm (a scalar unpacking through memory stalled on
+ * store forwarding and cost a third of the kernel).
  */
 KQ_AVX512 static inline __m512
 q4_k_scales(const struct blk_q4_k *x, const float *da)
 {
-	uint32_t u[4], m03;
-	__m256i h;
-	__m512 dadas, scm;
+	const __m512i dd = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+	__m128i v = _mm_loadu_si128((const __m128i *)x->scales); /* 12 bytes and 4 of qs */
+	__m128i lo = _mm_srlv_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0)),
+	                            _mm_set_epi32(4, 0, 0, 0));
+	__m128i hi = _mm_srli_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0)), 2);
+	__m128i scm = _mm_or_si128(
+		_mm_and_si128(lo, _mm_set_epi32(0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f)),
+		_mm_and_si128(hi, _mm_set_epi32(0x30303030, 0, 0x30303030, 0)));
+	uint32_t dm;
+	__m512 d, dadas;
 
-	memcpy(u, x->scales, 12);
-	u[3] = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4);
-	m03 = u[1] & 0x3f3f3f3f;
-	u[1] = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);
-	u[2] = m03;
-	u[0] &= 0x3f3f3f3f;
-	scm = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)u)));
-	h = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)x->d)),
-	                            _mm_set1_epi16((short)x->dmin), 1);
+	memcpy(&dm, x, 4);
+	d = _mm512_permutexvar_ps(dd,
+	                          _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128((int)dm))));
 	dadas = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_load_ps(da)),
 	                           _mm256_load_ps(da + LLM_ACT_GROUP), 1);
-	return _mm512_mul_ps(_mm512_mul_ps(scm, _mm512_cvtph_ps(h)), dadas);
+	return _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(scm)), d),
+	                     dadas);
 }
 
 /*
  * Q4_K: each 32 bytes of qs hold two sub-blocks (low nibbles, then high).
- * Broadcast to both halves of a zmm and shifted by 0 and 4, they line up
- * with two consecutive activation blocks, so one vpdpbusd gives int32
- * lanes 0-7 for sub-block 2j and 8-15 for 2j+1, scaled by a permute of
- * the super-block's 8 factors.
+ * Broadcast to both halves of a zmm and masked with 0x0f | 0xf0, they line
+ * up with two consecutive activation blocks, so one vpdpbusd gives int32
+ * lanes 0-7 for sub-block 2j and lanes 8-15 for 16 x sub-block 2j+1 (the
+ * 1/16 goes into the odd sub-blocks' factors), scaled by a permute of the
+ * super-block's 8 factors.
  */
+KQ_AVX512 static inline __m512
+q4_k_pair(const uint8_t *qs, const uint8_t *aq, __m512 f, __m512i idx, __m512 acc)
+{
+	const __m512i mask = _mm512_inserti64x4(_mm512_set1_epi8(0x0f), _mm256_set1_epi8(-16), 1);
+	__m512i c = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)qs));
+	__m512i r = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(c, mask),
+	                                _mm512_load_si512(aq));
+
+	return _mm512_fmadd_ps(_mm512_cvtepi32_ps(r), _mm512_permutexvar_ps(idx, f), acc);
+}
+
 KQ_AVX512 static float
 dot_q4_k_avx(const struct blk_q4_k *x, const uint8_t *a, size_t nsb)
 {
-	const __m512i m4 = _mm512_set1_epi8(15), two = _mm512_set1_epi32(2);
-	const __m512i sh = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
-	const __m512i idx0 = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+	const __m512 k16 = _mm512_set_ps(1, 1, 1, 1, 1, 1, 1, 1, 0.0625f, 1, 0.0625f, 1, 0.0625f, 1,
+	                                 0.0625f, 1);
+	const __m512i i0 = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+	const __m512i i1 = _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2);
+	const __m512i i2 = _mm512_set_epi32(5, 5, 5, 5, 5, 5, 5, 5, 4, 4, 4, 4, 4, 4, 4, 4);
+	const __m512i i3 = _mm512_set_epi32(7, 7, 7, 7, 7, 7, 7, 7, 6, 6, 6, 6, 6, 6, 6, 6);
 	__m512 acc = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps(), mins = _mm512_setzero_ps();
 
 	for (size_t s = 0; s < nsb; s++, x++) {
 		const uint8_t *aq = ACT_QS(a, s);
 		__m512 f = q4_k_scales(x, ACT_D(a, s));
-		__m512i idx = idx0;
 
 		prefetch((const uint8_t *)x, sizeof(*x));
 		mins = _mm512_add_ps(mins, f);
-		for (int j = 0; j < 4; j += 2) {
-			__m512i c0 = _mm512_broadcast_i64x4(
-				_mm256_loadu_si256((const __m256i *)(x->qs + 32 * j)));
-			__m512i c1 = _mm512_broadcast_i64x4(
-				_mm256_loadu_si256((const __m256i *)(x->qs + 32 * j + 32)));
-			__m512i r0 =
-				_mm512_dpbusd_epi32(_mm512_setzero_si512(),
-			                            _mm512_and_si512(_mm512_srlv_epi16(c0, sh), m4),
-			                            _mm512_load_si512(aq + 64 * j));
-			__m512i r1 =
-				_mm512_dpbusd_epi32(_mm512_setzero_si512(),
-			                            _mm512_and_si512(_mm512_srlv_epi16(c1, sh), m4),
-			                            _mm512_load_si512(aq + 64 * j + 64));
-			__m512i idx1 = _mm512_add_epi32(idx, two);
-
-			acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(r0), _mm512_permutexvar_ps(idx, f),
-			                      acc);
-			acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(r1),
-			                       _mm512_permutexvar_ps(idx1, f), acc1);
-			idx = _mm512_add_epi32(idx1, two);
-		}
+		f = _mm512_mul_ps(f, k16);
+		acc = q4_k_pair(x->qs, aq, f, i0, acc);
+		acc1 = q4_k_pair(x->qs + 32, aq + 64, f, i1, acc1);
+		acc = q4_k_pair(x->qs + 64, aq + 128, f, i2, acc);
+		acc1 = q4_k_pair(x->qs + 96, aq + 192, f, i3, acc1);
 	}
 	return _mm512_reduce_add_ps(_mm512_add_ps(acc, acc1)) -
 	       _mm512_mask_reduce_add_ps((__mmask16)0xff00, mins);

@@ -1,6 +1,6 @@
 /*
  * Synthetic models of any Llama shape with seeded random weights, held in
- * memory: for benchmarks (a 1 B-parameter shape in Q4_0 or Q8_0) and for
+ * memory: for benchmarks (a 1 B-parameter shape in Q4_0, Q8_0, Q4_K...) and for
  * the converter. Block types are filled with random quants directly (no
  * f32 detour), scaled so each matrix keeps activations near unit size.
  */
@@ -42,6 +42,10 @@ fill(struct llm_tensor *t, uint8_t *dst, float std, uint64_t *rng)
 		uint64_t r = xorshift(rng);
 
 		memcpy(dst + i, &r, 8);
+	}
+	if (t->type == BX_LLM_Q4_K || t->type == BX_LLM_Q6_K) {
+		llm_kquant_synth_scales(t->type, dst, n, std);
+		return;
 	}
 	for (size_t b = 0; b < nblk; b++) {
 		uint16_t d, m;
@@ -166,7 +170,7 @@ bx_llm_synth(const struct bx_llm_config *cfg, enum bx_llm_type type, uint64_t se
 	int ret;
 
 	if (type != BX_LLM_F32 && type != BX_LLM_Q8_0 && type != BX_LLM_Q4_0 &&
-	    type != BX_LLM_Q4_1) {
+	    type != BX_LLM_Q4_1 && type != BX_LLM_Q4_K && type != BX_LLM_Q6_K) {
 		return bx_err(eb, EINVAL, "synthetic model: type %s not generated",
 		              bx_llm_type_name(type));
 	}
