@@ -137,6 +137,14 @@ void llm_pack_act(const float *x, size_t n, uint8_t *out);
 void llm_matmul_rows(const struct llm_tensor *w, uint32_t r0, uint32_t r1, const float *x,
                      const uint8_t *act, unsigned nb, float *out, size_t out_stride);
 /*
+ * The same for a block matrix (Q8_0, Q4_0, Q4_1, Q4_K, Q6_K) from act
+ * alone. llm_matmul_rows packs Q4_K/Q6_K activations itself (once per
+ * thread while x is unchanged, checked against a copy of x every call);
+ * a caller that packs them can call this and skip that check.
+ */
+void llm_matmul_rows_packed(const struct llm_tensor *w, uint32_t r0, uint32_t r1,
+                            const uint8_t *act, unsigned nb, float *out, size_t out_stride);
+/*
  * Batched steps on row-interleaved int8 copies of block matrices: per 16
  * rows and block, f32 d[16] | f32 m[16] | u8 q[8][16][4] (x = d * q + m), so
  * one vpdpbusd with a broadcast activation word feeds 16 rows at once.

@@ -964,6 +964,7 @@ dot_any_f32(const struct llm_tensor *w, const void *row, const float *x)
  * against a copy (x's buffer is reused from layer to layer). The check
  * costs a read of x from cache per call; packing costs several times that.
  */
+#ifdef LLM_X86
 #define KQ_CACHE_COLS LLM_DIM_MAX
 
 struct kq_cache {
@@ -972,16 +973,32 @@ struct kq_cache {
 	size_t n;
 };
 
+/* Bitwise x == y over n floats (n a multiple of 32): no early exit, two loads a cycle. */
+LLM_AVX512 static bool
+same_avx(const float *x, const float *y, size_t n)
+{
+	__m512i d0 = _mm512_setzero_si512(), d1 = _mm512_setzero_si512();
+
+	for (size_t i = 0; i < n; i += 32) {
+		d0 = _mm512_ternarylogic_epi32(d0, _mm512_loadu_si512(x + i),
+		                               _mm512_loadu_si512(y + i), 0xf6); /* a | (b ^ c) */
+		d1 = _mm512_ternarylogic_epi32(d1, _mm512_loadu_si512(x + i + 16),
+		                               _mm512_loadu_si512(y + i + 16), 0xf6);
+	}
+	return _mm512_test_epi32_mask(d0, d0) == 0 && _mm512_test_epi32_mask(d1, d1) == 0;
+}
+
+/* x (n values) packed; from this thread's cache when it packed the same values last. */
 static const uint8_t *
-kq_act(const float *x, size_t n, uint8_t *buf)
+kq_act(const float *x, size_t n, bool cache, uint8_t *buf)
 {
 	static __thread struct kq_cache c;
 
-	if (n > KQ_CACHE_COLS) {
+	if (!cache || n > KQ_CACHE_COLS) {
 		llm_pack_act(x, n, buf);
 		return buf;
 	}
-	if (c.n != n || memcmp(c.x, x, n * sizeof(float)) != 0) {
+	if (c.n != n || !same_avx(c.x, x, n)) {
 		llm_pack_act(x, n, c.act);
 		memcpy(c.x, x, n * sizeof(float));
 		c.n = n;
@@ -989,54 +1006,64 @@ kq_act(const float *x, size_t n, uint8_t *buf)
 	return c.act;
 }
 
-/* Activations outer: the chunk's rows stay in L2 after the first. */
+/*
+ * A batch packed whole when it fits the buffer (the rows then read once,
+ * each against all nb), else one activation at a time, the chunk's rows
+ * in L2 after the first.
+ */
 static void
 kq_matmul_rows(const struct llm_tensor *w, uint32_t r0, uint32_t r1, const float *x, unsigned nb,
                float *out, size_t out_stride)
 {
 	uint8_t buf[ROW_BUF] __attribute__((aligned(64)));
-	size_t rb = bx_llm_row_bytes(w->type, w->cols);
+	size_t ab = llm_act_bytes(w->cols);
 
-	for (unsigned b = 0; b < nb; b++) {
-		const uint8_t *a = kq_act(x + (size_t)b * w->cols, w->cols, buf);
-
-		for (uint32_t r = r0; r < r1; r++) {
-			out[(size_t)b * out_stride + r] = llm_kquant_dot(
-				w->type, (const uint8_t *)w->data + (size_t)r * rb, a, w->cols);
+	if (nb > 1 && nb * ab <= sizeof(buf)) {
+		for (unsigned b = 0; b < nb; b++) {
+			llm_pack_act(x + (size_t)b * w->cols, w->cols, buf + b * ab);
 		}
+		llm_matmul_rows_packed(w, r0, r1, buf, nb, out, out_stride);
+		return;
 	}
+	for (unsigned b = 0; b < nb; b++) {
+		const uint8_t *a = kq_act(x + (size_t)b * w->cols, w->cols, nb == 1, buf);
+
+		llm_matmul_rows_packed(w, r0, r1, a, 1, out + (size_t)b * out_stride, out_stride);
+	}
+}
+#endif
+
+static bool
+kq_type(enum bx_llm_type t)
+{
+	return t == BX_LLM_Q4_K || t == BX_LLM_Q6_K;
 }
 
 /*
  * Rows outer, activations inner: each weight row is read from memory and
  * decoded once, then stays in L1 for the nb dot products, so a batched
  * step costs about one pass over the weights (continuous batching pays).
+ * K-quant rows are not decoded: each activation meets the row in the
+ * kernel, the row in L1 after the first.
  */
 void
-llm_matmul_rows(const struct llm_tensor *w, uint32_t r0, uint32_t r1, const float *x,
-                const uint8_t *act, unsigned nb, float *out, size_t out_stride)
+llm_matmul_rows_packed(const struct llm_tensor *w, uint32_t r0, uint32_t r1, const uint8_t *act,
+                       unsigned nb, float *out, size_t out_stride)
 {
 	uint8_t z[ROW_BUF] __attribute__((aligned(64)));
 	size_t rb = bx_llm_row_bytes(w->type, w->cols), ab = llm_act_bytes(w->cols);
-	bool blocks = w->type == BX_LLM_Q8_0 || w->type == BX_LLM_Q4_0 || w->type == BX_LLM_Q4_1;
 	float off = type_offset(w->type);
 
-	if ((w->type == BX_LLM_Q4_K || w->type == BX_LLM_Q6_K) && llm_kquant_kernels &&
-	    llm_have_avx512()) {
-		kq_matmul_rows(w, r0, r1, x, nb, out, out_stride);
-		return;
-	}
-	if (blocks) {
+	if (!kq_type(w->type)) {
 		r0 += llm_matmul_i8_rows(w, r0, r1, act, nb, out, out_stride);
 	}
-
 	for (uint32_t r = r0; r < r1; r++) {
 		const uint8_t *row = (const uint8_t *)w->data + (size_t)r * rb;
 
-		if (!blocks) {
+		if (kq_type(w->type)) {
 			for (unsigned b = 0; b < nb; b++) {
 				out[(size_t)b * out_stride + r] =
-					dot_any_f32(w, row, x + (size_t)b * w->cols);
+					llm_kquant_dot(w->type, row, act + b * ab, w->cols);
 			}
 			continue;
 		}
@@ -1049,6 +1076,33 @@ llm_matmul_rows(const struct llm_tensor *w, uint32_t r0, uint32_t r1, const floa
 		decode_row(w->type, row, w->cols, z);
 		for (unsigned b = 0; b < nb; b++) {
 			out[(size_t)b * out_stride + r] = dot_packed(z, act + b * ab, w->cols, off);
+		}
+	}
+}
+
+void
+llm_matmul_rows(const struct llm_tensor *w, uint32_t r0, uint32_t r1, const float *x,
+                const uint8_t *act, unsigned nb, float *out, size_t out_stride)
+{
+	size_t rb = bx_llm_row_bytes(w->type, w->cols);
+
+	if (w->type == BX_LLM_Q8_0 || w->type == BX_LLM_Q4_0 || w->type == BX_LLM_Q4_1) {
+		llm_matmul_rows_packed(w, r0, r1, act, nb, out, out_stride);
+		return;
+	}
+#ifdef LLM_X86
+	if (kq_type(w->type) && llm_kquant_kernels && llm_have_avx512()) {
+		kq_matmul_rows(w, r0, r1, x, nb, out, out_stride);
+		return;
+	}
+#endif
+	/* F32, F16, BF16; Q4_K and Q6_K without AVX-512 VNNI */
+	for (uint32_t r = r0; r < r1; r++) {
+		const uint8_t *row = (const uint8_t *)w->data + (size_t)r * rb;
+
+		for (unsigned b = 0; b < nb; b++) {
+			out[(size_t)b * out_stride + r] =
+				dot_any_f32(w, row, x + (size_t)b * w->cols);
 		}
 	}
 }

@@ -311,19 +311,20 @@ test_dot_extremes(void **state)
 /*
  * llm_matmul_rows on K-quant matrices: bit-equal to the kernel on each
  * row; a changed activation in the same buffer (as the forward pass
- * reuses its buffers) gives the new answer; batches; the old f32 path.
+ * reuses its buffers) gives the new answer; batches packed whole or one
+ * at a time; llm_matmul_rows_packed; the old f32 path.
  */
 static void
 test_matmul_rows(void **state)
 {
 	enum {
 		ROWS = 37,
-		NB = 3
+		NB = 12
 	};
 
 	static uint8_t data[ROWS * 5632 / 256 * 210];
 	static float x[NB * NMAX], out[NB * ROWS], w[NMAX];
-	static uint8_t act[NMAX * 2] __attribute__((aligned(64)));
+	static uint8_t act[NMAX * 4] __attribute__((aligned(64)));
 	uint64_t s = 21;
 
 	(void)state;
@@ -337,8 +338,9 @@ test_matmul_rows(void **state)
 			for (int r = 0; r < ROWS; r++) {
 				random_row(ktypes[t], data + r * rb, n, &s);
 			}
-			for (int pass = 0; pass < 3; pass++) {
-				unsigned nb = pass == 2 ? NB : 1;
+			/* 1, 1 again (new values, same buffer), 3 (packed whole), 12 (not at 5632) */
+			for (int pass = 0; pass < 4; pass++) {
+				unsigned nb = pass == 3 ? NB : pass == 2 ? 3 : 1;
 
 				random_act(x, n * NB, &s); /* same buffer, new values */
 				llm_matmul_rows(&m, 0, 16, x, NULL, nb, out, ROWS);
@@ -350,6 +352,18 @@ test_matmul_rows(void **state)
 						            llm_kquant_dot(ktypes[t], data + r * rb,
 						                           act, n));
 					}
+				}
+			}
+			/* packed by the caller: the same numbers */
+			for (unsigned b = 0; b < 2; b++) {
+				llm_pack_act(x + b * n, n, act + b * llm_act_bytes(n));
+			}
+			llm_matmul_rows_packed(&m, 0, ROWS, act, 2, out, ROWS);
+			for (unsigned b = 0; b < 2; b++) {
+				for (int r = 0; r < ROWS; r++) {
+					assert_true(out[b * ROWS + r] ==
+					            llm_kquant_dot(ktypes[t], data + r * rb,
+					                           act + b * llm_act_bytes(n), n));
 				}
 			}
 			/* the old path: f32 dot of the dequantized row */
