@@ -305,7 +305,7 @@ sb_ints(enum bx_llm_type type, const void *blk, int8_t *q, int *sc, int *m)
 			}
 		}
 		for (int j = 0; j < 16; j++) {
-			sc[j] = x->scales[j];
+			sc[j] = (int)x->scales[j]; /* signed: Q6_K scales are int8 */
 		}
 	}
 }

@@ -10,7 +10,8 @@
  *
  * The old path takes seconds a token at this size, so it runs one step;
  * the new path is the best of 3 runs of 4 steps (the machine is shared).
- * BX_BENCH_SHAPE=small runs a 60 M shape for a quick look.
+ * BX_BENCH_SHAPE=small runs a 60 M shape for a quick look;
+ * BX_BENCH_NO_OLD=1 leaves the old path out.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -129,7 +130,7 @@ bench_type(const struct bx_llm_config *cfg, enum bx_llm_type type, const double 
 	wb = (double)bx_llm_model_weight_bytes(m);
 	bx_bench_emit("kquant", bx_llm_type_name(type), "weight_bytes", wb, "B");
 	for (unsigned nt = 1; nt <= 2; nt++) {
-		for (int path = 0; path < 2; path++) {
+		for (int path = getenv("BX_BENCH_NO_OLD") ? 1 : 0; path < 2; path++) {
 			double rate;
 
 			rate = path ? decode(m, nt, 1, 3, 4, false) : decode(m, nt, 1, 1, 1, true);
