@@ -59,7 +59,7 @@ PY
 
 # A few seconds of validator-shaped load, so the first thing you see is an answer.
 validate="$build/tools/bx-validator/bx-validator --axon-hotkey $miner --wallet-path $dev/wallets \
---wallet validator --hotkey default --synapse echo:2,embedding:2,generation:1 --connections 4"
+--wallet validator --hotkey default --synapse echo:2,embedding:2,generation:1,stream:1 --connections 4"
 echo "run-dev: bxd is ready; 3 s of signed requests from the development validator:"
 $validate --duration 3 --quiet || true
 echo "run-dev: again: $validate --duration 10"
