@@ -1,11 +1,13 @@
 /*
- * Covers: the Q4_K and Q6_K dot kernels (llm_kquant.c) against their
- * plain-C reference and against an independent exact computation from the
- * raw block bytes, on random rows of several lengths and hand-made blocks
- * with extreme scales; llm_matmul_rows on K-quant matrices (packing the
+ * Covers: llm_pack_act's bytes (AVX-512) against the plain-C quantizer;
+ * the Q4_K and Q6_K dot kernels (llm_kquant.c) against their plain-C
+ * reference and against an independent exact computation from the raw
+ * block bytes, on random rows of several lengths and hand-made blocks with
+ * extreme scales; llm_matmul_rows on K-quant matrices (packing the
  * activation itself, a changed activation in the same buffer never seen
- * stale, batches) and the old f32 path; synthetic Q4_K and Q6_K models
- * whose optimized greedy tokens follow the reference path's.
+ * stale, batches), llm_matmul_rows_packed and the old f32 path; synthetic
+ * Q4_K and Q6_K models whose optimized greedy tokens follow the reference
+ * path's (parting only at near-ties).
  */
 #include <math.h>
 
@@ -232,6 +234,43 @@ test_dot_vs_f32(void **state)
 			/* and the bound is not vacuous: the error is well inside it */
 			assert_true(fabs(fast - dot) < bound / 2);
 		}
+	}
+}
+
+/*
+ * llm_pack_act (AVX-512 here) gives the same bytes as the plain-C
+ * quantizer laid out by hand: qs[512] | d[16] | d * sum[16] per group,
+ * zero padding after the last block.
+ */
+static void
+test_pack_act(void **state)
+{
+	static float x[NMAX];
+	static struct llm_q8a qa[NB_MAX];
+	static uint8_t got[NMAX * 2], want[NMAX * 2];
+	static const size_t ns[] = { 32, 256, 512, 544, 2816, 5632 };
+	uint64_t s = 99;
+
+	(void)state;
+	for (unsigned k = 0; k < BX_ARRAY_SIZE(ns); k++) {
+		size_t n = ns[k], ab = llm_act_bytes(n);
+
+		random_act(x, n, &s);
+		x[n / 2] = 0;
+		memset(x, 0, 32 * sizeof(float)); /* an all-zero block: d 0 */
+		llm_quantize_act(x, n, qa);
+		memset(want, 0, ab);
+		for (size_t b = 0; b < n / LLM_QK; b++) {
+			uint8_t *g = want + b / 16 * LLM_ACT_GROUP_BYTES;
+			float ds = qa[b].d * (float)qa[b].s;
+
+			memcpy(g + b % 16 * LLM_QK, qa[b].qs, LLM_QK);
+			memcpy(g + 16 * LLM_QK + b % 16 * 4, &qa[b].d, 4);
+			memcpy(g + 16 * LLM_QK + 64 + b % 16 * 4, &ds, 4);
+		}
+		memset(got, 0xa5, ab);
+		llm_pack_act(x, n, got);
+		assert_memory_equal(got, want, ab);
 	}
 }
 
@@ -503,9 +542,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_dot_random),   cmocka_unit_test(test_dot_vs_f32),
-		cmocka_unit_test(test_dot_extremes), cmocka_unit_test(test_matmul_rows),
-		cmocka_unit_test(test_kquant_model),
+		cmocka_unit_test(test_pack_act),    cmocka_unit_test(test_dot_random),
+		cmocka_unit_test(test_dot_vs_f32),  cmocka_unit_test(test_dot_extremes),
+		cmocka_unit_test(test_matmul_rows), cmocka_unit_test(test_kquant_model),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
