@@ -1043,8 +1043,8 @@ kq_type(enum bx_llm_type t)
  * Rows outer, activations inner: each weight row is read from memory and
  * decoded once, then stays in L1 for the nb dot products, so a batched
  * step costs about one pass over the weights (continuous batching pays).
- * K-quant rows are not decoded: each activation meets the row in the
- * kernel, the row in L1 after the first.
+ * K-quant rows meet up to four activations at a time in the kernel,
+ * unpacked once for them.
  */
 void
 llm_matmul_rows_packed(const struct llm_tensor *w, uint32_t r0, uint32_t r1, const uint8_t *act,
@@ -1061,9 +1061,14 @@ llm_matmul_rows_packed(const struct llm_tensor *w, uint32_t r0, uint32_t r1, con
 		const uint8_t *row = (const uint8_t *)w->data + (size_t)r * rb;
 
 		if (kq_type(w->type)) {
-			for (unsigned b = 0; b < nb; b++) {
-				out[(size_t)b * out_stride + r] =
-					llm_kquant_dot(w->type, row, act + b * ab, w->cols);
+			for (unsigned b = 0; b < nb; b += 4) {
+				float o[4];
+				unsigned na = BX_MIN(4u, nb - b);
+
+				llm_kquant_dot_n(w->type, row, act + b * ab, ab, na, w->cols, o);
+				for (unsigned i = 0; i < na; i++) {
+					out[(size_t)(b + i) * out_stride + r] = o[i];
+				}
 			}
 			continue;
 		}
