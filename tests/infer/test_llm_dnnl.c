@@ -5,7 +5,8 @@
  * on odd widths too (stories260K's hidden 172), within a bound derived from
  * the rounding each type does; batched decode steps through it give the
  * single-sequence path's tokens on fortune-1m (the .bin in F32 and a Q8_0
- * GGUF); prefill logits near the f32 reference's; 200 greedy steps on the
+ * GGUF), free-running and teacher-forced (Q8_0 may differ only at the
+ * kernels' own near-ties); prefill logits near the f32 reference's; 200 greedy steps on the
  * .bin keep test_llm_gen's tolerance; perplexity of held-aside text through
  * it next to the block kernels' in Q8_0 and Q4_0. Exits 77 when oneDNN has
  * no AMX/VNNI/BF16 brgemm kernel on this CPU. The matmul and batch tests
@@ -297,17 +298,112 @@ batch_vs_single(struct bx_llm_model *plain, struct bx_llm_model *m, unsigned ste
 	return worst;
 }
 
+static uint32_t
+argmax(const float *l, uint32_t n, float *margin)
+{
+	uint32_t best = 0;
+	float second = -INFINITY;
+
+	for (uint32_t i = 1; i < n; i++) {
+		if (l[i] > l[best]) {
+			second = l[best];
+			best = i;
+		} else if (l[i] > second) {
+			second = l[i];
+		}
+	}
+	*margin = l[best] - second;
+	return best;
+}
+
+/*
+ * Teacher-forced: each prompt's tokens from the block kernels alone, fed
+ * back as one 4-sequence batch through llm_fwd_run (oneDNN) with a KV cache
+ * each; its top-1 at every step against the kernels'. A step may differ only
+ * where the kernels' own top-2 margin is below `noise`. Returns the steps
+ * that agreed, out of *total.
+ */
+static unsigned
+forced_agree(const struct bx_llm_model *plain, const struct bx_llm_model *m, unsigned steps,
+             float noise, unsigned *total)
+{
+	const struct bx_llm_config *c = bx_llm_model_config(m);
+	size_t kvd = (size_t)c->head_dim * c->n_kv_heads * c->n_layers * c->seq_len, n[4];
+	float *sl = malloc((size_t)4 * steps * c->vocab_size * 4),
+	      *l = malloc((size_t)16 * c->vocab_size * 4);
+	int32_t ids[4][16], solo[4][64], toks[16];
+	struct llm_kv kv[4], *kvs[16];
+	uint32_t pos[16];
+	bool want[16];
+	unsigned agree = 0;
+	struct llm_fwd *f;
+
+	assert_int_equal(llm_fwd_create(m, 16, 2, &f), 0);
+	for (unsigned i = 0; i < 4; i++) {
+		assert_int_equal(
+			bx_llm_tokenize(m, prompts[i], strlen(prompts[i]), true, ids[i], 16, &n[i]),
+			0);
+		steps = BX_MIN(steps, llm_greedy(plain, false, ids[i], n[i], steps, solo[i],
+		                                 sl + (size_t)i * steps * c->vocab_size, NULL, 0));
+		kv[i] = (struct llm_kv){ .k = calloc(2 * kvd, 4), .ctx_len = c->seq_len };
+		kv[i].v = kv[i].k + kvd;
+		for (unsigned b = 0; b < n[i]; b++) {
+			kvs[b] = &kv[i];
+			pos[b] = b;
+			want[b] = b + 1 == n[i];
+		}
+		llm_fwd_run(f, kvs, ids[i], pos, want, (unsigned)n[i],
+		            l + (size_t)i * c->vocab_size);
+	}
+	for (unsigned k = 0; k < steps; k++) {
+		for (unsigned i = 0; i < 4 && k > 0; i++) {
+			kvs[i] = &kv[i];
+			toks[i] = solo[i][k - 1];
+			pos[i] = (uint32_t)(n[i] + k - 1);
+			want[i] = true;
+		}
+		if (k > 0) {
+			llm_fwd_run(f, kvs, toks, pos, want, 4, l);
+		}
+		for (unsigned i = 0; i < 4; i++) {
+			float mg, dummy;
+
+			argmax(sl + ((size_t)i * steps + k) * c->vocab_size, c->vocab_size, &mg);
+			if ((int32_t)argmax(l + (size_t)i * c->vocab_size, c->vocab_size, &dummy) ==
+			    solo[i][k]) {
+				agree++;
+			} else {
+				print_message("step %u of \"%s\": kernels' margin %.3f\n", k,
+				              prompts[i], mg);
+				assert_true(mg < noise);
+			}
+		}
+	}
+	*total = 4 * steps;
+	for (unsigned i = 0; i < 4; i++) {
+		free(kv[i].k);
+	}
+	llm_fwd_destroy(f);
+	free(sl);
+	free(l);
+	return agree;
+}
+
 static void
 test_batch_f32(void **state)
 {
 	struct bx_llm_model *plain = llm_load_l2c(FORTUNE, FORTUNE_TOK);
 	struct bx_llm_model *m = llm_load_l2c(FORTUNE, FORTUNE_TOK);
-	unsigned same;
+	unsigned same, agree, total;
 
 	pack(m);
 	same = batch_vs_single(plain, m, 40);
-	print_message("F32: 4 sequences through oneDNN = alone for %u of 40 steps\n", same);
+	agree = forced_agree(plain, m, 60, 0, &total);
+	print_message("F32: 4 sequences through oneDNN = alone for %u of 40 steps; top-1 on the "
+	              "same history at %u of %u steps\n",
+	              same, agree, total);
 	assert_int_equal(same, 40);
+	assert_int_equal(agree, total);
 	bx_llm_model_destroy(m);
 	bx_llm_model_destroy(plain);
 }
@@ -318,14 +414,17 @@ test_batch_q8(void **state)
 	struct bx_llm_model *bin = llm_load_l2c(FORTUNE, FORTUNE_TOK);
 	struct bx_llm_model *plain = convert(bin, BX_LLM_Q8_0);
 	struct bx_llm_model *m = convert(bin, BX_LLM_Q8_0);
-	unsigned same;
+	unsigned same, agree, total;
 
 	pack(m);
 	same = batch_vs_single(plain, m, 40);
+	agree = forced_agree(plain, m, 60, 0.1f, &total);
 	print_message("Q8_0: 4 sequences through oneDNN (int8 per row/token) = alone (Q8_0 "
-	              "blocks) for %u of 40 steps\n",
-	              same);
+	              "blocks) for %u of 40 free steps; top-1 on the same history at %u of %u "
+	              "steps\n",
+	              same, agree, total);
 	assert_true(same >= 20);
+	assert_true(agree * 100 >= total * 95);
 	bx_llm_model_destroy(m);
 	bx_llm_model_destroy(plain);
 	bx_llm_model_destroy(bin);
