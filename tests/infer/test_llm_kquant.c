@@ -377,9 +377,9 @@ test_matmul_rows(void **state)
 			for (int r = 0; r < ROWS; r++) {
 				random_row(ktypes[t], data + r * rb, n, &s);
 			}
-			/* 1, 1 again (new values, same buffer), 3 (packed whole), 12 (not at 5632) */
-			for (int pass = 0; pass < 4; pass++) {
-				unsigned nb = pass == 3 ? NB : pass == 2 ? 3 : 1;
+			/* 1, 1 and 3, 3 (new values, same buffer), 12 (one at a time at 5632) */
+			for (int pass = 0; pass < 5; pass++) {
+				unsigned nb = pass == 4 ? NB : pass >= 2 ? 3 : 1;
 
 				random_act(x, n * NB, &s); /* same buffer, new values */
 				llm_matmul_rows(&m, 0, 16, x, NULL, nb, out, ROWS);
