@@ -109,6 +109,8 @@ float llm_kquant_dot_ref(enum bx_llm_type type, const void *row, const struct ll
                          size_t n);
 /* The same on a packed activation: AVX-512 VNNI when llm_have_avx512(), else plain C. */
 float llm_kquant_dot(enum bx_llm_type type, const void *row, const uint8_t *act, size_t n);
+/* The plain-C fallback of llm_kquant_dot (exposed for the tests). */
+float llm_kquant_dot_c(enum bx_llm_type type, const void *row, const uint8_t *act, size_t n);
 /* out[i] = row . activation i (act_stride apart), na <= 4: the row unpacked once. */
 void llm_kquant_dot_n(enum bx_llm_type type, const void *row, const uint8_t *act, size_t act_stride,
                       unsigned na, size_t n, float *out);

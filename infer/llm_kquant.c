@@ -366,8 +366,8 @@ llm_kquant_dot_ref(enum bx_llm_type type, const void *row, const struct llm_q8a 
 }
 
 /* Plain C on a packed activation: its 8 blocks of super-block b back into struct llm_q8a. */
-static float
-dot_c(enum bx_llm_type type, const uint8_t *row, const uint8_t *act, size_t n)
+float
+llm_kquant_dot_c(enum bx_llm_type type, const void *row, const uint8_t *act, size_t n)
 {
 	float sum = 0;
 
@@ -385,7 +385,7 @@ dot_c(enum bx_llm_type type, const uint8_t *row, const uint8_t *act, size_t n)
 				qa[k].s += qa[k].qs[j];
 			}
 		}
-		sum += sb_dot_ref(type, row + b * blk_bytes(type), qa);
+		sum += sb_dot_ref(type, (const uint8_t *)row + b * blk_bytes(type), qa);
 	}
 	return sum;
 }
@@ -700,7 +700,7 @@ llm_kquant_dot_n(enum bx_llm_type type, const void *row, const uint8_t *act, siz
 	}
 #endif
 	for (unsigned i = 0; i < na; i++) {
-		out[i] = dot_c(type, row, act + i * act_stride, n);
+		out[i] = llm_kquant_dot_c(type, row, act + i * act_stride, n);
 	}
 }
 

@@ -170,6 +170,8 @@ check_dot(enum bx_llm_type t, const uint8_t *row, const float *x, size_t n)
 	}
 	assert_true(fabs(ref - exact) <= tol(n, mag));
 	assert_true(fabs(fast - exact) <= tol(n, mag));
+	/* the fallback for CPUs without AVX-512 VNNI: the reference's arithmetic */
+	assert_true(llm_kquant_dot_c(t, row, act, n) == (float)ref);
 	assert_true(fast == llm_dot_fast(t, row, act, n));
 }
 
