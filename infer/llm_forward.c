@@ -31,7 +31,8 @@ struct llm_fwd {
 static bool
 is_block(enum bx_llm_type t)
 {
-	return t == BX_LLM_Q8_0 || t == BX_LLM_Q4_0 || t == BX_LLM_Q4_1;
+	return t == BX_LLM_Q8_0 || t == BX_LLM_Q4_0 || t == BX_LLM_Q4_1 || t == BX_LLM_Q4_K ||
+	       t == BX_LLM_Q6_K;
 }
 
 int

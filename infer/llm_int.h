@@ -137,16 +137,12 @@ void llm_pack_act(const float *x, size_t n, uint8_t *out);
 /*
  * out[b * out_stride + r] = row r of w . activation b, for rows [r0, r1) and
  * nb activations: x (f32, rows of w->cols) for F32/F16/BF16 weights, act
- * (llm_act_bytes(w->cols) apart) for block types.
+ * (llm_act_bytes(w->cols) apart) for block types (Q8_0, Q4_0, Q4_1, Q4_K,
+ * Q6_K); for Q4_K/Q6_K act may be NULL, x is then packed on each call.
  */
 void llm_matmul_rows(const struct llm_tensor *w, uint32_t r0, uint32_t r1, const float *x,
                      const uint8_t *act, unsigned nb, float *out, size_t out_stride);
-/*
- * The same for a block matrix (Q8_0, Q4_0, Q4_1, Q4_K, Q6_K) from act
- * alone. llm_matmul_rows packs Q4_K/Q6_K activations itself (once per
- * thread while x is unchanged, checked against a copy of x every call);
- * a caller that packs them can call this and skip that check.
- */
+/* The same for a block matrix from act alone. */
 void llm_matmul_rows_packed(const struct llm_tensor *w, uint32_t r0, uint32_t r1,
                             const uint8_t *act, unsigned nb, float *out, size_t out_stride);
 /*

@@ -957,84 +957,27 @@ dot_any_f32(const struct llm_tensor *w, const void *row, const float *x)
 }
 
 /*
- * Q4_K/Q6_K rows meet packed activations too, but the forward pass packs
- * activations only for the other block types, so they are packed here:
- * once per thread while the activations are unchanged (a row chunk sees
- * the same x as the one before it until the next matrix), checked by
- * content against a copy (x's buffer is reused from layer to layer). The
- * check costs a read of x from cache per call, packing several times that;
- * a caller that packs them itself skips both (llm_matmul_rows_packed).
+ * K-quant rows from the caller's packed activations; without them (act
+ * NULL) x is packed here, the whole batch when it fits the buffer (each row
+ * then read once against all nb), else one activation at a time.
  */
 #ifdef LLM_X86
-#define KQ_CACHE_COLS LLM_DIM_MAX
-
-struct kq_cache {
-	uint8_t act[GROUPS_BYTES(KQ_CACHE_COLS)] __attribute__((aligned(64)));
-	float x[KQ_CACHE_COLS];
-	size_t n, cols; /* n values of x in activations of cols */
-};
-
-/* Bitwise x == y over n floats (n a multiple of 32): no early exit, two loads a cycle. */
-LLM_AVX512 static bool
-same_avx(const float *x, const float *y, size_t n)
-{
-	__m512i d0 = _mm512_setzero_si512(), d1 = _mm512_setzero_si512();
-
-	for (size_t i = 0; i < n; i += 32) {
-		d0 = _mm512_ternarylogic_epi32(d0, _mm512_loadu_si512(x + i),
-		                               _mm512_loadu_si512(y + i), 0xf6); /* a | (b ^ c) */
-		d1 = _mm512_ternarylogic_epi32(d1, _mm512_loadu_si512(x + i + 16),
-		                               _mm512_loadu_si512(y + i + 16), 0xf6);
-	}
-	return _mm512_test_epi32_mask(d0, d0) == 0 && _mm512_test_epi32_mask(d1, d1) == 0;
-}
-
-/* nb activations of cols at x into buf (llm_act_bytes(cols) apart). */
 static void
-pack_acts(const float *x, size_t cols, unsigned nb, uint8_t *buf)
-{
-	for (unsigned b = 0; b < nb; b++) {
-		llm_pack_act(x + b * cols, cols, buf + b * llm_act_bytes(cols));
-	}
-}
-
-/*
- * nb activations packed (llm_act_bytes(cols) apart, nb * that <= ROW_BUF):
- * from this thread's cache when it packed the same values last.
- */
-static const uint8_t *
-kq_acts(const float *x, size_t cols, unsigned nb, uint8_t *buf)
-{
-	static __thread struct kq_cache c;
-	size_t n = nb * cols;
-
-	if (n > KQ_CACHE_COLS || nb * llm_act_bytes(cols) > sizeof(c.act)) {
-		pack_acts(x, cols, nb, buf);
-		return buf;
-	}
-	if (c.n != n || c.cols != cols || !same_avx(c.x, x, n)) {
-		pack_acts(x, cols, nb, c.act);
-		memcpy(c.x, x, n * sizeof(float));
-		c.n = n;
-		c.cols = cols;
-	}
-	return c.act;
-}
-
-/*
- * The batch packed whole when it fits the buffer (each row then read
- * once against all nb), else one activation at a time, the chunk's rows
- * in L2 after the first.
- */
-static void
-kq_matmul_rows(const struct llm_tensor *w, uint32_t r0, uint32_t r1, const float *x, unsigned nb,
-               float *out, size_t out_stride)
+kq_matmul_rows(const struct llm_tensor *w, uint32_t r0, uint32_t r1, const float *x,
+               const uint8_t *act, unsigned nb, float *out, size_t out_stride)
 {
 	uint8_t buf[ROW_BUF] __attribute__((aligned(64)));
+	size_t ab = llm_act_bytes(w->cols);
 
-	if (nb * llm_act_bytes(w->cols) <= sizeof(buf)) {
-		llm_matmul_rows_packed(w, r0, r1, kq_acts(x, w->cols, nb, buf), nb, out,
-		                       out_stride);
+	if (act != NULL) {
+		llm_matmul_rows_packed(w, r0, r1, act, nb, out, out_stride);
+		return;
+	}
+	if (nb * ab <= sizeof(buf)) {
+		for (unsigned b = 0; b < nb; b++) {
+			llm_pack_act(x + (size_t)b * w->cols, w->cols, buf + b * ab);
+		}
+		llm_matmul_rows_packed(w, r0, r1, buf, nb, out, out_stride);
 		return;
 	}
 	for (unsigned b = 0; b < nb; b++) {
@@ -1108,7 +1051,7 @@ llm_matmul_rows(const struct llm_tensor *w, uint32_t r0, uint32_t r1, const floa
 	}
 #ifdef LLM_X86
 	if (kq_type(w->type) && llm_kquant_kernels && llm_have_avx512()) {
-		kq_matmul_rows(w, r0, r1, x, nb, out, out_stride);
+		kq_matmul_rows(w, r0, r1, x, act, nb, out, out_stride);
 		return;
 	}
 #endif
