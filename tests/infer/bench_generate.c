@@ -30,54 +30,10 @@
 #include <bx/infer.h>
 #include <bx/platform.h>
 
+#include "bench_mem.h"
 #include "bx_bench.h"
 
-#define BW_BYTES (1ull << 30)
-#define REPS     5 /* runs of each figure; the best counts (other load only slows one down) */
-
-__attribute__((target("avx512f"))) static double
-read_sum(const float *p, size_t n)
-{
-	/* Four independent accumulators keep several loads in flight. */
-	typedef float v16 __attribute__((vector_size(64)));
-	v16 a = { 0 }, b = { 0 }, c = { 0 }, d = { 0 };
-
-	for (size_t i = 0; i + 64 <= n; i += 64) {
-		a += *(const v16 *)(p + i);
-		b += *(const v16 *)(p + i + 16);
-		c += *(const v16 *)(p + i + 32);
-		d += *(const v16 *)(p + i + 48);
-	}
-	a += b + c + d;
-	return a[0] + a[15];
-}
-
-/* Read bandwidth in bytes/s over a 1 GiB buffer, best of 3, with nt threads. */
-static double
-bandwidth(unsigned nt)
-{
-	float *buf = aligned_alloc(64, BW_BYTES);
-	size_t n = BW_BYTES / sizeof(float);
-	double best = 0, sink = 0;
-
-	if (!buf) {
-		return 0;
-	}
-	memset(buf, 1, BW_BYTES);
-	for (int rep = 0; rep < 3; rep++) {
-		uint64_t t0 = bx_time_ns();
-
-#pragma omp parallel for num_threads(nt) reduction(+ : sink)
-		for (unsigned t = 0; t < nt; t++) {
-			size_t chunk = n / nt / 64 * 64;
-
-			sink += read_sum(buf + t * chunk, chunk);
-		}
-		best = BX_MAX(best, (double)BW_BYTES / ((double)(bx_time_ns() - t0) * 1e-9));
-	}
-	free(buf);
-	return sink == -1 ? 0 : best;
-}
+#define REPS 5 /* runs of each figure; the best counts (other load only slows one down) */
 
 static double
 now_s(void)
@@ -303,7 +259,7 @@ main(void)
 		cfg.n_kv_heads = 4;
 	}
 	nt = nt ? nt : 1;
-	bw = bandwidth(nt);
+	bw = bench_read_bandwidth(nt);
 	bx_bench_emit("generate", "memory", "read_bandwidth", bw * 1e-9, "GB/s");
 	bx_bench_emit("generate", "memory", "threads", nt, "1");
 	if (bench_type(&cfg, BX_LLM_Q4_0, nt, bw) || bench_type(&cfg, BX_LLM_Q8_0, nt, bw)) {

@@ -21,54 +21,9 @@
 #include <bx/infer.h>
 #include <bx/platform.h>
 
+#include "bench_mem.h"
 #include "bx_bench.h"
 #include "llm_int.h"
-
-#define BW_BYTES (1ull << 30)
-
-__attribute__((target("avx512f"))) static double
-read_sum(const float *p, size_t n)
-{
-	/* Four independent accumulators keep several loads in flight. */
-	typedef float v16 __attribute__((vector_size(64)));
-	v16 a = { 0 }, b = { 0 }, c = { 0 }, d = { 0 };
-
-	for (size_t i = 0; i + 64 <= n; i += 64) {
-		a += *(const v16 *)(p + i);
-		b += *(const v16 *)(p + i + 16);
-		c += *(const v16 *)(p + i + 32);
-		d += *(const v16 *)(p + i + 48);
-	}
-	a += b + c + d;
-	return a[0] + a[15];
-}
-
-/* Read bandwidth in bytes/s over a 1 GiB buffer, best of 3, with nt threads (bench_generate's). */
-static double
-bandwidth(unsigned nt)
-{
-	float *buf = aligned_alloc(64, BW_BYTES);
-	size_t n = BW_BYTES / sizeof(float);
-	double best = 0, sink = 0;
-
-	if (!buf) {
-		return 0;
-	}
-	memset(buf, 1, BW_BYTES);
-	for (int rep = 0; rep < 3; rep++) {
-		uint64_t t0 = bx_time_ns();
-
-#pragma omp parallel for num_threads(nt) reduction(+ : sink)
-		for (unsigned t = 0; t < nt; t++) {
-			size_t chunk = n / nt / 64 * 64;
-
-			sink += read_sum(buf + t * chunk, chunk);
-		}
-		best = BX_MAX(best, (double)BW_BYTES / ((double)(bx_time_ns() - t0) * 1e-9));
-	}
-	free(buf);
-	return sink == -1 ? 0 : best;
-}
 
 /* Decode tokens/s of nseq sequences: best of reps runs of steps steps (after a warm-up step). */
 static double
@@ -174,7 +129,7 @@ main(void)
 	for (unsigned nt = 1; nt <= 2; nt++) {
 		char name[16];
 
-		bw[nt - 1] = bandwidth(nt);
+		bw[nt - 1] = bench_read_bandwidth(nt);
 		snprintf(name, sizeof(name), "memory_%ut", nt);
 		bx_bench_emit("kquant", name, "read_bandwidth", bw[nt - 1] * 1e-9, "GB/s");
 	}
