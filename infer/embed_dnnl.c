@@ -109,13 +109,6 @@ struct bx_dnnl_ctx {
 #define SIMD_CLONES
 #endif
 
-#define CHK(call)                                    \
-	do {                                         \
-		if ((st = (call)) != dnnl_success) { \
-			goto out;                    \
-		}                                    \
-	} while (0)
-
 static inline uint64_t
 prof_start(const struct bx_dnnl_ctx *dc)
 {
@@ -271,27 +264,21 @@ mm_source(const struct bx_embed_model *m, unsigned l, unsigned which, float *tmp
 	}
 }
 
-/* Convert and pack one weight matrix into a new buffer laid out as wmd. */
-static dnnl_status_t
-pack(dnnl_engine_t eng, dnnl_stream_t strm, const float *src, unsigned k, unsigned n,
-     const dnnl_memory_desc_t *wmd, void **out)
+dnnl_status_t
+bx_dnnl_pack_ba(dnnl_engine_t eng, dnnl_stream_t strm, const void *plain, dnnl_data_type_t dt,
+                size_t k, size_t n, const dnnl_memory_desc_t *to_md, void *to)
 {
 	dnnl_primitive_desc_t rpd = NULL;
 	dnnl_primitive_t r = NULL;
 	dnnl_memory_t ms = NULL, md = NULL;
 	dnnl_memory_desc_t user;
-	size_t size = dnnl_memory_desc_get_size(wmd);
-	void *buf = bx_aligned_alloc(64, (size + 63) & ~(size_t)63);
 	dnnl_status_t st;
 
-	if (buf == NULL) {
-		return dnnl_out_of_memory;
-	}
-	/* the [N][K] f32 tensor is W[K][N] with strides {1, K}: tag ba */
-	CHK(dnnl_memory_desc_init_by_tag(&user, 2, (dnnl_dims_t){ k, n }, dnnl_f32, dnnl_ba));
-	CHK(dnnl_memory_create(&ms, &user, eng, (void *)src));
-	CHK(dnnl_memory_create(&md, wmd, eng, buf));
-	CHK(dnnl_reorder_primitive_desc_create(&rpd, &user, eng, wmd, eng, NULL));
+	CHK(dnnl_memory_desc_init_by_tag(&user, 2, (dnnl_dims_t){ (dnnl_dim_t)k, (dnnl_dim_t)n },
+	                                 dt, dnnl_ba));
+	CHK(dnnl_memory_create(&ms, &user, eng, (void *)plain));
+	CHK(dnnl_memory_create(&md, to_md, eng, to));
+	CHK(dnnl_reorder_primitive_desc_create(&rpd, &user, eng, to_md, eng, NULL));
 	CHK(dnnl_primitive_create(&r, rpd));
 	CHK(dnnl_primitive_execute(
 		r, strm, 2, (dnnl_exec_arg_t[]){ { DNNL_ARG_FROM, ms }, { DNNL_ARG_TO, md } }));
@@ -301,6 +288,23 @@ out:
 	dnnl_primitive_desc_destroy(rpd);
 	dnnl_memory_destroy(ms);
 	dnnl_memory_destroy(md);
+	return st;
+}
+
+/* Convert and pack one f32 weight matrix into a new buffer laid out as wmd. */
+static dnnl_status_t
+pack(dnnl_engine_t eng, dnnl_stream_t strm, const float *src, unsigned k, unsigned n,
+     const dnnl_memory_desc_t *wmd, void **out)
+{
+	size_t size = dnnl_memory_desc_get_size(wmd);
+	void *buf = bx_aligned_alloc(64, (size + 63) & ~(size_t)63);
+	dnnl_status_t st;
+
+	if (buf == NULL) {
+		return dnnl_out_of_memory;
+	}
+	/* the [N][K] f32 tensor is W[K][N] with strides {1, K}: tag ba */
+	st = bx_dnnl_pack_ba(eng, strm, src, dnnl_f32, k, n, wmd, buf);
 	if (st != dnnl_success) {
 		bx_free(buf);
 	} else {
@@ -481,30 +485,33 @@ bx_dnnl_ctx_destroy(struct bx_dnnl_ctx *dc)
 	bx_free(dc);
 }
 
+dnnl_status_t
+bx_dnnl_scratch_grow(void **buf, size_t *cap, const_dnnl_primitive_desc_t pd)
+{
+	size_t need = dnnl_memory_desc_get_size(
+		dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0));
+
+	if (need <= *cap) {
+		return dnnl_success;
+	}
+	bx_free(*buf);
+	*cap = 0;
+	*buf = bx_aligned_alloc(64, (need + 63) & ~(size_t)63);
+	if (*buf == NULL) {
+		return dnnl_out_of_memory;
+	}
+	*cap = need;
+	return dnnl_success;
+}
+
 /* Grow the scratchpad to what primitive p needs (before any execution uses it). */
 static dnnl_status_t
 scratch_need(struct bx_dnnl_ctx *dc, const_dnnl_primitive_t p)
 {
 	const_dnnl_primitive_desc_t pd;
-	size_t need;
 	dnnl_status_t st = dnnl_primitive_get_primitive_desc(p, &pd);
 
-	if (st != dnnl_success) {
-		return st;
-	}
-	need = dnnl_memory_desc_get_size(
-		dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0));
-	if (need <= dc->scratch_size) {
-		return dnnl_success;
-	}
-	bx_free(dc->scratch);
-	dc->scratch_size = 0;
-	dc->scratch = bx_aligned_alloc(64, (need + 63) & ~(size_t)63);
-	if (dc->scratch == NULL) {
-		return dnnl_out_of_memory;
-	}
-	dc->scratch_size = need;
-	return dnnl_success;
+	return st != dnnl_success ? st : bx_dnnl_scratch_grow(&dc->scratch, &dc->scratch_size, pd);
 }
 
 /* Weights and bias memory objects of every layer, over the model's packed buffers. */

@@ -49,13 +49,6 @@
 #define PAGE      4096 /* packed matrices start on their own page */
 #define PAR_MIN   8192 /* elements of work before a loop forks the team */
 
-#define CHK(call)                                    \
-	do {                                         \
-		if ((st = (call)) != dnnl_success) { \
-			goto out;                    \
-		}                                    \
-	} while (0)
-
 /* One matmul's weights: 1 to GROUP_MAX matrices of the same input width, side by side. */
 struct llm_dnnl_w {
 	dnnl_memory_desc_t md; /* packed W^T [k][n] */
@@ -396,26 +389,7 @@ fill_plain(struct llm_dnnl_w *g, void *plain, float *rows, size_t k_max)
 static dnnl_status_t
 reorder(struct llm_dnnl_w *g, void *plain, dnnl_engine_t eng, dnnl_stream_t strm)
 {
-	dnnl_memory_desc_t umd;
-	dnnl_primitive_desc_t rpd = NULL;
-	dnnl_primitive_t rp = NULL;
-	dnnl_memory_t from = NULL, to = NULL;
-	dnnl_status_t st;
-
-	CHK(dnnl_memory_desc_init_by_tag(&umd, 2, (dnnl_dims_t){ g->kp, g->n }, g->wdt, dnnl_ba));
-	CHK(dnnl_reorder_primitive_desc_create(&rpd, &umd, eng, &g->md, eng, NULL));
-	CHK(dnnl_primitive_create(&rp, rpd));
-	CHK(dnnl_memory_create(&from, &umd, eng, plain));
-	CHK(dnnl_memory_create(&to, &g->md, eng, g->data));
-	CHK(dnnl_primitive_execute(
-		rp, strm, 2, (dnnl_exec_arg_t[]){ { DNNL_ARG_FROM, from }, { DNNL_ARG_TO, to } }));
-	CHK(dnnl_stream_wait(strm));
-out:
-	dnnl_memory_destroy(from);
-	dnnl_memory_destroy(to);
-	dnnl_primitive_destroy(rp);
-	dnnl_primitive_desc_destroy(rpd);
-	return st;
+	return bx_dnnl_pack_ba(eng, strm, plain, g->wdt, g->kp, g->n, &g->md, g->data);
 }
 
 static int
@@ -639,25 +613,6 @@ out:
 }
 
 static dnnl_status_t
-scratch_grow(struct llm_dnnl_ctx *dc, const_dnnl_primitive_desc_t pd)
-{
-	size_t need = dnnl_memory_desc_get_size(
-		dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0));
-
-	if (need <= dc->scratch_bytes) {
-		return dnnl_success;
-	}
-	bx_free(dc->scratch);
-	dc->scratch_bytes = 0;
-	dc->scratch = bx_aligned_alloc(64, (need + 63) & ~(size_t)63);
-	if (!dc->scratch) {
-		return dnnl_out_of_memory;
-	}
-	dc->scratch_bytes = need;
-	return dnnl_success;
-}
-
-static dnnl_status_t
 entry_create(struct llm_dnnl_ctx *dc, const struct llm_dnnl_w *g, unsigned rows, struct mm_entry *e)
 {
 	dnnl_primitive_desc_t pd = NULL;
@@ -668,7 +623,7 @@ entry_create(struct llm_dnnl_ctx *dc, const struct llm_dnnl_w *g, unsigned rows,
 		st = dnnl_unimplemented;
 		goto out;
 	}
-	CHK(scratch_grow(dc, pd));
+	CHK(bx_dnnl_scratch_grow(&dc->scratch, &dc->scratch_bytes, pd));
 	CHK(dnnl_primitive_create(&e->p, pd));
 	CHK(dnnl_memory_create(&e->src, dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0),
 	                       dc->eng, DNNL_MEMORY_NONE));
