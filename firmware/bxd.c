@@ -117,12 +117,16 @@ load_llm(struct bxd *d, struct bx_errbuf *eb)
 	BX_LOG(NOTICE, "generation model %s: %u layers, dim %u, vocab %u", path,
 	       bx_llm_model_config(d->llm)->n_layers, bx_llm_model_config(d->llm)->dim,
 	       bx_llm_model_config(d->llm)->vocab_size);
-	/* prefill and batched steps on oneDNN AMX/VNNI matmuls; without them, the block kernels */
+	/*
+	 * Prefill and batched steps on oneDNN AMX/VNNI matmuls; where oneDNN has
+	 * no such kernel, on row-interleaved int8 copies (VNNI); else the blocks.
+	 */
 	ret = bx_llm_model_pack_dnnl(d->llm, eb);
 	if (ret < 0) {
-		BX_LOG(WARN,
-		       "generation: no oneDNN copies (%s): batched steps run the block kernels",
-		       eb->msg);
+		BX_LOG(WARN, "generation: no oneDNN copies (%s)", eb->msg);
+		ret = bx_llm_model_pack_i8(d->llm, eb);
+		BX_LOG(WARN, "generation: batched steps run %s",
+		       ret == 0 ? "int8 row-interleaved copies" : "the block kernels");
 	}
 	return 0;
 }
