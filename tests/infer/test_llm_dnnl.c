@@ -453,9 +453,7 @@ prefill_diff(const struct bx_llm_model *m)
 	assert_int_equal(bx_llm_ctx_create(m, 64, 1, false, &ctx), 0);
 	assert_int_equal(bx_llm_seq_create(m, &sc, &s), 0);
 	assert_int_equal(bx_llm_seq_prefill(ctx, s, ids, n, &ev), 0);
-	for (uint32_t i = 0; i < V; i++) {
-		worst = fmaxf(worst, fabsf(ref[i] - bx_llm_seq_logits(s)[i]));
-	}
+	worst = llm_max_diff(ref, bx_llm_seq_logits(s), V);
 	assert_int_equal(ev.id, tok);
 	bx_llm_seq_destroy(s);
 	bx_llm_ctx_destroy(ctx);
@@ -495,32 +493,13 @@ static void
 test_greedy_200(void **state)
 {
 	struct bx_llm_model *m = llm_load_l2c(FORTUNE, FORTUNE_TOK);
-	uint32_t V = bx_llm_model_config(m)->vocab_size;
-	int32_t ids[128], *ta = calloc(200, 4), *tb = calloc(200, 4);
-	float *la = calloc(200 * (size_t)V, 4), *lb = calloc(200 * (size_t)V, 4), worst = 0;
+	int32_t ids[128];
 	size_t n = 0;
-	unsigned na, nb;
 
 	pack(m);
 	assert_int_equal(bx_llm_tokenize(m, long_prompt, strlen(long_prompt), true, ids, 128, &n),
 	                 0);
-	na = llm_greedy(m, true, ids, n, 200, ta, la, NULL, 0);
-	nb = llm_greedy(m, false, ids, n, 200, tb, lb, NULL, 0);
-	assert_int_equal(na, nb);
-	for (unsigned k = 0; k < na; k++) {
-		assert_int_equal(ta[k], tb[k]);
-		for (uint32_t i = 0; i < V; i++) {
-			worst = fmaxf(worst, fabsf(la[(size_t)k * V + i] - lb[(size_t)k * V + i]));
-		}
-	}
-	print_message("%u steps after a %zu-token prefill through oneDNN: same tokens, max |logit "
-	              "diff| %.2e\n",
-	              na, n, worst);
-	assert_true(worst < 1e-3f);
-	free(ta);
-	free(tb);
-	free(la);
-	free(lb);
+	llm_compare_paths(m, ids, n, 200, 1e-3f);
 	bx_llm_model_destroy(m);
 }
 

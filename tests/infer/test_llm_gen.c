@@ -104,34 +104,6 @@ test_fortune_readable(void **state)
 	bx_llm_model_destroy(m);
 }
 
-/* Same top-1 at every step, logits within tolerance, on 200 greedy tokens. */
-static void
-compare_paths(struct bx_llm_model *m, const int32_t *prompt, unsigned np, unsigned steps, float tol)
-{
-	uint32_t V = bx_llm_model_config(m)->vocab_size;
-	int32_t *ta = calloc(steps, 4), *tb = calloc(steps, 4);
-	float *la = calloc((size_t)steps * V, 4), *lb = calloc((size_t)steps * V, 4);
-	unsigned na = llm_greedy(m, true, prompt, np, steps, ta, la, NULL, 0);
-	unsigned nb = llm_greedy(m, false, prompt, np, steps, tb, lb, NULL, 0);
-	float worst = 0;
-
-	assert_int_equal(na, nb);
-	for (unsigned k = 0; k < na; k++) {
-		assert_int_equal(ta[k], tb[k]);
-		for (uint32_t i = 0; i < V; i++) {
-			float d = fabsf(la[(size_t)k * V + i] - lb[(size_t)k * V + i]);
-
-			worst = d > worst ? d : worst;
-		}
-	}
-	print_message("%u steps, same tokens, max |logit diff| %.2e\n", na, worst);
-	assert_true(worst < tol);
-	free(ta);
-	free(tb);
-	free(la);
-	free(lb);
-}
-
 static void
 test_fortune_opt_vs_ref(void **state)
 {
@@ -139,7 +111,7 @@ test_fortune_opt_vs_ref(void **state)
 	int32_t ids[64];
 	unsigned n = encode(m, "Love", ids, 64);
 
-	compare_paths(m, ids, n, 200, 1e-3f);
+	llm_compare_paths(m, ids, n, 200, 1e-3f);
 	bx_llm_model_destroy(m);
 }
 
@@ -153,7 +125,7 @@ test_stories260k_opt_vs_ref(void **state)
 	assert_int_equal(c->dim, 64);
 	assert_int_equal(c->hidden_dim, 172);
 	assert_int_equal(c->n_kv_heads, 4);
-	compare_paths(m, prompt, BX_ARRAY_SIZE(prompt), 200, 1e-3f);
+	llm_compare_paths(m, prompt, BX_ARRAY_SIZE(prompt), 200, 1e-3f);
 	bx_llm_model_destroy(m);
 }
 
@@ -226,9 +198,7 @@ test_bf16_batches(void **state)
 	while (same < na && same < nb && ta[same] == tb[same]) {
 		same++;
 	}
-	for (uint32_t i = 0; i < V; i++) {
-		worst = fmaxf(worst, fabsf(la[i] - lb[i]));
-	}
+	worst = llm_max_diff(la, lb, V);
 	print_message("bf16 prefill of %u tokens: first logits within %.3f; %u of 40 greedy tokens "
 	              "as the reference\n",
 	              n, worst, same);
@@ -265,7 +235,7 @@ check_file(const char *path, bool gguf, unsigned *nb_models)
 	print_message("%s: dim %u, %u layers, vocab %u\n", path, c->dim, c->n_layers,
 	              c->vocab_size);
 	/* bigger models get fewer steps: the fast suite stays fast */
-	compare_paths(m, prompt, 4, c->dim * c->n_layers > 4096 ? 8 : 50, 1e-2f);
+	llm_compare_paths(m, prompt, 4, c->dim * c->n_layers > 4096 ? 8 : 50, 1e-2f);
 	(*nb_models)++;
 	bx_llm_model_destroy(m);
 }

@@ -528,9 +528,7 @@ test_i8_kernels(void **state)
 		llm_pack_i8x16(&T, p);
 		T.i8x16 = p;
 		assert_int_equal(llm_matmul_i8_rows(&T, 0, ROWS, act, NB, o2, ROWS), ROWS);
-		for (unsigned i = 0; i < ROWS * NB; i++) {
-			worst = fmaxf(worst, fabsf(o1[i] - o2[i]));
-		}
+		worst = llm_max_diff(o1, o2, ROWS * NB);
 		print_message("%s: int8 copies vs block kernels, %d rows x %d tokens: max diff "
 		              "%.2e\n",
 		              bx_llm_type_name(qtypes[t]), ROWS, NB, worst);
@@ -562,9 +560,7 @@ test_i8_prefill(void **state)
 		if (bx_llm_model_pack_i8(b, &eb) == 0) {
 			llm_greedy(a, false, ids, n, 1, ta, la, NULL, 0);
 			llm_greedy(b, false, ids, n, 1, tb, lb, NULL, 0); /* chunks of 8: int8 */
-			for (size_t i = 0; i < V; i++) {
-				worst = fmaxf(worst, fabsf(la[i] - lb[i]));
-			}
+			worst = llm_max_diff(la, lb, V);
 			/* ~1e-6 apart, unless that flips the rounding of an 8-bit activation */
 			print_message("%s: prefill of %zu tokens on int8 copies: max |logit diff| "
 			              "%.2e\n",

@@ -2,6 +2,7 @@
 #ifndef BX_TEST_LLM_UTIL_H
 #define BX_TEST_LLM_UTIL_H
 
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -86,6 +87,46 @@ llm_greedy(const struct bx_llm_model *m, bool ref, const int32_t *prompt, size_t
 	bx_llm_seq_destroy(s);
 	bx_llm_ctx_destroy(ctx);
 	return k;
+}
+
+/* max |a[i] - b[i]| over n floats. */
+static inline float
+llm_max_diff(const float *a, const float *b, size_t n)
+{
+	float worst = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		float d = fabsf(a[i] - b[i]);
+
+		worst = d > worst ? d : worst;
+	}
+	return worst;
+}
+
+/*
+ * The reference and the optimized path from one prompt: the same top-1 at
+ * every one of `steps` greedy steps, every logit within tol.
+ */
+static inline void
+llm_compare_paths(const struct bx_llm_model *m, const int32_t *prompt, size_t np, unsigned steps,
+                  float tol)
+{
+	uint32_t V = bx_llm_model_config(m)->vocab_size;
+	int32_t *ta = calloc(steps, 4), *tb = calloc(steps, 4);
+	float *la = calloc((size_t)steps * V, 4), *lb = calloc((size_t)steps * V, 4), worst;
+	unsigned na = llm_greedy(m, true, prompt, np, steps, ta, la, NULL, 0);
+	unsigned nb = llm_greedy(m, false, prompt, np, steps, tb, lb, NULL, 0);
+
+	assert_int_equal(na, nb);
+	assert_memory_equal(ta, tb, na * sizeof(*ta));
+	worst = llm_max_diff(la, lb, (size_t)na * V);
+	print_message("%u steps after a %zu-token prompt, same tokens, max |logit diff| %.2e\n", na,
+	              np, worst);
+	assert_true(worst < tol);
+	free(ta);
+	free(tb);
+	free(la);
+	free(lb);
 }
 
 #endif
