@@ -382,6 +382,33 @@ render_sched(const struct bx_sched *s, struct bx_prom *p)
 }
 
 static void
+render_gen(const struct bx_fw_gen *g, struct bx_prom *p)
+{
+	static const char *const outcome[BX_GEN_OUTCOMES] = { "outcome=\"ok\"",
+		                                              "outcome=\"expired\"",
+		                                              "outcome=\"abandoned\"",
+		                                              "outcome=\"failed\"" };
+	struct bx_fw_gen_stats st;
+
+	bx_fw_gen_stats(g, &st);
+	bx_prom_family(p, "bx_gen_tokens_total", "counter", "generation tokens, by kind");
+	bx_prom_sample(p, "bx_gen_tokens_total", "kind=\"prompt\"", (double)st.prompt_tokens);
+	bx_prom_sample(p, "bx_gen_tokens_total", "kind=\"generated\"", (double)st.generated_tokens);
+	bx_prom_family(p, "bx_gen_requests_total", "counter",
+	               "generation requests the worker finished, by outcome");
+	for (unsigned i = 0; i < BX_GEN_OUTCOMES; i++) {
+		bx_prom_sample(p, "bx_gen_requests_total", outcome[i], (double)st.outcomes[i]);
+	}
+	bx_prom_family(p, "bx_gen_sequences", "gauge", "sequences decoding or waiting for prefill");
+	bx_prom_sample(p, "bx_gen_sequences", "state=\"active\"", st.active);
+	bx_prom_sample(p, "bx_gen_sequences", "state=\"waiting\"", st.waiting);
+	bx_prom_family(p, "bx_gen_seconds", "histogram",
+	               "a decode step of all active sequences; a request's time to first token");
+	bx_prom_lathist(p, "bx_gen_seconds", "stage=\"step\"", &st.step);
+	bx_prom_lathist(p, "bx_gen_seconds", "stage=\"first_token\"", &st.ttft);
+}
+
+static void
 render(void *arg, struct bx_prom *p)
 {
 	struct bxd *d = arg;
@@ -408,6 +435,9 @@ render(void *arg, struct bx_prom *p)
 	}
 	if (d->embed_syn != NULL) {
 		render_sched(bx_fw_embed_sched(d->embed_syn), p);
+	}
+	if (d->gen != NULL) {
+		render_gen(d->gen, p);
 	}
 }
 

@@ -42,7 +42,7 @@ struct gen_job {
 	struct bx_llm_seq *seq; /* once admitted */
 	int32_t ids[BX_GEN_PROMPT_MAX];
 	size_t nb_ids, fed; /* prompt tokens, and how many were prefilled */
-	uint64_t deadline_ns, priority;
+	uint64_t deadline_ns, priority, submit_ns;
 	char text[TEXT_MAX];
 	size_t len;
 	bool stream;     /* StreamingTextGeneration: text goes out as it comes */
@@ -60,6 +60,8 @@ struct bx_fw_gen {
 	/* worker thread only: finished sequences, reset for the next request */
 	struct bx_llm_seq *pool[POOL_MAX];
 	unsigned nb_pool;
+	/* written by the worker (atomic stores; one writer), read by bx_fw_gen_stats */
+	struct bx_fw_gen_stats st;
 	int stop; /* atomic */
 	int init_ret;
 	unsigned cpu;
@@ -117,8 +119,19 @@ release(struct bx_fw_gen *g, struct gen_job *job)
  * out as chunks: completing it sends the last one.
  */
 static void
+count(uint64_t *c, uint64_t n)
+{
+	__atomic_store_n(c, *c + n, __ATOMIC_RELAXED); /* the worker is the only writer */
+}
+
+static void
 answer(struct bx_fw_gen *g, struct gen_job *job, int status, const char *msg)
 {
+	count(&g->st.outcomes[status == 0   ? BX_GEN_OK :
+	                      status == 408 ? BX_GEN_EXPIRED :
+	                      status == 503 ? BX_GEN_ABANDONED :
+	                                      BX_GEN_FAILED],
+	      1);
 	json_t *s = status == 0 && !job->stream ? json_stringn(job->text, job->len) : NULL;
 	char *out = s != NULL ? json_dumps(s, JSON_ENCODE_ANY) : NULL;
 
@@ -231,15 +244,12 @@ admit_from_inbox(struct worker *w, uint64_t now)
 	}
 }
 
-/* One decode step for every active sequence; finished ones answer and leave. */
+/* A client that went away gets no more steps (its answer would be dropped). */
 static void
-decode(struct worker *w)
+drop_abandoned(struct worker *w)
 {
-	struct bx_llm_seq *seqs[ACTIVE_MAX];
-	struct bx_llm_event ev[ACTIVE_MAX];
 	unsigned n = 0;
 
-	/* A client that went away gets no more steps (its answer would be dropped). */
 	for (unsigned i = 0; i < w->nb_active; i++) {
 		if (bx_ticket_abandoned(w->active[i]->ticket)) {
 			answer(w->g, w->active[i], 503,
@@ -249,14 +259,30 @@ decode(struct worker *w)
 		}
 	}
 	w->nb_active = n;
-	n = 0;
+}
+
+/* One decode step for every active sequence; finished ones answer and leave. */
+static void
+decode(struct worker *w)
+{
+	struct bx_llm_seq *seqs[ACTIVE_MAX];
+	struct bx_llm_event ev[ACTIVE_MAX];
+	unsigned n = 0;
+	uint64_t t0;
+	int rc;
+
+	drop_abandoned(w);
 	if (w->nb_active == 0) {
 		return;
 	}
 	for (unsigned i = 0; i < w->nb_active; i++) {
 		seqs[i] = w->active[i]->seq;
 	}
-	if (bx_llm_step(w->ctx, seqs, w->nb_active, ev) < 0) {
+	t0 = bx_time_ns();
+	rc = bx_llm_step(w->ctx, seqs, w->nb_active, ev);
+	bx_lathist_record(&w->g->st.step, bx_time_ns() - t0);
+	count(&w->g->st.generated_tokens, rc < 0 ? 0 : w->nb_active);
+	if (rc < 0) {
 		for (unsigned i = 0; i < w->nb_active; i++) {
 			answer(w->g, w->active[i], 500, "Internal Server Error: generation failed");
 		}
@@ -299,9 +325,12 @@ prefill_one(struct worker *w, size_t budget)
 		return k;
 	}
 	job->fed += k;
+	count(&w->g->st.prompt_tokens, k);
 	if (job->fed < job->nb_ids) {
 		return k; /* the rest of the prompt next iteration */
 	}
+	count(&w->g->st.generated_tokens, 1);
+	bx_lathist_record(&w->g->st.ttft, bx_time_ns() - job->submit_ns);
 	memmove(&w->waiting[0], &w->waiting[1], --w->nb_waiting * sizeof(struct gen_job *));
 	if (take_event(job, &ev)) {
 		finished(w, job);
@@ -324,6 +353,8 @@ iterate(struct worker *w)
 
 		budget -= BX_MIN(budget, used);
 	}
+	__atomic_store_n(&w->g->st.active, w->nb_active, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->g->st.waiting, w->nb_waiting, __ATOMIC_RELAXED);
 }
 
 /* Sleep until work arrives or FLUSH_RETRY_NS passes. */
@@ -486,8 +517,9 @@ bx_fw_gen_synapse(void *arg, struct bx_call *call)
 		return bx_call_fail(call, 503, "Service unavailable: too many requests in flight");
 	}
 	seq_conf(call, g, &job->sc);
+	job->submit_ns = bx_time_ns();
 	job->deadline_ns =
-		bx_time_ns() + (uint64_t)(bx_call_timeout(call) * 1e9) - DEADLINE_SLACK_NS;
+		job->submit_ns + (uint64_t)(bx_call_timeout(call) * 1e9) - DEADLINE_SLACK_NS;
 	job->priority =
 		who != NULL && who->stake > 0 ? (uint64_t)BX_MIN(who->stake * 1e9, 1.8e19) : 0;
 	/* Cannot fail: the inbox holds the whole pool. */
@@ -554,4 +586,19 @@ bx_fw_gen_destroy(struct bx_fw_gen *g)
 	bx_mpmc_destroy(g->free_jobs);
 	bx_free(g->jobs);
 	bx_free(g);
+}
+
+void
+bx_fw_gen_stats(const struct bx_fw_gen *g, struct bx_fw_gen_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->prompt_tokens = __atomic_load_n(&g->st.prompt_tokens, __ATOMIC_RELAXED);
+	out->generated_tokens = __atomic_load_n(&g->st.generated_tokens, __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < BX_GEN_OUTCOMES; i++) {
+		out->outcomes[i] = __atomic_load_n(&g->st.outcomes[i], __ATOMIC_RELAXED);
+	}
+	out->active = __atomic_load_n(&g->st.active, __ATOMIC_RELAXED);
+	out->waiting = __atomic_load_n(&g->st.waiting, __ATOMIC_RELAXED);
+	bx_lathist_merge(&out->step, &g->st.step);
+	bx_lathist_merge(&out->ttft, &g->st.ttft);
 }

@@ -249,6 +249,31 @@ test_bxd_serves_signed_synapses(void **state)
 	assert_non_null(strstr(metrics, "bx_metagraph_reloads_total{result=\"ok\"} 1\n"));
 }
 
+/* /metrics after `req` generation requests of up to max_tokens each, all answered. */
+static void
+check_gen_metrics(unsigned req, unsigned max_tokens)
+{
+	static char metrics[65536];
+	char want[128];
+	const char *p;
+	double gen = 0, prompt = 0;
+
+	assert_int_equal(bxd_run_mgmt_get(&run, "/metrics", metrics, sizeof(metrics)), 200);
+	snprintf(want, sizeof(want), "bx_gen_requests_total{outcome=\"ok\"} %u\n", req);
+	assert_non_null(strstr(metrics, want));
+	snprintf(want, sizeof(want), "bx_gen_seconds_count{stage=\"first_token\"} %u\n", req);
+	assert_non_null(strstr(metrics, want));
+	p = strstr(metrics, "bx_gen_tokens_total{kind=\"generated\"} ");
+	assert_non_null(p);
+	gen = strtod(strchr(p, '}') + 2, NULL);
+	p = strstr(metrics, "bx_gen_tokens_total{kind=\"prompt\"} ");
+	assert_non_null(p);
+	prompt = strtod(strchr(p, '}') + 2, NULL);
+	assert_true(gen >= req && gen <= (double)req * max_tokens);
+	assert_true(prompt >= req);
+	assert_non_null(strstr(metrics, "bx_gen_sequences{state=\"active\"} "));
+}
+
 /* Greedy generation with the real fortune-1m model: English, and deterministic. */
 static void
 test_bxd_generates_text(void **state)
@@ -269,6 +294,7 @@ test_bxd_generates_text(void **state)
 		completion(i == 0 ? first : second, sizeof(first));
 	}
 	close(fd);
+	check_gen_metrics(2, 24);
 	assert_string_equal(first, second);
 	for (const char *p = first; *p != '\0'; p++) {
 		letters += (*p >= 'a' && *p <= 'z') || *p == ' ';
