@@ -602,6 +602,8 @@ llm_dnnl_ctx_create(const struct bx_llm_model *m, unsigned max_batch, unsigned n
 		goto out;
 	}
 	dc->zp = (int32_t *)(dc->sa + B);
+	/* rows past a step's tokens are read when its M is padded (their sums are dropped) */
+	memset(dc->src, 0, B * llm_bf16_cols(dm->k_max) * 2);
 	ret = dnnl_errno(ctx_objects(dc));
 out:
 	if (ret) {
@@ -638,6 +640,21 @@ out:
 		entry_free(e);
 	}
 	return st;
+}
+
+/*
+ * The M a step of `rows` tokens runs at: exact up to 16 (decode batches),
+ * then whole 16s, so a context creates at most 31 primitives a shape
+ * instead of one for every prefill chunk length (~1.5 ms each). The padded
+ * rows come from the context's own activation buffer; f32 matmuls read the
+ * caller's x in place, so they stay exact.
+ */
+static unsigned
+padded_rows(const struct llm_dnnl_ctx *dc, const struct llm_dnnl_w *g, unsigned rows)
+{
+	unsigned m = rows <= 16 || g->wdt == dnnl_f32 ? rows : (rows + 15) / 16 * 16;
+
+	return BX_MIN(m, dc->max_rows);
 }
 
 static struct mm_entry *
@@ -790,7 +807,7 @@ static int
 run(struct llm_dnnl_ctx *dc, const struct llm_dnnl_w *g, const float *x, unsigned nb,
     float *const *outs)
 {
-	struct mm_entry *e = &dc->e[(size_t)g->shape * dc->max_rows + nb - 1];
+	struct mm_entry *e = &dc->e[(size_t)g->shape * dc->max_rows + padded_rows(dc, g, nb) - 1];
 	void *src = g->wdt == dnnl_f32 ? (void *)(uintptr_t)x : dc->src;
 	dnnl_exec_arg_t args[] = { { DNNL_ARG_SRC, e->src },
 		                   { DNNL_ARG_WEIGHTS, dc->wmem[g->id] },
@@ -816,7 +833,7 @@ runnable(struct llm_dnnl_ctx *dc, const struct llm_tensor *const *ws, unsigned n
 
 	for (unsigned i = 0; i < nw; i += g->nb) {
 		g = ws[i]->dnnl;
-		if (!g || i + g->nb > nw || !entry(dc, g, rows)) {
+		if (!g || i + g->nb > nw || !entry(dc, g, padded_rows(dc, g, rows))) {
 			return false;
 		}
 		for (unsigned j = 0; j < g->nb; j++) {
