@@ -71,25 +71,6 @@ static struct dpt_keys K;
 static char ns_name[32], tap[16], veth[16], vpeer[16], afp_dev[16], apeer[16];
 static int cli_ns = -1;
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int
-sh(const char *fmt, ...)
-{
-	char cmd[512];
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	r = system(cmd);
-	if (r != 0) {
-		fprintf(stderr, "bench_dpdk: failed (%d): %s\n", r, cmd);
-	}
-	return r;
-}
-
 static int
 dial(const char *ip, uint16_t port)
 {
@@ -419,10 +400,10 @@ serve(const char *port_name, const struct cfg *g)
 		return 1;
 	}
 	if (dpdk && !afp &&
-	    (sh("ip link set %s netns %s", tap, ns_name) ||
-	     sh("ip -n %s addr add " CLI_IP "/24 dev %s", ns_name, tap) ||
-	     sh("ip -n %s addr add " FLOOD_IP "/24 dev %s", ns_name, tap) ||
-	     sh("ip -n %s link set %s up", ns_name, tap))) {
+	    (dpt_sh("ip link set %s netns %s", tap, ns_name) ||
+	     dpt_sh("ip -n %s addr add " CLI_IP "/24 dev %s", ns_name, tap) ||
+	     dpt_sh("ip -n %s addr add " FLOOD_IP "/24 dev %s", ns_name, tap) ||
+	     dpt_sh("ip -n %s link set %s up", ns_name, tap))) {
 		r = 1;
 	}
 	fflush(stdout);
@@ -463,20 +444,21 @@ net_up(void)
 	snprintf(vpeer, sizeof(vpeer), "bxbp%d", (int)getpid() % 100000);
 	snprintf(afp_dev, sizeof(afp_dev), "bxba%d", (int)getpid() % 100000);
 	snprintf(apeer, sizeof(apeer), "bxbq%d", (int)getpid() % 100000);
-	if (sh("ip netns add %s", ns_name) ||
-	    sh("ip link add %s type veth peer name %s netns %s", veth, vpeer, ns_name) ||
-	    sh("ip addr add " URING_IP "/24 dev %s", veth) || sh("ip link set %s up", veth) ||
-	    sh("ip -n %s addr add " VETH_CLI "/24 dev %s", ns_name, vpeer) ||
-	    sh("ip -n %s addr add " VETH_FLOOD "/24 dev %s", ns_name, vpeer) ||
-	    sh("ip -n %s link set %s up", ns_name, vpeer) ||
-	    sh("ip -n %s link set lo up", ns_name) ||
-	    sh("ip link add %s type veth peer name %s netns %s", afp_dev, apeer, ns_name) ||
-	    sh("ip link set %s up", afp_dev) ||
-	    sh("ip -n %s addr add " AFP_CLI "/24 dev %s", ns_name, apeer) ||
-	    sh("ip -n %s addr add " AFP_FLOOD "/24 dev %s", ns_name, apeer) ||
-	    sh("ip -n %s link set %s up", ns_name, apeer) ||
+	if (dpt_sh("ip netns add %s", ns_name) ||
+	    dpt_sh("ip link add %s type veth peer name %s netns %s", veth, vpeer, ns_name) ||
+	    dpt_sh("ip addr add " URING_IP "/24 dev %s", veth) ||
+	    dpt_sh("ip link set %s up", veth) ||
+	    dpt_sh("ip -n %s addr add " VETH_CLI "/24 dev %s", ns_name, vpeer) ||
+	    dpt_sh("ip -n %s addr add " VETH_FLOOD "/24 dev %s", ns_name, vpeer) ||
+	    dpt_sh("ip -n %s link set %s up", ns_name, vpeer) ||
+	    dpt_sh("ip -n %s link set lo up", ns_name) ||
+	    dpt_sh("ip link add %s type veth peer name %s netns %s", afp_dev, apeer, ns_name) ||
+	    dpt_sh("ip link set %s up", afp_dev) ||
+	    dpt_sh("ip -n %s addr add " AFP_CLI "/24 dev %s", ns_name, apeer) ||
+	    dpt_sh("ip -n %s addr add " AFP_FLOOD "/24 dev %s", ns_name, apeer) ||
+	    dpt_sh("ip -n %s link set %s up", ns_name, apeer) ||
 	    /* veth leaves TCP checksums to an offload af_packet does not finish */
-	    sh("ip netns exec %s ethtool -K %s tx off > /dev/null", ns_name, apeer)) {
+	    dpt_sh("ip netns exec %s ethtool -K %s tx off > /dev/null", ns_name, apeer)) {
 		return -1;
 	}
 	snprintf(path, sizeof(path), "/var/run/netns/%s", ns_name);
@@ -487,9 +469,9 @@ net_up(void)
 static void
 net_down(void)
 {
-	sh("ip link del %s 2> /dev/null || true", veth);
-	sh("ip link del %s 2> /dev/null || true", afp_dev);
-	sh("ip netns del %s", ns_name);
+	dpt_sh("ip link del %s 2> /dev/null || true", veth);
+	dpt_sh("ip link del %s 2> /dev/null || true", afp_dev);
+	dpt_sh("ip netns del %s", ns_name);
 }
 
 static void

@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -75,4 +77,21 @@ dpt_send_all(int fd, const void *buf, size_t n)
 		n -= (size_t)k;
 	}
 	return 0;
+}
+
+int
+dpt_sh(const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	r = system(cmd);
+	if (r != 0) {
+		fprintf(stderr, "command failed (%d): %s\n", r, cmd);
+	}
+	return r;
 }

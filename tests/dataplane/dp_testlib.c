@@ -446,3 +446,13 @@ dpt_stream_ok(const struct dpt_stream *s)
 	       dpt_header(&s->head, "bt_header_axon_status_code", v, sizeof(v)) &&
 	       strcmp(v, "200") == 0;
 }
+
+void
+dpt_req_init(struct dpt_req *r, const struct dpt_keys *k, const char *synapse)
+{
+	memset(r, 0, sizeof(*r));
+	r->synapse = synapse;
+	r->signer = k->validator;
+	r->signer_ss58 = k->validator_ss58;
+	r->axon_hotkey = k->miner_ss58;
+}

@@ -35,6 +35,8 @@ int dpt_start(struct bx_dp *dp, int r, struct bx_errbuf *eb, uint16_t *port);
 void dpt_stop(struct bx_dp *dp);
 /* A TCP connection to 127.0.0.1:port, no delay, 5 s receive timeout, rcvbuf if > 0; -1 on error. */
 int dpt_connect_lo(uint16_t port, int rcvbuf);
+/* Run a shell command (printf-style); its exit status, a failure also printed. */
+int dpt_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* All n bytes to fd: 0, or -1. */
 int dpt_send_all(int fd, const void *buf, size_t n);
 
@@ -76,6 +78,8 @@ unsigned dpt_pipeline(int fd, const char *req, size_t n, size_t sent, unsigned w
 
 /* Build one request into buf; returns its length. */
 size_t dpt_build(const struct dpt_req *r, char *buf, size_t cap);
+/* A request for synapse, signed by k's validator, to k's miner; other fields zero. */
+void dpt_req_init(struct dpt_req *r, const struct dpt_keys *k, const char *synapse);
 
 /* Parsed response (views into the caller's buffer). */
 struct dpt_resp {

@@ -64,16 +64,6 @@ teardown(void **state)
 	return 0;
 }
 
-static void
-base_req(struct dpt_req *r, const char *synapse)
-{
-	memset(r, 0, sizeof(*r));
-	r->synapse = synapse;
-	r->signer = K.validator;
-	r->signer_ss58 = K.validator_ss58;
-	r->axon_hotkey = K.miner_ss58;
-}
-
 /* Run one request through parser and axon; returns the parsed response. */
 static struct dpt_resp
 run(const struct dpt_req *r)
@@ -137,7 +127,7 @@ test_echo_success(void **state)
 	uint8_t sig[64], d[32];
 
 	(void)state;
-	base_req(&q, "Synapse");
+	dpt_req_init(&q, &K, "Synapse");
 	r = run(&q);
 	assert_int_equal(r.status, 200);
 	assert_true(dpt_header(&r, "content-type", v, sizeof(v)));
@@ -197,7 +187,7 @@ test_echo_success(void **state)
 	assert_int_equal(bx_sr25519_verify(sig, msg, strlen(msg), bx_sr25519_public(K.miner)), 0);
 
 	/* the <Bytes>-wrapped signature (polkadot.js signRaw) is accepted too */
-	base_req(&q, "Synapse");
+	dpt_req_init(&q, &K, "Synapse");
 	q.sig_mode = 4;
 	r = run(&q);
 	assert_int_equal(r.status, 200);
@@ -218,7 +208,7 @@ test_body_hash_and_unavailable(void **state)
 	(void)state;
 	/* texts=["hello","it's",'say "hi"',"naïve"] (the spec's vector) reaches the
    * handler */
-	base_req(&q, "TextEmbedding");
+	dpt_req_init(&q, &K, "TextEmbedding");
 	q.fields_json = "\"texts\": [\"hello\", \"it's\", \"say \\\"hi\\\"\", \"na\\u00efve\"], "
 			"\"model\": null, \"embeddings\": null";
 	q.body_hash = HASH_TEXTS;
@@ -233,7 +223,7 @@ test_body_hash_and_unavailable(void **state)
 	}
 
 	/* TextGeneration: messages dicts, None, int, float */
-	base_req(&q, "TextGeneration");
+	dpt_req_init(&q, &K, "TextGeneration");
 	q.fields_json = "\"messages\": [{\"role\": \"user\", \"content\": \"Hi \\u00e9\\n\"}], "
 			"\"prompt\": null, \"max_tokens\": 64, \"temperature\": 0.7, \"top_p\": "
 			"1.0, "
@@ -244,7 +234,7 @@ test_body_hash_and_unavailable(void **state)
 
 	/* an int literal in a float field hashes as a float (1 -> "1.0"); absent
    * fields use defaults */
-	base_req(&q, "StreamingTextGeneration");
+	dpt_req_init(&q, &K, "StreamingTextGeneration");
 	q.fields_json = "\"messages\": [], \"prompt\": \"tell me\", \"temperature\": 1, "
 			"\"top_p\": 0.95, \"seed\": 42";
 	q.body_hash = HASH_GEN2;
@@ -253,7 +243,7 @@ test_body_hash_and_unavailable(void **state)
 
 	/* a body that does not match its signed hash: 500 "Internal Server Error
    * #<uuid>" */
-	base_req(&q, "TextEmbedding");
+	dpt_req_init(&q, &K, "TextEmbedding");
 	q.fields_json = "\"texts\": [\"hello\"]";
 	q.body_hash = HASH_TEXTS;
 	r = run(&q);
@@ -289,7 +279,7 @@ test_handler(void **state)
 	snprintf(h, sizeof(h), "%s",
 	         "e48d7c5b9fa30a3dc0df2e8a6a7a4ad3f9ac9c3bf09b8a1d2f07e4b0ba0f0a2d");
 	SH.handlers[1].fn = embed_handler;
-	base_req(&q, "TextEmbedding");
+	dpt_req_init(&q, &K, "TextEmbedding");
 	q.fields_json = "\"texts\": [\"a\"]";
 	{
 		/* compute the expected hash the SDK way: H(H("['a']")) */
@@ -334,7 +324,7 @@ test_streaming(void **state)
 
 	(void)state;
 	SH.handlers[3].fn = stream_handler;
-	base_req(&q, "StreamingTextGeneration");
+	dpt_req_init(&q, &K, "StreamingTextGeneration");
 	q.fields_json = "\"messages\": [], \"prompt\": \"tell me\", \"temperature\": 1, "
 			"\"top_p\": 0.95, \"seed\": 42";
 	q.body_hash = HASH_GEN2;
@@ -360,7 +350,7 @@ test_rejections(void **state)
 
 	(void)state;
 	/* unknown synapse */
-	base_req(&q, "Nope");
+	dpt_req_init(&q, &K, "Nope");
 	r = run(&q);
 	expect(&r, 404,
 	       "Synapse name 'Nope' not found. Available synapses ['Synapse', "
@@ -368,7 +358,7 @@ test_rejections(void **state)
 	       "'TextGeneration', 'StreamingTextGeneration']");
 
 	/* bad signature */
-	base_req(&q, "Synapse");
+	dpt_req_init(&q, &K, "Synapse");
 	q.sig_mode = 1;
 	r = run(&q);
 	expect(&r, 401, "Not Verified with error: Signature mismatch with ");
@@ -382,18 +372,18 @@ test_rejections(void **state)
 	}
 
 	/* empty and missing signature: rejected (stricter than SDK 9.3-10.4.1) */
-	base_req(&q, "Synapse");
+	dpt_req_init(&q, &K, "Synapse");
 	q.sig_mode = 2;
 	r = run(&q);
 	expect(&r, 401, "Not Verified with error: Missing signature");
-	base_req(&q, "Synapse");
+	dpt_req_init(&q, &K, "Synapse");
 	q.sig_mode = 3;
 	r = run(&q);
 	expect(&r, 401, "Not Verified with error: Missing signature");
 	assert_int_equal(AX.stats.rejected[BX_DP_R_NO_SIGNATURE], 2);
 
 	/* stale nonce: 4 s + timeout (12 s) window */
-	base_req(&q, "Synapse");
+	dpt_req_init(&q, &K, "Synapse");
 	q.nonce = (int64_t)bx_wall_ns() - 30000000000LL;
 	r = run(&q);
 	expect(&r, 401,
@@ -401,18 +391,18 @@ test_rejections(void **state)
 	       "seconds but "
 	       "request was 30.");
 	/* the most negative nonce: stale, and no int64 overflow on the way */
-	base_req(&q, "Synapse");
+	dpt_req_init(&q, &K, "Synapse");
 	q.nonce = -INT64_MAX;
 	r = run(&q);
 	expect(&r, 401, "Not Verified with error: Nonce is too old: acceptable delta is 16.00");
 	/* far-future nonce */
-	base_req(&q, "Synapse");
+	dpt_req_init(&q, &K, "Synapse");
 	q.nonce = (int64_t)bx_wall_ns() + 3600000000000LL;
 	r = run(&q);
 	expect(&r, 401, "Not Verified with error: Nonce is too far in the future");
 
 	/* replay: the same (hotkey, uuid, nonce) twice */
-	base_req(&q, "Synapse");
+	dpt_req_init(&q, &K, "Synapse");
 	q.nonce = (int64_t)bx_wall_ns();
 	r = run(&q);
 	assert_int_equal(r.status, 200);
@@ -427,30 +417,30 @@ test_rejections(void **state)
 	assert_int_equal(r.status, 200);
 
 	/* signed for another axon */
-	base_req(&q, "Synapse");
+	dpt_req_init(&q, &K, "Synapse");
 	q.axon_hotkey = K.stranger_ss58;
 	r = run(&q);
 	expect(&r, 401, "Not Verified with error: Signature mismatch with ");
 	assert_int_equal(AX.stats.rejected[BX_DP_R_AXON_MISMATCH], 1);
 
 	/* unregistered caller, no permit */
-	base_req(&q, "Synapse");
+	dpt_req_init(&q, &K, "Synapse");
 	q.signer = K.stranger;
 	q.signer_ss58 = K.stranger_ss58;
 	r = run(&q);
 	expect(&r, 403, "Forbidden. Key is blacklisted: Unrecognized hotkey.");
-	base_req(&q, "Synapse");
+	dpt_req_init(&q, &K, "Synapse");
 	q.signer = K.nopermit;
 	q.signer_ss58 = K.nopermit_ss58;
 	r = run(&q);
 	expect(&r, 403, "Forbidden. Key is blacklisted: Non-validator hotkey.");
 
 	/* missing nonce, malformed nonce header */
-	base_req(&q, "Synapse");
+	dpt_req_init(&q, &K, "Synapse");
 	q.no_nonce = true;
 	r = run(&q);
 	expect(&r, 401, "Not Verified with error: Missing Nonce");
-	base_req(&q, "Synapse");
+	dpt_req_init(&q, &K, "Synapse");
 	snprintf(line, sizeof(line), "bt_header_dendrite_version: x\r\n");
 	q.extra_headers = line;
 	/* the first of two identical names wins, so put the bad one in a fresh
@@ -458,7 +448,7 @@ test_rejections(void **state)
 	q.version = 0;
 	r = run(&q);
 	assert_int_equal(r.status, 200);
-	base_req(&q, "Synapse");
+	dpt_req_init(&q, &K, "Synapse");
 	q.extra_headers = "timeout: soon\r\n";
 	{
 		/* a request whose only timeout header does not parse */
@@ -481,7 +471,7 @@ test_rejections(void **state)
 		static char longuuid[301];
 
 		memset(longuuid, 'a', 300);
-		base_req(&q, "Synapse");
+		dpt_req_init(&q, &K, "Synapse");
 		q.uuid = longuuid;
 		r = run(&q);
 		expect(&r, 400,
@@ -490,25 +480,25 @@ test_rejections(void **state)
 	}
 
 	/* malformed JSON body: FastAPI's 422 {"detail": ...} */
-	base_req(&q, "Synapse");
+	dpt_req_init(&q, &K, "Synapse");
 	q.raw_body = "{\"name\": \"Synapse\",";
 	r = run(&q);
 	assert_int_equal(r.status, 422);
 	assert_non_null(strstr(r.body, "\"detail\""));
 	/* a required field missing: 422 */
-	base_req(&q, "TextEmbedding");
+	dpt_req_init(&q, &K, "TextEmbedding");
 	q.fields_json = "\"model\": null";
 	r = run(&q);
 	assert_int_equal(r.status, 422);
 	assert_non_null(strstr(r.body, "\"missing\""));
 	/* wrong type: 422 */
-	base_req(&q, "TextEmbedding");
+	dpt_req_init(&q, &K, "TextEmbedding");
 	q.fields_json = "\"texts\": [1]";
 	r = run(&q);
 	assert_int_equal(r.status, 422);
 
 	/* legacy (pre-7.2) dendrites: no window, replay cache only */
-	base_req(&q, "Synapse");
+	dpt_req_init(&q, &K, "Synapse");
 	q.version = 724;
 	q.nonce = 123456789;
 	r = run(&q);
@@ -528,7 +518,7 @@ test_rate_limit(void **state)
 	(void)state;
 	assert_int_equal(bx_tb_init(&AX.tb_hotkey, 16, 0.001, 3), 0);
 	for (int i = 0; i < 6; i++) {
-		base_req(&q, "Synapse");
+		dpt_req_init(&q, &K, "Synapse");
 		r = run(&q);
 		if (r.status == 200) {
 			ok++;

@@ -54,25 +54,6 @@ static bool ns_created;
 
 static int teardown(void **state);
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int
-sh(const char *fmt, ...)
-{
-	char cmd[512];
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	r = system(cmd);
-	if (r != 0) {
-		fprintf(stderr, "command failed (%d): %s\n", r, cmd);
-	}
-	return r;
-}
-
 /* Deferred answers (what bxd's inference handlers do): a handler defers, a thread answers. */
 static struct bx_call_ticket *deferred[16];
 static unsigned nb_deferred, nb_completed;
@@ -263,14 +244,16 @@ setup(void **state)
 	PORT = bx_dp_port(DP);
 	ns_created = true;
 	/* the tap's kernel side becomes the client's link, in its own namespace */
-	if (sh("ip netns add %s", ns_name) || sh("ip link set %s netns %s", ifname, ns_name) ||
-	    sh("ip -n %s addr add " CLI_IP "/24 dev %s", ns_name, ifname) ||
-	    sh("ip -n %s addr add " FLOOD_IP "/24 dev %s", ns_name, ifname) ||
-	    sh("ip -n %s link set %s up", ns_name, ifname) ||
-	    sh("ip -n %s link set lo up", ns_name) || exc_mac_check() ||
-	    sh("ip netns add %s", kns_name) || sh("ip link set %s netns %s", excname, kns_name) ||
-	    sh("ip -n %s addr add " SRV_IP "/24 dev %s", kns_name, excname) ||
-	    sh("ip -n %s link set %s up", kns_name, excname)) {
+	if (dpt_sh("ip netns add %s", ns_name) ||
+	    dpt_sh("ip link set %s netns %s", ifname, ns_name) ||
+	    dpt_sh("ip -n %s addr add " CLI_IP "/24 dev %s", ns_name, ifname) ||
+	    dpt_sh("ip -n %s addr add " FLOOD_IP "/24 dev %s", ns_name, ifname) ||
+	    dpt_sh("ip -n %s link set %s up", ns_name, ifname) ||
+	    dpt_sh("ip -n %s link set lo up", ns_name) || exc_mac_check() ||
+	    dpt_sh("ip netns add %s", kns_name) ||
+	    dpt_sh("ip link set %s netns %s", excname, kns_name) ||
+	    dpt_sh("ip -n %s addr add " SRV_IP "/24 dev %s", kns_name, excname) ||
+	    dpt_sh("ip -n %s link set %s up", kns_name, excname)) {
 		teardown(state); /* cmocka skips the group teardown when setup fails */
 		return -1;
 	}
@@ -299,8 +282,8 @@ teardown(void **state)
 		DP = NULL;
 	}
 	if (ns_created) {
-		sh("ip netns del %s", ns_name);
-		sh("ip netns del %s 2> /dev/null", kns_name);
+		dpt_sh("ip netns del %s", ns_name);
+		dpt_sh("ip netns del %s 2> /dev/null", kns_name);
 		ns_created = false;
 	}
 	dpt_keys_free(&K);
@@ -363,16 +346,6 @@ read_one(int fd, char *buf, size_t cap)
 	return r.status;
 }
 
-static void
-base_req(struct dpt_req *r)
-{
-	memset(r, 0, sizeof(*r));
-	r->synapse = "Synapse";
-	r->signer = K.validator;
-	r->signer_ss58 = K.validator_ss58;
-	r->axon_hotkey = K.miner_ss58;
-}
-
 /* n signed requests on one keep-alive connection; how many got 200. */
 static int
 signed_requests(int fd, int n)
@@ -384,7 +357,7 @@ signed_requests(int fd, int n)
 		struct dpt_req q;
 		size_t len;
 
-		base_req(&q);
+		dpt_req_init(&q, &K, "Synapse");
 		len = dpt_build(&q, req, sizeof(req));
 		if (dpt_send_all(fd, req, len) < 0) {
 			break;
@@ -437,7 +410,7 @@ test_pipelined_backpressure(void **state)
 		assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
 	}
 	for (int i = 0; i < N; i++) {
-		base_req(&q);
+		dpt_req_init(&q, &K, "Synapse");
 		n += dpt_build(&q, req + n, sizeof(req) - n);
 	}
 	got = dpt_pipeline(fd, req, n, sent, N, deadline);
@@ -668,7 +641,7 @@ test_deferred_answers(void **state)
 	assert_int_equal(pthread_create(&th, NULL, completer, &want), 0);
 	/* deferred, echo, deferred on one connection: answers come back in order */
 	for (int i = 0; i < 3; i++) {
-		base_req(&q);
+		dpt_req_init(&q, &K, "Synapse");
 		if (i != 1) {
 			q.synapse = "TextEmbedding";
 			q.fields_json = "\"texts\": [\"a\"]";
@@ -720,7 +693,7 @@ stream_req(char *buf, size_t cap)
 	}
 	bx_sha3_256(d, parts, 6 * 64);
 	bx_hex_encode(hash, d, 32);
-	base_req(&q);
+	dpt_req_init(&q, &K, "Synapse");
 	q.synapse = "StreamingTextGeneration";
 	q.fields_json = "\"prompt\": \"p\"";
 	q.body_hash = hash;
@@ -740,7 +713,7 @@ test_streamed_answer(void **state)
 
 	assert_true(rx.fd >= 0);
 	n = stream_req(req, sizeof(req));
-	base_req(&q);
+	dpt_req_init(&q, &K, "Synapse");
 	n += dpt_build(&q, req + n, sizeof(req) - n);
 	assert_int_equal(dpt_send_all(rx.fd, req, n), 0);
 	assert_true(dpt_read_stream(&rx, &s));

@@ -126,16 +126,6 @@ read_responses(int fd, char *buf, size_t cap, unsigned count, struct dpt_resp *o
 }
 
 static void
-base_req(struct dpt_req *r)
-{
-	memset(r, 0, sizeof(*r));
-	r->synapse = "Synapse";
-	r->signer = K.validator;
-	r->signer_ss58 = K.validator_ss58;
-	r->axon_hotkey = K.miner_ss58;
-}
-
-static void
 test_keepalive(void **state)
 {
 	static char req[16384], buf[1 << 16];
@@ -147,7 +137,7 @@ test_keepalive(void **state)
 	for (int i = 0; i < 20; i++) {
 		size_t n;
 
-		base_req(&q);
+		dpt_req_init(&q, &K, "Synapse");
 		n = dpt_build(&q, req, sizeof(req));
 		send_all(fd, req, n);
 		read_responses(fd, buf, sizeof(buf), 1, &r);
@@ -168,7 +158,7 @@ test_pipelined_and_split(void **state)
 	(void)state;
 	/* eight requests in one write: one of them for an unknown synapse */
 	for (int i = 0; i < 8; i++) {
-		base_req(&q);
+		dpt_req_init(&q, &K, "Synapse");
 		if (i == 5) {
 			q.synapse = "Nope";
 		}
@@ -181,7 +171,7 @@ test_pipelined_and_split(void **state)
 	}
 
 	/* one request, one byte per write */
-	base_req(&q);
+	dpt_req_init(&q, &K, "Synapse");
 	n = dpt_build(&q, req, sizeof(req));
 	for (size_t i = 0; i < n; i++) {
 		send_all(fd, req + i, 1);
@@ -197,9 +187,9 @@ test_pipelined_and_split(void **state)
 	{
 		size_t a, b;
 
-		base_req(&q);
+		dpt_req_init(&q, &K, "Synapse");
 		a = dpt_build(&q, req, sizeof(req));
-		base_req(&q);
+		dpt_req_init(&q, &K, "Synapse");
 		b = dpt_build(&q, req + a, sizeof(req) - a);
 		send_all(fd, req, a - 10);
 		usleep(2000);
@@ -238,7 +228,7 @@ test_errors_close(void **state)
 		size_t n;
 
 		fd = connect_lo();
-		base_req(&q);
+		dpt_req_init(&q, &K, "Synapse");
 		q.conn_close = true;
 		n = dpt_build(&q, req, sizeof(req));
 		send_all(fd, req, n);
@@ -279,13 +269,13 @@ test_metagraph_swap(void **state)
 	         K.stranger_ss58);
 	assert_int_equal(bx_metagraph_parse(mgj, strlen(mgj), "t", &mg, &eb), 0);
 	assert_int_equal(bx_dp_swap_metagraph(DP, mg), 0);
-	base_req(&q);
+	dpt_req_init(&q, &K, "Synapse");
 	n = dpt_build(&q, req, sizeof(req));
 	send_all(fd, req, n);
 	read_responses(fd, buf, sizeof(buf), 1, &r);
 	assert_int_equal(r.status, 403);
 	assert_int_equal(bx_dp_swap_metagraph(DP, make_mg()), 0);
-	base_req(&q);
+	dpt_req_init(&q, &K, "Synapse");
 	n = dpt_build(&q, req, sizeof(req));
 	send_all(fd, req, n);
 	read_responses(fd, buf, sizeof(buf), 1, &r);
@@ -312,7 +302,7 @@ test_backpressure(void **state)
 
 	(void)state;
 	for (int i = 0; i < N; i++) {
-		base_req(&q);
+		dpt_req_init(&q, &K, "Synapse");
 		n += dpt_build(&q, req + n, sizeof(req) - n);
 	}
 	/* write as much as the socket takes, without reading */
@@ -404,7 +394,7 @@ test_reload_file(void **state)
 		struct dpt_resp r;
 		int c = connect_lo();
 
-		base_req(&q);
+		dpt_req_init(&q, &K, "Synapse");
 		n = dpt_build(&q, req, sizeof(req));
 		send_all(c, req, n);
 		read_responses(c, rbuf, sizeof(rbuf), 1, &r);
@@ -507,7 +497,7 @@ embed_req(struct dpt_req *q, char hash[65])
 	bx_hex_encode(inner, d, 32);
 	bx_sha3_256(d, inner, 64);
 	bx_hex_encode(hash, d, 32);
-	base_req(q);
+	dpt_req_init(q, &K, "Synapse");
 	q->synapse = "TextEmbedding";
 	q->fields_json = "\"texts\": [\"a\"]";
 	q->body_hash = hash;
@@ -548,7 +538,7 @@ test_deferred(void **state)
 	fd = connect_lo();
 	embed_req(&q, hash);
 	n += dpt_build(&q, req + n, sizeof(req) - n);
-	base_req(&q);
+	dpt_req_init(&q, &K, "Synapse");
 	n += dpt_build(&q, req + n, sizeof(req) - n);
 	embed_req(&q, hash);
 	n += dpt_build(&q, req + n, sizeof(req) - n);
@@ -574,7 +564,7 @@ test_deferred(void **state)
 	pthread_join(th, NULL);
 	/* the slot is reused cleanly */
 	fd = connect_lo();
-	base_req(&q);
+	dpt_req_init(&q, &K, "Synapse");
 	n = dpt_build(&q, req, sizeof(req));
 	send_all(fd, req, n);
 	read_responses(fd, buf, sizeof(buf), 1, r);
