@@ -40,19 +40,7 @@ frand(void)
 static struct bx_llm_model *
 convert(const struct bx_llm_model *src, enum bx_llm_type t)
 {
-	char path[128];
-	struct bx_errbuf eb;
-	struct bx_llm_model *m = NULL;
-
-	snprintf(path, sizeof(path), "/tmp/bx-llm-dnnl-%d-%s.gguf", (int)getpid(),
-	         bx_llm_type_name(t));
-	assert_int_equal(bx_llm_write_gguf(src, t, path, &eb), 0);
-	if (bx_llm_load_gguf(path, &m, &eb)) {
-		print_error("%s\n", eb.msg);
-	}
-	unlink(path);
-	assert_non_null(m);
-	return m;
+	return llm_convert(src, t, NULL);
 }
 
 static void

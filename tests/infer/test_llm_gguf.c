@@ -162,26 +162,9 @@ gguf_path(enum bx_llm_type t, char *buf, size_t len)
 }
 
 static struct bx_llm_model *
-convert_opts(const struct bx_llm_model *src, enum bx_llm_type t, const struct bx_llm_write_opts *o)
-{
-	char path[128];
-	struct bx_errbuf eb;
-	struct bx_llm_model *m = NULL;
-
-	gguf_path(t, path, sizeof(path));
-	assert_int_equal(bx_llm_write_gguf_opts(src, t, path, o, &eb), 0);
-	if (bx_llm_load_gguf(path, &m, &eb)) {
-		print_error("%s\n", eb.msg);
-	}
-	unlink(path);
-	assert_non_null(m);
-	return m;
-}
-
-static struct bx_llm_model *
 convert(const struct bx_llm_model *src, enum bx_llm_type t)
 {
-	return convert_opts(src, t, NULL);
+	return llm_convert(src, t, NULL);
 }
 
 /* Held aside: not from the fortunes files; written for this test. */
@@ -269,7 +252,7 @@ static unsigned
 same_tokens(const struct same_ref *r, enum bx_llm_type type, unsigned calib, float noise)
 {
 	struct bx_llm_write_opts o = { .calib_tokens = calib, .calib_seed = 7 };
-	struct bx_llm_model *g = convert_opts(r->bin, type, &o);
+	struct bx_llm_model *g = llm_convert(r->bin, type, &o);
 	bool eight = type == BX_LLM_Q8_0 || type == BX_LLM_BF16;
 	unsigned steps = type == BX_LLM_F32 ? STEPS : 40, full = 0;
 	double ppl = perplexity(g, false);

@@ -89,6 +89,25 @@ llm_greedy(const struct bx_llm_model *m, bool ref, const int32_t *prompt, size_t
 	return k;
 }
 
+/* src written as a GGUF of type t (with options o, may be NULL) and loaded back. */
+static inline struct bx_llm_model *
+llm_convert(const struct bx_llm_model *src, enum bx_llm_type t, const struct bx_llm_write_opts *o)
+{
+	char path[128];
+	struct bx_errbuf eb;
+	struct bx_llm_model *m = NULL;
+
+	snprintf(path, sizeof(path), "/tmp/bx-llm-test-%d-%s.gguf", (int)getpid(),
+	         bx_llm_type_name(t));
+	assert_int_equal(bx_llm_write_gguf_opts(src, t, path, o, &eb), 0);
+	if (bx_llm_load_gguf(path, &m, &eb)) {
+		print_error("%s\n", eb.msg);
+	}
+	unlink(path);
+	assert_non_null(m);
+	return m;
+}
+
 /* max |a[i] - b[i]| over n floats. */
 static inline float
 llm_max_diff(const float *a, const float *b, size_t n)
