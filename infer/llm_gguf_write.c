@@ -391,7 +391,7 @@ write_all(int fd, const void *p, size_t n)
 
 /* A layer matrix through GPTQ: 0 written, 1 not for GPTQ (write it plainly), or -errno. */
 static int
-write_gptq(int fd, const struct wt *t, const struct bx_llm_model *m, const struct llm_calib *cal)
+write_gptq(int fd, const struct wt *t, const struct bx_llm_model *m, struct llm_calib *cal)
 {
 	size_t bytes = (size_t)t->rows * bx_llm_row_bytes(t->type, t->cols);
 	uint8_t *q;
@@ -415,7 +415,7 @@ write_gptq(int fd, const struct wt *t, const struct bx_llm_model *m, const struc
 /* Convert one tensor row by row (raw copy when the type already matches). */
 static int
 write_tensor(int fd, const struct wt *t, float *row, uint8_t *qrow, const struct bx_llm_model *m,
-             const struct llm_calib *cal)
+             struct llm_calib *cal)
 {
 	size_t rb = bx_llm_row_bytes(t->type, t->cols);
 	static const uint8_t zero[ALIGN];

@@ -31,6 +31,10 @@ struct llm_calib {
 	size_t per_layer; /* floats: three dim x dim, one hidden x hidden */
 	float *h;
 	uint64_t tokens;
+	/* the last factor of each input kind: Q/K/V share one, gate/up another */
+	double *u[LLM_TAP_N];
+	int64_t u_layer[LLM_TAP_N]; /* -1: none yet */
+	int u_ret[LLM_TAP_N];
 };
 
 static float *
@@ -143,6 +147,9 @@ llm_calib_run(const struct bx_llm_model *m, unsigned tokens, uint64_t seed, stru
 	}
 	c->dim = cfg->dim;
 	c->hidden = cfg->hidden_dim;
+	for (unsigned i = 0; i < LLM_TAP_N; i++) {
+		c->u_layer[i] = -1;
+	}
 	c->per_layer = per;
 	c->h = calloc(per * cfg->n_layers, sizeof(float));
 	if (!c->h || calib_sample(m, c, tokens, seed)) {
@@ -157,6 +164,9 @@ void
 llm_calib_free(struct llm_calib *c)
 {
 	if (c) {
+		for (unsigned i = 0; i < LLM_TAP_N; i++) {
+			free(c->u[i]);
+		}
 		free(c->h);
 		free(c);
 	}
@@ -353,25 +363,47 @@ tap_of(const struct bx_llm_model *m, const struct llm_tensor *t, uint32_t *layer
 	return -1;
 }
 
+/* The factor for layer l's input `which` (n x n), made once per layer and kind; NULL: -errno in *ret. */
+static const double *
+factor(struct llm_calib *c, uint32_t l, enum llm_tap which, uint32_t n, int *ret)
+{
+	double *tmp;
+
+	if (c->u_layer[which] == (int64_t)l) {
+		*ret = c->u_ret[which];
+		return *ret ? NULL : c->u[which];
+	}
+	if (!c->u[which]) {
+		c->u[which] = malloc((size_t)n * n * sizeof(double));
+	}
+	tmp = malloc((size_t)n * n * sizeof(*tmp));
+	*ret = c->u[which] && tmp ? hinv_factor(hessian(c, l, which), n, c->u[which], tmp) :
+	                            -ENOMEM;
+	free(tmp);
+	c->u_layer[which] = *ret == -ENOMEM ? -1 : (int64_t)l;
+	c->u_ret[which] = *ret;
+	return *ret ? NULL : c->u[which];
+}
+
 int
-llm_gptq(const struct llm_calib *c, const struct bx_llm_model *m, const struct llm_tensor *t,
+llm_gptq(struct llm_calib *c, const struct bx_llm_model *m, const struct llm_tensor *t,
          enum bx_llm_type type, uint8_t *out)
 {
 	uint32_t l, n = t->cols;
 	int which = tap_of(m, t, &l), ret = -ENOMEM;
-	double *u = NULL, *tmp = NULL, *w = NULL;
-	float *row = NULL;
+	const double *u;
+	double *w;
+	float *row;
 
 	if (which < 0 || n % LLM_QK ||
 	    (type != BX_LLM_Q8_0 && type != BX_LLM_Q4_0 && type != BX_LLM_Q4_1)) {
 		return -ENOENT;
 	}
-	u = malloc((size_t)n * n * sizeof(*u));
-	tmp = malloc((size_t)n * n * sizeof(*tmp));
+	u = factor(c, l, (enum llm_tap)which, n, &ret);
 	w = malloc(n * sizeof(*w));
 	row = malloc(n * sizeof(*row));
-	if (u && tmp && w && row) {
-		ret = hinv_factor(hessian(c, l, (enum llm_tap)which), n, u, tmp);
+	if (u && (!w || !row)) {
+		ret = -ENOMEM;
 	}
 	for (uint32_t r = 0; ret == 0 && r < t->rows; r++) {
 		llm_row_f32(t, r, row);
@@ -380,8 +412,6 @@ llm_gptq(const struct llm_calib *c, const struct bx_llm_model *m, const struct l
 		}
 		gptq_row(type, w, n, u, out + (size_t)r * bx_llm_row_bytes(type, n));
 	}
-	free(u);
-	free(tmp);
 	free(w);
 	free(row);
 	return ret;

@@ -271,7 +271,7 @@ int llm_calib_run(const struct bx_llm_model *m, unsigned tokens, uint64_t seed,
                   struct llm_calib **out, struct bx_errbuf *eb);
 void llm_calib_free(struct llm_calib *c);
 /* t's rows as `type` blocks into out (rows x row bytes): 0, -ENOENT (not a layer matrix), -ENOMEM. */
-int llm_gptq(const struct llm_calib *c, const struct bx_llm_model *m, const struct llm_tensor *t,
+int llm_gptq(struct llm_calib *c, const struct bx_llm_model *m, const struct llm_tensor *t,
              enum bx_llm_type type, uint8_t *out);
 
 struct llm_fwd;
